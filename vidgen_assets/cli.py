@@ -1,0 +1,137 @@
+"""`vidgen`: demo, run a day, manage prompts. Commands that render print the reel path last."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, datetime, timedelta, timezone
+
+from vidgen_assets.lib import environment
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+def _yesterday_utc() -> date:
+    return datetime.now(timezone.utc).date() - timedelta(days=1)
+
+
+def _warehouse():
+    from vidgen_assets.lib.warehouse import Warehouse
+
+    return Warehouse(environment.warehouse_path())
+
+
+def _import(rows: list[dict]) -> int:
+    from vidgen_assets.lib.generation import preset_names
+    from vidgen_assets.lib.warehouse.importer import import_rows
+
+    stored, rejections = import_rows(
+        _warehouse(), rows, preset_names("text-to-image"), preset_names("image-to-video", "text-to-video")
+    )
+    print(f"stored {stored} prompt rows in {environment.warehouse_path()}")
+    for rejection in rejections:
+        print(f"rejected {rejection.prompt_id!r}: {rejection.reason}", file=sys.stderr)
+    return stored
+
+
+def _render(day: date) -> int:
+    from vidgen_assets.defs.partitions import FIRST_DAY
+    from vidgen_assets.runner import RunFailed, run_day
+
+    if day.isoformat() < FIRST_DAY:
+        print(f"error: days before {FIRST_DAY} are outside the daily partitions", file=sys.stderr)
+        return 2
+    print(f"rendering {day} (VIDGEN_HOME={environment.vidgen_home()}, DAGSTER_HOME={environment.dagster_home()})")
+    try:
+        reel = run_day(day)
+    except RunFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(reel)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vidgen_assets.lib.warehouse.importer import demo_rows
+
+    _import(demo_rows(args.date, args.count))
+    return _render(args.date)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _render(args.date)
+
+
+def cmd_prompts_import(args: argparse.Namespace) -> int:
+    from vidgen_assets.lib.warehouse.importer import read_rows
+
+    try:
+        rows = read_rows(args.file)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    _import(rows)
+    return 0
+
+
+def cmd_prompts_add(args: argparse.Namespace) -> int:
+    row = {
+        "prompt_id": args.prompt_id or f"cli-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}",
+        "scheduled_for": args.date.isoformat(),
+        "prompt": args.prompt,
+        "negative_prompt": args.negative_prompt,
+        "seed": args.seed,
+        "motion_bucket_ids": args.motion_bucket_ids,
+        "num_frames": args.num_frames,
+        "fps": args.fps,
+        "keyframe_model": args.keyframe_model,
+        "video_model": args.video_model,
+    }
+    return 0 if _import([row]) == 1 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vidgen", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="load demo prompts for a day and render it")
+    demo.add_argument("--date", type=_day, default=_yesterday_utc(), help="YYYY-MM-DD (default: yesterday, UTC)")
+    demo.add_argument("--count", type=int, default=6, help="demo prompts to load (default 6)")
+    demo.set_defaults(handler=cmd_demo)
+
+    run = commands.add_parser("run", help="render a day from the prompts already in the warehouse")
+    run.add_argument("--date", type=_day, required=True, help="YYYY-MM-DD")
+    run.set_defaults(handler=cmd_run)
+
+    prompts = commands.add_parser("prompts", help="add prompt rows to the warehouse")
+    prompt_commands = prompts.add_subparsers(dest="prompts_command", required=True)
+    importer = prompt_commands.add_parser("import", help="import a CSV or Parquet file")
+    importer.add_argument("file")
+    importer.set_defaults(handler=cmd_prompts_import)
+    add = prompt_commands.add_parser("add", help="add one prompt row")
+    add.add_argument("--date", type=_day, required=True)
+    add.add_argument("--prompt", required=True)
+    add.add_argument("--prompt-id")
+    add.add_argument("--negative-prompt", default="")
+    add.add_argument("--seed", type=int, default=0)
+    add.add_argument("--motion-bucket-ids", help="semicolon-separated, e.g. 60;180")
+    add.add_argument("--num-frames", type=int)
+    add.add_argument("--fps", type=int)
+    add.add_argument("--keyframe-model")
+    add.add_argument("--video-model")
+    add.set_defaults(handler=cmd_prompts_add)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""The `vidgen_assets` code location: everything under `defs/`, plus the executor for this environment."""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+EXECUTORS = ("in_process", "multiprocess", "k8s")
+
+
+def executor_from_env() -> dg.ExecutorDefinition:
+    """`VIDGEN_EXECUTOR`: in_process, multiprocess (the local default) or k8s (a pod per step)."""
+    name = os.getenv("VIDGEN_EXECUTOR", "multiprocess")
+    if name == "in_process":
+        return dg.in_process_executor
+    if name == "multiprocess":
+        return dg.multiprocess_executor
+    if name == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    raise ValueError(f"VIDGEN_EXECUTOR={name!r} is not one of {', '.join(EXECUTORS)}")
+
+
+def build_definitions() -> dg.Definitions:
+    return dg.Definitions.merge(
+        dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
+        dg.Definitions(executor=executor_from_env()),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()

@@ -1,0 +1,68 @@
+"""The day's prompt rows, validated and snapshotted so later steps render exactly this set."""
+
+from dataclasses import asdict
+
+import dagster as dg
+
+from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
+from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
+from vidgen_assets.lib.generation import get_preset, preset_names
+from vidgen_assets.lib.generation.params import preset_limit_error
+from vidgen_assets.lib.warehouse import Rejection, validate_rows
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    kinds={"duckdb"},
+    group_name="vidgen",
+    code_version="1",
+)
+def prompts(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    media: MediaResource,
+    generation: GenerationResource,
+) -> dg.MaterializeResult:
+    """The day's rows from the warehouse table `prompts`, validated; bad rows go to `prompt_rejections`."""
+    day = partition_day(context)
+    store = warehouse.open()
+    rows = store.day_rows(day)
+    valid, rejected = validate_rows(
+        rows, preset_names("text-to-image"), preset_names("image-to-video", "text-to-video")
+    )
+    accepted = []
+    for spec in valid:
+        video_preset = get_preset(spec.video_model or generation.video_model, "image-to-video", "text-to-video")
+        problem = preset_limit_error(asdict(spec), video_preset)
+        if problem:
+            rejected.append(Rejection(spec.prompt_id, day.isoformat(), problem))
+        else:
+            accepted.append(spec)
+    store.replace_rejections(day, [row["prompt_id"] for row in rows], rejected)
+    snapshot = {
+        "partition": day.isoformat(),
+        "rows": [asdict(spec) for spec in accepted],
+        "rejected": [asdict(rejection) for rejection in rejected],
+        "source_rows": len(rows),
+    }
+    uri = media.open().put_json(manifest_key("prompts", day), snapshot)
+    for rejection in rejected:
+        context.log.warning(f"rejected {rejection.prompt_id!r}: {rejection.reason}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(accepted),
+            "rows_read": len(rows),
+            "rows_valid": len(accepted),
+            "rows_rejected": len(rejected),
+            "rejections": dg.MetadataValue.md(_rejections_table(rejected)),
+            "snapshot": dg.MetadataValue.path(uri),
+        }
+    )
+
+
+def _rejections_table(rejected: list[Rejection]) -> str:
+    if not rejected:
+        return "No rejected rows."
+    lines = ["| prompt_id | reason |", "| --- | --- |"]
+    lines += [f"| {str(r.prompt_id)[:60]} | {r.reason.replace('|', '/')[:200]} |" for r in rejected[:50]]
+    return "\n".join(lines + ([f"\n… and {len(rejected) - 50} more"] if len(rejected) > 50 else []))

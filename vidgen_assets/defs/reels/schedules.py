@@ -1,0 +1,30 @@
+"""The daily job over the whole chain and the schedule that runs it for the previous day."""
+
+import os
+from datetime import timedelta
+
+import dagster as dg
+
+from vidgen_assets.defs.partitions import daily_partitions
+
+daily_reel_job = dg.define_asset_job(
+    "daily_reel_job",
+    selection=dg.AssetSelection.assets("prompts", "keyframes", "videos", "reel"),
+    partitions_def=daily_partitions,
+    description="Render one day: prompts → keyframes → videos → reel.",
+)
+
+SCHEDULE_HOUR = int(os.getenv("VIDGEN_SCHEDULE_HOUR", "1"))
+SCHEDULE_TIMEZONE = os.getenv("VIDGEN_SCHEDULE_TIMEZONE", "UTC")
+
+
+@dg.schedule(
+    name="daily_reel_schedule",
+    job=daily_reel_job,
+    cron_schedule=f"0 {SCHEDULE_HOUR} * * *",
+    execution_timezone=SCHEDULE_TIMEZONE,
+    description="Renders the previous, complete day (default 01:00 UTC; VIDGEN_SCHEDULE_HOUR/_TIMEZONE).",
+)
+def daily_reel_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    day = (context.scheduled_execution_time.date() - timedelta(days=1)).isoformat()
+    return dg.RunRequest(run_key=f"schedule-{day}", partition_key=day)

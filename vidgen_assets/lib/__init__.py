@@ -1,0 +1,1 @@
+"""Plain-Python building blocks (warehouse, generation, video, storage); no Dagster needed."""

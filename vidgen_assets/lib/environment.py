@@ -1,0 +1,54 @@
+"""Where vidgen runs and where it keeps its data.
+
+One helper decides the deployment environment (LOCAL, BRANCH or PROD); resources and the
+executor key on it instead of reading scattered environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+
+DEFAULT_HOME = Path("~/.vidgen")
+
+
+class Environment(str, Enum):
+    LOCAL = "LOCAL"
+    BRANCH = "BRANCH"
+    PROD = "PROD"
+
+
+def get_environment() -> Environment:
+    """LOCAL unless Dagster+ says this is a branch or the production deployment."""
+    if os.getenv("DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT") == "1":
+        return Environment.BRANCH
+    if os.getenv("DAGSTER_CLOUD_DEPLOYMENT_NAME") == "prod":
+        return Environment.PROD
+    return Environment.LOCAL
+
+
+def vidgen_home() -> Path:
+    """The data home (`VIDGEN_HOME`, default `~/.vidgen`): warehouse, media and model cache."""
+    return Path(os.getenv("VIDGEN_HOME") or DEFAULT_HOME).expanduser().resolve()
+
+
+def warehouse_path() -> Path:
+    return vidgen_home() / "warehouse.duckdb"
+
+
+def media_uri() -> str:
+    """`VIDGEN_MEDIA_URI`, a directory or `s3://bucket/prefix`; default `$VIDGEN_HOME/media`."""
+    return os.getenv("VIDGEN_MEDIA_URI") or str(vidgen_home() / "media")
+
+
+def models_dir() -> Path:
+    """Where built tiny models and local checkpoints live (`VIDGEN_MODELS_DIR`)."""
+    configured = os.getenv("VIDGEN_MODELS_DIR")
+    return Path(configured).expanduser().resolve() if configured else vidgen_home() / "models"
+
+
+def dagster_home() -> Path:
+    """`DAGSTER_HOME`, or `$VIDGEN_HOME/dagster` so the CLI and `dagster dev` share runs."""
+    configured = os.getenv("DAGSTER_HOME")
+    return Path(configured).expanduser().resolve() if configured else vidgen_home() / "dagster"

@@ -1,0 +1,137 @@
+"""Find a preset's weights and load its pipeline once per process.
+
+Weights are looked up, in order: a local directory `<models_dir>/<task>/<preset>` (built
+here for tiny presets, or copied in by hand), the Hugging Face cache at the pinned
+revision, and, unless `HF_HUB_OFFLINE=1`, the hub itself. If none has them the run stops
+with `ModelUnavailableError` saying how to provide them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .presets import ModelPreset
+from .tiny import TINY_BUILD_VERSION, ensure_tiny_model
+
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailableError(RuntimeError):
+    """The preset's weights are not on this machine and cannot be downloaded; not worth retrying."""
+
+
+def local_model_dir(preset: ModelPreset, models_dir: Path) -> Path:
+    return models_dir / preset.task / preset.name
+
+
+def model_revision(preset: ModelPreset) -> str:
+    return preset.revision or f"tiny-build-{TINY_BUILD_VERSION}"
+
+
+def _unavailable(preset: ModelPreset, models_dir: Path, cause: BaseException | None) -> ModelUnavailableError:
+    return ModelUnavailableError(
+        f"Model weights for preset {preset.name!r} ({preset.repo_id} at revision {preset.revision}) are not "
+        "available on this machine and could not be downloaded"
+        + (f" ({type(cause).__name__})" if cause else "")
+        + ". Provide them either in the Hugging Face cache, e.g. "
+        f"`huggingface-cli download {preset.repo_id} --revision {preset.revision}` on a machine with access "
+        "(then copy ~/.cache/huggingface or set HF_HOME), or as a diffusers directory at "
+        f"{local_model_dir(preset, models_dir)} (set VIDGEN_MODELS_DIR to move it). "
+        "Or choose the offline `tiny` preset."
+    )
+
+
+def resolve_weights(preset: ModelPreset, models_dir: Path) -> Path:
+    """A local diffusers directory holding the preset's weights, building or fetching as needed."""
+    local = local_model_dir(preset, models_dir)
+    if preset.builder == "tiny":
+        if ensure_tiny_model(preset.task, local):
+            log.info("built tiny %s model in %s", preset.task, local)
+        return local
+    if (local / "model_index.json").exists():
+        return local
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(preset.repo_id, revision=preset.revision, local_files_only=True))
+    except Exception as error:  # any cache miss; the hub's error names are version-specific
+        if os.getenv("HF_HUB_OFFLINE") == "1":
+            raise _unavailable(preset, models_dir, error) from None
+    try:
+        return Path(snapshot_download(preset.repo_id, revision=preset.revision))
+    except Exception as error:
+        raise _unavailable(preset, models_dir, error) from None
+
+
+def pick_device(requested: str = "auto") -> str:
+    import torch
+
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(device: str, requested: str = "auto"):
+    import torch
+
+    if requested != "auto":
+        return getattr(torch, requested)
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float16 if device == "mps" else torch.float32
+
+
+@dataclass
+class LoadStats:
+    loads: int = 0
+    load_seconds: float = 0.0
+    loaded: list[str] = field(default_factory=list)
+
+
+class PipelineCache:
+    """Pipelines keyed by (model, revision, device, dtype); each is loaded once per process."""
+
+    def __init__(self) -> None:
+        self._pipelines: dict[tuple[str, str, str, str], Any] = {}
+        self._lock = threading.Lock()
+        self.stats = LoadStats()
+
+    def get(self, preset: ModelPreset, models_dir: Path, *, device: str = "auto", dtype: str = "auto"):
+        device = pick_device(device)
+        torch_dtype = pick_dtype(device, preset.dtype if dtype == "auto" else dtype)
+        key = (preset.model_id, model_revision(preset), device, str(torch_dtype))
+        with self._lock:
+            if key not in self._pipelines:
+                self._pipelines[key] = self._load(preset, models_dir, device, torch_dtype)
+            return self._pipelines[key]
+
+    def _load(self, preset: ModelPreset, models_dir: Path, device: str, torch_dtype):
+        import diffusers
+
+        weights = resolve_weights(preset, models_dir)
+        started = time.perf_counter()
+        pipeline_class = getattr(diffusers, preset.pipeline_class)
+        # fp16 weight files exist only for half-precision loads; fp32 loads take the full files.
+        variant = preset.variant if preset.variant and str(torch_dtype) != "torch.float32" else None
+        pipeline = pipeline_class.from_pretrained(weights, dtype=torch_dtype, variant=variant)
+        pipeline.to(device)
+        pipeline.set_progress_bar_config(disable=True)
+        elapsed = time.perf_counter() - started
+        self.stats.loads += 1
+        self.stats.load_seconds += elapsed
+        self.stats.loaded.append(f"{preset.task}/{preset.name}")
+        log.info("loaded %s %s on %s in %.2fs", preset.task, preset.name, device, elapsed)
+        return pipeline
+
+
+PIPELINES = PipelineCache()

@@ -1,0 +1,107 @@
+"""Named model presets: where the weights come from, pinned, and the defaults each model wants."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+Task = Literal["text-to-image", "image-to-video", "text-to-video"]
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    name: str
+    task: Task
+    pipeline_class: str
+    repo_id: str | None = None  # Hugging Face repo; None for models the project builds itself
+    revision: str | None = None  # pinned commit: the same name always means the same weights
+    variant: str | None = None
+    builder: str | None = None  # "tiny": built from configs by `tiny.py`
+    dtype: str = "auto"  # "auto": bf16/fp16 on GPUs, fp32 on CPU
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    max_frames: int = 128
+
+    @property
+    def model_id(self) -> str:
+        return self.repo_id or f"vidgen/{self.task}-{self.name}"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+
+
+_TINY_IMAGE = {"width": 64, "height": 64, "num_inference_steps": 2, "guidance_scale": 1.0}
+_TINY_VIDEO = {
+    "width": 64, "height": 64, "num_frames": 8, "fps": 8, "num_inference_steps": 2,
+    "min_guidance_scale": 1.0, "max_guidance_scale": 1.0, "noise_aug_strength": 0.02,
+    "decode_chunk_size": 4, "motion_bucket_ids": (127,),
+}  # fmt: skip
+_SVD = {
+    "width": 1024, "height": 576, "num_frames": 14, "fps": 7, "num_inference_steps": 25,
+    "min_guidance_scale": 1.0, "max_guidance_scale": 3.0, "noise_aug_strength": 0.02,
+    "decode_chunk_size": 8, "motion_bucket_ids": (127,),
+}  # fmt: skip
+_SVD_XT = {**_SVD, "num_frames": 25}
+
+_ALL = (
+    ModelPreset(
+    "tiny", "text-to-image", "StableDiffusionPipeline", builder="tiny", defaults=_TINY_IMAGE,
+    dtype="float64",  # batch-size rounding stays far below one pixel level; see keyframes.py
+),
+    ModelPreset(
+        "sd-turbo", "text-to-image", "StableDiffusionPipeline", "stabilityai/sd-turbo",
+        "b261bac6fd2cf515557d5d0707481eafa0485ec2", variant="fp16",
+        defaults={"width": 512, "height": 512, "num_inference_steps": 1, "guidance_scale": 0.0},
+    ),
+    ModelPreset(
+        "sdxl-turbo", "text-to-image", "StableDiffusionXLPipeline", "stabilityai/sdxl-turbo",
+        "71153311d3dbb46851df1931d3ca6e939de83304", variant="fp16",
+        defaults={"width": 512, "height": 512, "num_inference_steps": 4, "guidance_scale": 0.0},
+    ),
+    ModelPreset(
+        "sdxl-base", "text-to-image", "StableDiffusionXLPipeline", "stabilityai/stable-diffusion-xl-base-1.0",
+        "462165984030d82259a11f4367a4eed129e94a7b", variant="fp16",
+        defaults={"width": 1024, "height": 1024, "num_inference_steps": 30, "guidance_scale": 5.0},
+    ),
+    ModelPreset(
+        "tiny", "image-to-video", "StableVideoDiffusionPipeline", builder="tiny", defaults=_TINY_VIDEO,
+        max_frames=14,
+    ),
+    ModelPreset(
+        "svd", "image-to-video", "StableVideoDiffusionPipeline", "stabilityai/stable-video-diffusion-img2vid",
+        "9cf024d5bfa8f56622af86c884f26a52f6676f2e", variant="fp16", defaults=_SVD, max_frames=14,
+    ),
+    ModelPreset(
+        "svd-xt", "image-to-video", "StableVideoDiffusionPipeline",
+        "stabilityai/stable-video-diffusion-img2vid-xt", "9e43909513c6714f1bc78bcb44d96e733cd242aa",
+        variant="fp16", defaults=_SVD_XT, max_frames=25,
+    ),
+    ModelPreset(
+        "svd-xt-1-1", "image-to-video", "StableVideoDiffusionPipeline",
+        "stabilityai/stable-video-diffusion-img2vid-xt-1-1", "043843887ccd51926e3efed36270444a838e7861",
+        variant="fp16", defaults=_SVD_XT, max_frames=25,
+    ),
+)  # fmt: skip
+
+# Keyed by task first: `tiny` names both a text-to-image and an image-to-video model.
+PRESETS: dict[str, dict[str, ModelPreset]] = {}
+for _preset in _ALL:
+    PRESETS.setdefault(_preset.task, {})[_preset.name] = _preset
+
+
+class UnknownPresetError(ValueError):
+    pass
+
+
+def preset_names(*tasks: Task) -> set[str]:
+    return {name for task in tasks for name in PRESETS.get(task, {})}
+
+
+def get_preset(name: str, *tasks: Task) -> ModelPreset:
+    """The preset called `name` for the first of `tasks` that has one."""
+    for task in tasks:
+        if name in PRESETS.get(task, {}):
+            return PRESETS[task][name]
+    known = ", ".join(sorted(preset_names(*tasks)))
+    raise UnknownPresetError(f"unknown {' or '.join(tasks)} model preset {name!r}; known: {known}")

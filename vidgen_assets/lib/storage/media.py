@@ -1,0 +1,84 @@
+"""Where media and manifests live. Writes are atomic: readers see a whole file or none."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class MediaStore(Protocol):
+    """A flat namespace of keys like `clips/clip-ab12....mp4`."""
+
+    def exists(self, key: str) -> bool: ...
+    def uri(self, key: str) -> str: ...
+    def writing(self, key: str) -> Any: ...  # context manager yielding a local Path to write
+    def local_path(self, key: str) -> Any: ...  # context manager yielding a readable local Path
+    def put_json(self, key: str, value: Any) -> str: ...
+    def get_json(self, key: str) -> Any: ...
+
+
+class LocalMediaStore:
+    """Files under a root directory; a temporary sibling is renamed into place on success."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser().resolve()
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root not in path.parents:
+            raise ValueError(f"media key {key!r} escapes the store root")
+        return path
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def uri(self, key: str) -> str:
+        return str(self._path(key))
+
+    @contextmanager
+    def writing(self, key: str) -> Iterator[Path]:
+        final = self._path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)
+        os.close(handle)
+        try:
+            yield Path(temporary)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, final)  # atomic on one file system
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+
+    @contextmanager
+    def local_path(self, key: str) -> Iterator[Path]:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"{key} is not in the media store at {self.root}")
+        yield path
+
+    def put_json(self, key: str, value: Any) -> str:
+        with self.writing(key) as path:
+            path.write_text(json.dumps(value, indent=1, sort_keys=True, default=str))
+        return self.uri(key)
+
+    def get_json(self, key: str) -> Any:
+        with self.local_path(key) as path:
+            return json.loads(path.read_text())
+
+    def copy_in(self, source: str | Path, key: str) -> str:
+        with self.writing(key) as path:
+            shutil.copyfile(source, path)
+        return self.uri(key)
+
+
+def open_media_store(uri: str) -> MediaStore:
+    """A store for `uri`: a directory path (or file:// URL) today; `s3://` arrives with the S3 backend."""
+    if uri.startswith("s3://"):
+        raise NotImplementedError("the S3 media store is not available yet; use a local directory")
+    return LocalMediaStore(uri.removeprefix("file://"))

@@ -1,0 +1,71 @@
+"""Warehouse schema, applied as numbered migrations at start-up.
+
+Each migration runs once, in order, inside a transaction, and is recorded in
+`schema_migrations`; add new ones at the end, never edit an applied one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "prompts and rejections",
+        """
+        CREATE TABLE prompts (
+            prompt_id VARCHAR PRIMARY KEY,
+            scheduled_for DATE NOT NULL,
+            prompt VARCHAR,
+            subject VARCHAR,
+            action VARCHAR,
+            location VARCHAR,
+            style VARCHAR,
+            camera VARCHAR,
+            lighting VARCHAR,
+            negative_prompt VARCHAR,
+            seed BIGINT,
+            keyframe_model VARCHAR,
+            video_model VARCHAR,
+            motion_bucket_ids VARCHAR,  -- semicolon-separated, as in the CSV import
+            num_frames INTEGER,
+            fps INTEGER,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            deleted_at TIMESTAMP
+        );
+        -- The daily read filters on the day; the change sensor scans by watermark.
+        CREATE INDEX prompts_scheduled_for ON prompts (scheduled_for);
+        CREATE INDEX prompts_updated_at ON prompts (updated_at);
+        CREATE TABLE prompt_rejections (
+            prompt_id VARCHAR,
+            scheduled_for VARCHAR,  -- as given: a bad date is itself a reason to reject
+            reason VARCHAR NOT NULL,
+            rejected_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        """,
+    ),
+    (
+        2,
+        "clip lineage",
+        """
+        CREATE TABLE clips (
+            key VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,  -- keyframe, clip or reel
+            partition_date DATE NOT NULL,
+            prompt_id VARCHAR,
+            uri VARCHAR NOT NULL,
+            parent_keys VARCHAR,  -- JSON list
+            models VARCHAR,  -- JSON: model ids and revisions
+            params VARCHAR,  -- JSON: every generation parameter
+            timings VARCHAR,  -- JSON: seconds per phase
+            device VARCHAR,
+            cache_hit BOOLEAN NOT NULL,
+            run_id VARCHAR,
+            recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE INDEX clips_prompt_id ON clips (prompt_id);
+        CREATE INDEX clips_key ON clips (key);
+        """,
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1][0]

@@ -1,0 +1,186 @@
+"""Turn raw prompt rows (CSV strings, Parquet values, warehouse rows) into validated specs.
+
+A bad row never raises: it becomes a `Rejection` whose reason a person can act on, and the
+rest of the day goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+PROMPT_PARTS = ("subject", "action", "location", "style", "camera", "lighting")
+MAX_PROMPT_CHARS = 2000
+MAX_ID_CHARS = 128
+MAX_SEED = 2**63 - 1  # BIGINT; torch generators take any non-negative 64-bit seed
+MAX_MOTION_BUCKETS = 8
+MAX_NUM_FRAMES = 128
+MAX_FPS = 60
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """One valid prompt row; optional fields left `None` take the preset's defaults."""
+
+    prompt_id: str
+    scheduled_for: date
+    prompt: str
+    negative_prompt: str = ""
+    seed: int = 0
+    keyframe_model: str | None = None
+    video_model: str | None = None
+    motion_bucket_ids: tuple[int, ...] | None = None
+    num_frames: int | None = None
+    fps: int | None = None
+    subject: str | None = None
+    style: str | None = None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    prompt_id: str | None
+    scheduled_for: str | None
+    reason: str
+
+
+class RowError(ValueError):
+    """A field of one row is unusable; the message names the field."""
+
+
+def _blank(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _text(value: object, field: str, *, limit: int = MAX_PROMPT_CHARS) -> str:
+    text = str(value).strip()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RowError(f"{field} is not valid Unicode (lone surrogate)") from None
+    if len(text) > limit:
+        raise RowError(f"{field} has {len(text)} characters; the limit is {limit}")
+    controls = [c for c in text if unicodedata.category(c) == "Cc" and c not in "\n\t"]
+    if controls:
+        raise RowError(f"{field} contains control character {controls[0]!r}")
+    return text
+
+
+def _integer(value: object, field: str, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise RowError(f"{field} must be an integer, got {value!r}")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise RowError(f"{field} must be an integer, got {value!r}")
+        value = int(value)
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise RowError(f"{field} must be an integer, got {str(value)[:40]!r}") from None
+    if not low <= number <= high:
+        raise RowError(f"{field} must be between {low} and {high}, got {number}")
+    return number
+
+
+def parse_day(value: object) -> date:
+    if isinstance(value, date):
+        day = value
+    else:
+        try:
+            day = date.fromisoformat(str(value).strip()[:10])
+        except ValueError:
+            raise RowError(f"scheduled_for must be a date YYYY-MM-DD, got {str(value)[:40]!r}") from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise RowError(f"scheduled_for {day} is outside {EARLIEST_DAY}..{LATEST_DAY}")
+    return day
+
+
+def parse_motion_buckets(value: object) -> tuple[int, ...]:
+    items = value if isinstance(value, (list, tuple)) else str(value).split(";")
+    buckets = tuple(_integer(item, "motion_bucket_ids", 0, 255) for item in items if not _blank(item))
+    if not buckets:
+        raise RowError("motion_bucket_ids is given but holds no bucket")
+    if len(buckets) > MAX_MOTION_BUCKETS:
+        raise RowError(f"motion_bucket_ids has {len(buckets)} buckets; the limit is {MAX_MOTION_BUCKETS}")
+    return buckets
+
+
+def compose_prompt(row: Mapping[str, object]) -> str:
+    """`subject action location, style, camera, lighting` from whichever parts are given."""
+    head = " ".join(str(row[p]).strip() for p in ("subject", "action", "location") if not _blank(row.get(p)))
+    tail = [str(row[p]).strip() for p in ("style", "camera", "lighting") if not _blank(row.get(p))]
+    return ", ".join([head, *tail] if head else tail)
+
+
+def validate_row(
+    row: Mapping[str, object],
+    keyframe_models: Collection[str],
+    video_models: Collection[str],
+) -> PromptSpec:
+    """One row to a `PromptSpec`, or `RowError` naming the field that is wrong."""
+    if _blank(row.get("prompt_id")):
+        raise RowError("prompt_id is empty")
+    prompt_id = _text(row["prompt_id"], "prompt_id", limit=MAX_ID_CHARS)
+    if _blank(row.get("scheduled_for")):
+        raise RowError("scheduled_for is empty")
+    scheduled_for = parse_day(row["scheduled_for"])
+    raw_prompt = row.get("prompt")
+    prompt = _text(compose_prompt(row) if _blank(raw_prompt) else raw_prompt, "prompt")
+    if not prompt:
+        raise RowError("prompt is empty and no prompt parts (subject, action, ...) are given")
+    optional = {}
+    for field, models in (("keyframe_model", keyframe_models), ("video_model", video_models)):
+        if not _blank(row.get(field)):
+            name = _text(row[field], field, limit=200)
+            if name not in models:
+                raise RowError(f"{field} {name!r} is unknown; known: {', '.join(sorted(models))}")
+            optional[field] = name
+    if not _blank(row.get("motion_bucket_ids")):
+        optional["motion_bucket_ids"] = parse_motion_buckets(row["motion_bucket_ids"])
+    if not _blank(row.get("num_frames")):
+        optional["num_frames"] = _integer(row["num_frames"], "num_frames", 1, MAX_NUM_FRAMES)
+    if not _blank(row.get("fps")):
+        optional["fps"] = _integer(row["fps"], "fps", 1, MAX_FPS)
+    for part in ("subject", "style"):
+        if not _blank(row.get(part)):
+            optional[part] = _text(row[part], part, limit=200)
+    return PromptSpec(
+        prompt_id=prompt_id,
+        scheduled_for=scheduled_for,
+        prompt=prompt,
+        negative_prompt="" if _blank(row.get("negative_prompt")) else _text(row["negative_prompt"], "negative_prompt"),
+        seed=0 if _blank(row.get("seed")) else _integer(row["seed"], "seed", 0, MAX_SEED),
+        **optional,
+    )
+
+
+def validate_rows(
+    rows: Iterable[Mapping[str, object]],
+    keyframe_models: Collection[str],
+    video_models: Collection[str],
+) -> tuple[list[PromptSpec], list[Rejection]]:
+    """Split rows into valid specs and rejections; a repeated `prompt_id` keeps the first."""
+    valid: list[PromptSpec] = []
+    rejected: list[Rejection] = []
+    seen: set[str] = set()
+    for number, row in enumerate(rows, start=1):
+        raw_id = None if _blank(row.get("prompt_id")) else str(row["prompt_id"])[:MAX_ID_CHARS]
+        raw_day = None if _blank(row.get("scheduled_for")) else str(row["scheduled_for"])[:40]
+        try:
+            spec = validate_row(row, keyframe_models, video_models)
+        except RowError as error:
+            rejected.append(Rejection(raw_id, raw_day, f"row {number}: {error}"))
+            continue
+        if spec.prompt_id in seen:
+            rejected.append(Rejection(raw_id, raw_day, f"row {number}: duplicate prompt_id {spec.prompt_id!r}"))
+            continue
+        seen.add(spec.prompt_id)
+        valid.append(spec)
+    return valid, rejected

@@ -1,0 +1,47 @@
+"""Run one day of `daily_reel_job` through Dagster, recorded in the Dagster instance."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+from vidgen_assets.lib import environment
+
+
+class RunFailed(RuntimeError):
+    """The run failed; the message holds each failed step's own error."""
+
+
+def use_dagster_home() -> str:
+    """`DAGSTER_HOME`, defaulting to `$VIDGEN_HOME/dagster` so `dagster dev` can show CLI runs."""
+    home = environment.dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return str(home)
+
+
+def run_day(day: date) -> str:
+    """Materialize the day's four assets in this process and return the reel's URI."""
+    import dagster as dg
+
+    from vidgen_assets.definitions import build_definitions
+
+    use_dagster_home()
+    definitions = build_definitions()
+    job = definitions.get_job_def("daily_reel_job")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            partition_key=day.isoformat(),
+            instance=instance,
+            raise_on_error=False,
+            tags={"vidgen/launched_by": "cli"},
+        )
+    if not result.success:
+        errors = [
+            f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
+            for event in result.all_events
+            if event.is_step_failure and event.step_failure_data.error
+        ]
+        raise RunFailed(f"run {result.run_id} for {day} failed:\n" + "\n".join(errors or ["see the run's logs"]))
+    (materialization,) = result.asset_materializations_for_node("reel")
+    return materialization.metadata["dagster/uri"].value

@@ -16,6 +16,7 @@ def use_dagster_home() -> str:
     """`DAGSTER_HOME`, defaulting to `$VIDGEN_HOME/dagster` so `dagster dev` can show CLI runs."""
     home = environment.dagster_home()
     home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()  # an empty file means "defaults, stored here"; without it Dagster warns
     os.environ["DAGSTER_HOME"] = str(home)
     return str(home)
 
@@ -28,7 +29,7 @@ def run_day(day: date) -> str:
 
     use_dagster_home()
     definitions = build_definitions()
-    job = definitions.get_job_def("daily_reel_job")
+    job = definitions.resolve_job_def("daily_reel_job")
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             partition_key=day.isoformat(),

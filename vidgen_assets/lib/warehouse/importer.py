@@ -36,9 +36,10 @@ def read_rows(path: str | Path) -> list[dict]:
 
 def demo_rows(day: date, count: int = 6) -> list[dict]:
     """`count` rows composed from subjects × actions × locations × styles, seeded from their ids."""
-    combos = itertools.islice(itertools.product(DEMO_SUBJECTS, DEMO_ACTIONS, DEMO_LOCATIONS, DEMO_STYLES), count)
+    # The subject varies fastest, so even a short demo shows different scenes.
+    combos = itertools.islice(itertools.product(DEMO_STYLES, DEMO_LOCATIONS, DEMO_ACTIONS, DEMO_SUBJECTS), count)
     rows = []
-    for number, (subject, action, location, style) in enumerate(combos, start=1):
+    for number, (style, location, action, subject) in enumerate(combos, start=1):
         prompt_id = f"demo-{day.isoformat()}-{number:03d}"
         rows.append(
             {

@@ -6,7 +6,6 @@ rest of the day goes on.
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -52,11 +51,8 @@ class RowError(ValueError):
 
 
 def _blank(value: object) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
+    """Missing: None or whitespace. NaN is not missing but junk, and is rejected where it appears."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _text(value: object, field: str, *, limit: int = MAX_PROMPT_CHARS) -> str:

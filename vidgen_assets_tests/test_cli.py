@@ -1,0 +1,90 @@
+"""The `vidgen` console script, run as a user would: a subprocess with its own data home."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from vidgen_assets.lib.video import probe_video
+from vidgen_assets_tests.conftest import TEST_DAY
+
+
+def vidgen(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "vidgen_assets.cli", *args],
+        capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def prompt_ids(home: Path) -> list[str]:
+    with duckdb.connect(str(home / "warehouse.duckdb")) as connection:
+        return [r[0] for r in connection.execute("SELECT prompt_id FROM prompts ORDER BY prompt_id").fetchall()]
+
+
+def test_demo_prints_a_playable_reel_path_last(vidgen_home):
+    result = vidgen("demo", "--date", TEST_DAY.isoformat(), "--count", "3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    reel = Path(result.stdout.strip().splitlines()[-1])
+    assert reel.is_file() and reel.is_relative_to(vidgen_home)
+    info = probe_video(reel)
+    assert (info.codec, info.pix_fmt, info.frames) == ("h264", "yuv420p", 3 * 8)
+    assert prompt_ids(vidgen_home) == [f"demo-{TEST_DAY}-00{n}" for n in (1, 2, 3)]
+    # The run is recorded in the instance `dagster dev` reads.
+    assert any((vidgen_home / "dagster").iterdir())
+
+
+def test_import_csv_and_parquet_and_add(vidgen_home, tmp_path):
+    csv_file = tmp_path / "prompts.csv"
+    csv_file.write_text(
+        "prompt_id,scheduled_for,prompt,negative_prompt,seed,subject,action,motion_bucket_ids\n"
+        f"c1,{TEST_DAY},a red kite,,5,,,10;20\n"
+        f"c2,{TEST_DAY},,,6,a heron,taking off,\n"
+        f"c3,not-a-date,a cat,,7,,,\n"
+        f"c4,{TEST_DAY},a dog,,-1,,,\n"
+    )
+    result = vidgen("prompts", "import", str(csv_file))
+    assert result.returncode == 0, result.stderr
+    assert "stored 2 prompt rows" in result.stdout
+    assert "scheduled_for must be a date" in result.stderr and "seed must be between" in result.stderr
+
+    parquet_file = tmp_path / "prompts.parquet"
+    with duckdb.connect() as connection:
+        connection.execute(
+            f"COPY (SELECT 'q1' AS prompt_id, DATE '{TEST_DAY}' AS scheduled_for, 'a tram' AS prompt, "
+            f"'' AS negative_prompt, 9 AS seed) TO '{parquet_file}' (FORMAT parquet)"
+        )
+    assert vidgen("prompts", "import", str(parquet_file)).returncode == 0
+    added = vidgen("prompts", "add", "--date", str(TEST_DAY), "--prompt", "a comet", "--prompt-id", "a1", "--seed", "4")
+    assert added.returncode == 0, added.stderr
+    assert prompt_ids(vidgen_home) == ["a1", "c1", "c2", "q1"]
+
+    with duckdb.connect(str(vidgen_home / "warehouse.duckdb")) as connection:
+        composed, buckets = connection.execute(
+            "SELECT (SELECT prompt FROM prompts WHERE prompt_id = 'c2'), "
+            "(SELECT motion_bucket_ids FROM prompts WHERE prompt_id = 'c1')"
+        ).fetchone()
+        rejected = connection.execute("SELECT count(*) FROM prompt_rejections").fetchone()[0]
+    assert composed == "a heron taking off" and buckets == "10;20" and rejected == 2
+
+
+def test_import_of_a_missing_file_is_a_clear_error(vidgen_home, tmp_path):
+    result = vidgen("prompts", "import", str(tmp_path / "nope.csv"))
+    assert result.returncode == 2 and "no such file" in result.stderr
+
+
+def test_run_with_an_absent_real_model_stops_with_instructions(vidgen_home, tmp_path):
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    added = vidgen(
+        "prompts", "add", "--date", str(TEST_DAY), "--prompt", "a fox", "--keyframe-model", "sdxl-turbo", env=env
+    )
+    assert added.returncode == 0, added.stderr
+    result = vidgen("run", "--date", str(TEST_DAY), env=env)
+    assert result.returncode == 1
+    message = result.stderr
+    assert "'sdxl-turbo' (stabilityai/sdxl-turbo at revision 71153311d3dbb46851df1931d3ca6e939de83304)" in message
+    assert "huggingface-cli download" in message and "VIDGEN_MODELS_DIR" in message
+    assert "Traceback" not in message

@@ -1,0 +1,94 @@
+"""The code location loads, holds the four assets on one daily partitioning, and schedules days."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from vidgen_assets.definitions import build_definitions, executor_from_env
+from vidgen_assets.runner import run_day
+from vidgen_assets_tests.conftest import TEST_DAY, free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ASSETS = {"prompts", "keyframes", "videos", "reel"}
+
+
+def test_definitions_hold_the_four_daily_assets():
+    definitions = build_definitions()
+    specs = {spec.key.to_user_string(): spec for spec in definitions.resolve_all_asset_specs()}
+    assert set(specs) == ASSETS
+    partitionings = {spec.partitions_def for spec in specs.values()}
+    assert len(partitionings) == 1 and isinstance(partitionings.pop(), dg.DailyPartitionsDefinition)
+    assert definitions.resolve_job_def("daily_reel_job").partitions_def is not None
+    assert definitions.resolve_schedule_def("daily_reel_schedule").job_name == "daily_reel_job"
+
+
+def test_schedule_tick_renders_the_previous_day():
+    definitions = build_definitions()
+    schedule = definitions.resolve_schedule_def("daily_reel_schedule")
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 3, 1, 1, 0, tzinfo=timezone.utc),
+        repository_def=definitions.get_repository_def(),
+    )
+    (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-02-28"
+
+
+@pytest.mark.parametrize(("name", "expected"), [("in_process", dg.in_process_executor), ("multiprocess", dg.multiprocess_executor)])
+def test_executor_follows_the_environment(monkeypatch, name, expected):
+    monkeypatch.setenv("VIDGEN_EXECUTOR", name)
+    assert executor_from_env() is expected
+
+
+def test_unknown_executor_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("VIDGEN_EXECUTOR", "spark")
+    with pytest.raises(ValueError, match="not one of in_process, multiprocess, k8s"):
+        executor_from_env()
+
+
+def graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["data"]
+
+
+def test_dagster_dev_serves_the_code_location_with_the_partition_materialized(vidgen_home):
+    from vidgen_assets.lib import environment
+    from vidgen_assets.lib.warehouse import Warehouse
+    from vidgen_assets.lib.warehouse.importer import demo_rows, import_rows
+
+    import_rows(Warehouse(environment.warehouse_path()), demo_rows(TEST_DAY, 1), {"tiny"}, {"tiny"})
+    run_day(TEST_DAY)
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "--port", str(port), "--host", "127.0.0.1"],
+        cwd=REPO_ROOT, env=dict(os.environ), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline, nodes = time.monotonic() + 90, None
+        while time.monotonic() < deadline and nodes is None:
+            try:
+                nodes = graphql(port, "{ assetNodes { assetKey { path } partitionStats { numMaterialized } } }")
+            except OSError:
+                time.sleep(1)
+        assert nodes is not None, "dagster dev did not answer within 90 s"
+        materialized = {n["assetKey"]["path"][0]: n["partitionStats"]["numMaterialized"] for n in nodes["assetNodes"]}
+        assert materialized == {asset: 1 for asset in ASSETS}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

@@ -1,0 +1,107 @@
+"""One day through all four assets on the tiny preset, recorded in a Dagster instance."""
+
+from __future__ import annotations
+
+import dagster as dg
+import numpy as np
+import pytest
+from PIL import Image
+
+from vidgen_assets.defs.partitions import manifest_key
+from vidgen_assets.lib import environment
+from vidgen_assets.lib.generation import preset_names
+from vidgen_assets.lib.storage import open_media_store
+from vidgen_assets.lib.video import probe_video
+from vidgen_assets.lib.warehouse import Warehouse
+from vidgen_assets.lib.warehouse.importer import import_rows
+from vidgen_assets.runner import run_day
+from vidgen_assets_tests.conftest import TEST_DAY
+
+ROWS = [
+    {"prompt_id": "p1", "scheduled_for": TEST_DAY.isoformat(), "prompt": "a fox in snow", "seed": 1},
+    {"prompt_id": "p2", "scheduled_for": TEST_DAY.isoformat(), "prompt": "", "subject": "a boat",
+     "action": "drifting", "style": "watercolor", "seed": 2, "motion_bucket_ids": "40;200"},
+    {"prompt_id": "p3", "scheduled_for": TEST_DAY.isoformat(), "prompt": "a lighthouse", "seed": 3,
+     "num_frames": 6, "negative_prompt": "blurry"},
+    {"prompt_id": "bad", "scheduled_for": TEST_DAY.isoformat(), "prompt": "x", "motion_bucket_ids": "300"},
+]  # fmt: skip
+
+
+def load(rows) -> None:
+    import_rows(
+        Warehouse(environment.warehouse_path()), rows,
+        preset_names("text-to-image"), preset_names("image-to-video", "text-to-video"),
+    )  # fmt: skip
+
+
+def manifests() -> dict:
+    store = open_media_store(environment.media_uri())
+    return {asset: store.get_json(manifest_key(asset, TEST_DAY)) for asset in ("keyframes", "videos", "reel")}
+
+
+def test_one_day_end_to_end(vidgen_home):
+    load(ROWS)
+    reel_uri = run_day(TEST_DAY)
+
+    found = manifests()
+    keyframes, clips = found["keyframes"]["items"], found["videos"]["items"]
+    assert sorted(k["prompt_id"] for k in keyframes) == ["p1", "p2", "p3"]  # "bad" was rejected at import
+    for keyframe in keyframes:
+        assert Image.open(keyframe["uri"]).size == (64, 64)
+    assert sorted((c["prompt_id"], c["motion_bucket_id"]) for c in clips) == [
+        ("p1", 127), ("p2", 40), ("p2", 200), ("p3", 127),
+    ]  # fmt: skip
+    total_frames = 0
+    for clip in clips:
+        info = probe_video(clip["uri"])
+        expected_frames = 6 if clip["prompt_id"] == "p3" else 8
+        assert (info.frames, info.fps, info.codec, info.pix_fmt) == (expected_frames, 8.0, "h264", "yuv420p")
+        total_frames += info.frames
+    reel = probe_video(reel_uri)
+    assert reel.frames == total_frames == found["reel"]["frames"]
+    assert reel.codec == "h264"
+
+    with dg.DagsterInstance.get() as instance:
+        for asset in ("prompts", "keyframes", "videos", "reel"):
+            event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+            assert event is not None and event.dagster_event.partition == TEST_DAY.isoformat()
+        reel_metadata = instance.get_latest_materialization_event(dg.AssetKey("reel")).asset_materialization.metadata
+        assert reel_metadata["frames"].value == total_frames
+
+
+def test_rerun_of_unchanged_day_renders_nothing(vidgen_home):
+    load(ROWS[:2])
+    first = run_day(TEST_DAY)
+    second = run_day(TEST_DAY)
+    assert first == second
+    assert all(item["cache_hit"] for item in manifests()["videos"]["items"])
+
+
+def test_same_prompt_and_seed_give_identical_keyframes_in_separate_homes(vidgen_home, tmp_path, monkeypatch):
+    pixels = []
+    for home in ("first", "second"):
+        monkeypatch.setenv("VIDGEN_HOME", str(tmp_path / home))
+        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / home / "dagster"))
+        load(ROWS[:1])
+        run_day(TEST_DAY)
+        (keyframe,) = manifests()["keyframes"]["items"]
+        assert str(tmp_path / home) in keyframe["uri"]
+        pixels.append(np.asarray(Image.open(keyframe["uri"])))
+    assert pixels[0].std() > 0  # a real image, not a blank
+    np.testing.assert_array_equal(pixels[0], pixels[1])
+
+
+def test_day_with_every_row_rejected_fails_with_a_clear_error(vidgen_home):
+    Warehouse(environment.warehouse_path()).upsert_prompts([])
+    with Warehouse(environment.warehouse_path()).connect() as connection:
+        # Written straight to the table, as another tool might: the asset must still quarantine it.
+        connection.execute(
+            "INSERT INTO prompts (prompt_id, scheduled_for, prompt, keyframe_model) VALUES (?, ?, ?, ?)",
+            ["direct", TEST_DAY, "a cat", "no-such-model"],
+        )
+    from vidgen_assets.runner import RunFailed
+
+    with pytest.raises(RunFailed, match="no clips"):
+        run_day(TEST_DAY)
+    (rejection,) = Warehouse(environment.warehouse_path()).rejections(TEST_DAY)
+    assert rejection["prompt_id"] == "direct" and "keyframe_model 'no-such-model' is unknown" in rejection["reason"]

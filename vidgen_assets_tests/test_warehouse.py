@@ -1,0 +1,84 @@
+"""Warehouse migrations, upserts and row validation."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from vidgen_assets.lib.warehouse import PromptSpec, RowError, Warehouse, validate_row, validate_rows
+from vidgen_assets.lib.warehouse.schema import LATEST_VERSION
+
+MODELS = {"tiny", "sdxl-turbo"}
+DAY = "2026-11-01"
+
+
+def row(**fields) -> dict:
+    return {"prompt_id": "r1", "scheduled_for": DAY, "prompt": "a fox", "seed": "3", **fields}
+
+
+def test_migrations_apply_once_and_are_recorded(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    assert warehouse.schema_version() == LATEST_VERSION
+    assert Warehouse(tmp_path / "w.duckdb").schema_version() == LATEST_VERSION  # a second start changes nothing
+
+
+def test_upsert_updates_changed_rows_only(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    spec = PromptSpec("r1", date(2026, 11, 1), "a fox", seed=3)
+    warehouse.upsert_prompts([spec])
+    with warehouse.connect() as connection:
+        (first,) = connection.execute("SELECT updated_at FROM prompts").fetchone()
+    warehouse.upsert_prompts([spec])
+    with warehouse.connect() as connection:
+        (unchanged,) = connection.execute("SELECT updated_at FROM prompts").fetchone()
+    warehouse.upsert_prompts([PromptSpec("r1", date(2026, 11, 1), "a fox at dusk", seed=3)])
+    with warehouse.connect() as connection:
+        prompt, changed = connection.execute("SELECT prompt, updated_at FROM prompts").fetchone()
+    assert unchanged == first and changed > first and prompt == "a fox at dusk"
+
+
+def test_prompt_text_is_data_not_sql(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    hostile = "'); DROP TABLE prompts; --"
+    warehouse.upsert_prompts([PromptSpec("r1", date(2026, 11, 1), hostile)])
+    assert warehouse.day_rows(date(2026, 11, 1))[0]["prompt"] == hostile
+
+
+def test_valid_row_with_parts_and_overrides():
+    spec = validate_row(
+        row(prompt="", subject="a heron", action="taking off", style="ink", motion_bucket_ids="1;255", num_frames="6"),
+        MODELS, MODELS,
+    )  # fmt: skip
+    assert spec.prompt == "a heron taking off, ink"
+    assert spec.motion_bucket_ids == (1, 255) and spec.num_frames == 6 and spec.seed == 3
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"prompt": "   "}, "prompt is empty"),
+        ({"prompt": "x" * 5000}, "5000 characters"),
+        ({"prompt": "a\x00b"}, "control character"),
+        ({"prompt": "a\udc80b"}, "lone surrogate"),
+        ({"seed": "-1"}, "seed must be between"),
+        ({"seed": float("nan")}, "seed must be an integer"),
+        ({"seed": "12abc"}, "seed must be an integer"),
+        ({"scheduled_for": "2026-13-45"}, "scheduled_for must be a date"),
+        ({"scheduled_for": "9999-01-01"}, "outside"),
+        ({"scheduled_for": None}, "scheduled_for is empty"),
+        ({"motion_bucket_ids": "10;256"}, "motion_bucket_ids must be between 0 and 255"),
+        ({"keyframe_model": "dall-e"}, "keyframe_model 'dall-e' is unknown"),
+        ({"num_frames": "0"}, "num_frames must be between"),
+        ({"prompt_id": ""}, "prompt_id is empty"),
+    ],
+)
+def test_bad_rows_name_the_field(fields, reason):
+    with pytest.raises(RowError, match=reason):
+        validate_row(row(**fields), MODELS, MODELS)
+
+
+def test_duplicates_are_rejected_and_the_rest_kept():
+    valid, rejected = validate_rows([row(), row(prompt="b"), row(prompt_id="r2", seed="x")], MODELS, MODELS)
+    assert [s.prompt for s in valid] == ["a fox"]
+    assert [r.reason for r in rejected] == ["row 2: duplicate prompt_id 'r1'", "row 3: seed must be an integer, got 'x'"]

@@ -4,10 +4,13 @@ import os
 from pathlib import Path
 
 import dagster as dg
+from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
 from vidgen_assets.lib import environment
 from vidgen_assets.lib.generation import PIPELINES, get_preset
+from vidgen_assets.lib.generation.loader import LoadOptions, pick_device
 from vidgen_assets.lib.storage import MediaStore, open_media_store
+from vidgen_assets.lib.storage.s3 import split_s3_uri
 from vidgen_assets.lib.warehouse import Warehouse
 
 
@@ -21,40 +24,73 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class MediaResource(dg.ConfigurableResource):
-    """Media and manifests: a directory or `s3://bucket/prefix` (default `$VIDGEN_HOME/media`)."""
+    """Media and manifests: a directory or `s3://bucket/prefix` (default `$VIDGEN_HOME/media`).
+
+    S3 goes through dagster-aws's `S3Resource`; the endpoint comes from `AWS_ENDPOINT_URL`, so any
+    S3-compatible store works, and credentials from the usual AWS variables or the pod's role.
+    """
 
     uri: str = ""
+    s3: dg.ResourceDependency[S3Resource]
 
     def open(self) -> MediaStore:
-        return open_media_store(self.uri or environment.media_uri())
+        uri = self.uri or environment.media_uri()
+        client = self.s3.get_client() if uri.startswith("s3://") else None
+        return open_media_store(uri, s3_client=client, cache_dir=environment.vidgen_home() / "cache" / "media")
 
 
 class GenerationResource(dg.ConfigurableResource):
-    """Model presets and the device they run on; prompt rows may override the models."""
+    """Model presets, the device they run on and how a day is split; prompt rows may override the models."""
 
     keyframe_model: str = "tiny"
     video_model: str = "tiny"
     device: str = "auto"
     dtype: str = "auto"
     keyframe_batch_size: int = 4
+    shard_size: int = 50
+    price_per_gpu_hour: float = 0.0
+    cpu_offload: bool = False
+    vae_slicing: bool = False
+    vae_tiling: bool = False
+    attention_backend: str = ""
+    compile_denoiser: bool = False
     models_dir: str = ""
+
+    def resolved_device(self) -> str:
+        return pick_device(self.device)
 
     def pipeline(self, name: str, task: str):
         """The preset's pipeline, loaded once per process and shared by every step in it."""
         models_dir = Path(self.models_dir) if self.models_dir else environment.models_dir()
-        return PIPELINES.get(get_preset(name, task), models_dir, device=self.device, dtype=self.dtype)
+        options = LoadOptions(
+            cpu_offload=self.cpu_offload, vae_slicing=self.vae_slicing, vae_tiling=self.vae_tiling,
+            attention_backend=self.attention_backend or None, compile_denoiser=self.compile_denoiser,
+        )  # fmt: skip
+        return PIPELINES.get(get_preset(name, task), models_dir, device=self.device, dtype=self.dtype, options=options)
+
+
+def _io_manager(media_uri: str) -> dict:
+    """Small op outputs (shard item lists) go where every step can read them: S3 when media is on S3."""
+    if not media_uri.startswith("s3://"):
+        return {}
+    bucket, prefix = split_s3_uri(media_uri)
+    return {"io_manager": S3PickleIOManager(s3_resource=S3Resource(), s3_bucket=bucket, s3_prefix=f"{prefix}/dagster-io".lstrip("/"))}
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
+    media_uri = os.getenv("VIDGEN_MEDIA_URI", "")
     return dg.Definitions(
         resources={
             "warehouse": WarehouseResource(target=os.getenv("VIDGEN_WAREHOUSE", "")),
-            "media": MediaResource(uri=os.getenv("VIDGEN_MEDIA_URI", "")),
+            "media": MediaResource(uri=media_uri, s3=S3Resource()),
             "generation": GenerationResource(
                 keyframe_model=os.getenv("VIDGEN_KEYFRAME_MODEL", "tiny"),
                 video_model=os.getenv("VIDGEN_VIDEO_MODEL", "tiny"),
                 device=os.getenv("VIDGEN_DEVICE", "auto"),
+                shard_size=int(os.getenv("VIDGEN_SHARD_SIZE", "50")),
+                price_per_gpu_hour=float(os.getenv("VIDGEN_PRICE_PER_GPU_HOUR", "0")),
             ),
+            **_io_manager(media_uri),
         }
     )

@@ -1,69 +1,84 @@
-"""One keyframe PNG per valid prompt row, from a text-to-image pipeline, seeded per row."""
-
-import time
-from collections import defaultdict
+"""Keyframes: one PNG per prompt row, rendered in shards so one day spreads over many GPU steps."""
 
 import dagster as dg
 
+from vidgen_assets.defs.gpu import CPU_STEP, GPU_STEP
 from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
-from vidgen_assets.defs.prompts.assets import prompts
-from vidgen_assets.defs.resources import GenerationResource, MediaResource
-from vidgen_assets.lib.generation import PIPELINES, KeyframeRequest, get_preset, model_revision, render_keyframes
-from vidgen_assets.lib.generation.params import keyframe_settings
+from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
+from vidgen_assets.lib.generation import PIPELINES
+from vidgen_assets.lib.generation.plan import plan_keyframes, render_keyframe_shard, shards
+from vidgen_assets.lib.generation.profile import StepProfile, day_metadata, shard_summary
 from vidgen_assets.lib.storage import content_key
+from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
+
+IMAGE_PARAMS = ("prompt", "negative_prompt", "seed", "width", "height", "num_inference_steps", "guidance_scale")
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    deps=[prompts],
-    kinds={"pytorch", "diffusers"},
-    group_name="vidgen",
-    code_version="1",
-)
-def keyframes(context: dg.AssetExecutionContext, media: MediaResource, generation: GenerationResource) -> dg.MaterializeResult:
-    """Keyframe images for the day's prompts; an image whose inputs were rendered before is reused."""
+@dg.op(ins={"prompts": dg.In(dg.Nothing)}, out=dg.DynamicOut(list), **CPU_STEP)
+def plan_keyframe_shards(context: dg.OpExecutionContext, media: MediaResource, generation: GenerationResource):
+    """Splits the day's keyframes into shards of at most `shard_size`; each renders in its own step."""
+    rows = media.open().get_json(manifest_key("prompts", partition_day(context)))["rows"]
+    items = plan_keyframes(rows, generation.keyframe_model, generation.video_model)
+    for index, shard in enumerate(shards(items, generation.shard_size)):
+        yield dg.DynamicOutput(shard, mapping_key=f"shard_{index}")
+
+
+@dg.op(**GPU_STEP)
+def render_keyframes_shard(
+    context: dg.OpExecutionContext, media: MediaResource, generation: GenerationResource, shard: list
+) -> dict:
+    """Renders one shard's missing keyframes in batches; the model loads once per process."""
+    profile = StepProfile(total=len(shard), device=generation.resolved_device())
+    items = render_keyframe_shard(
+        shard, media.open(), generation.pipeline, profile,
+        batch_size=generation.keyframe_batch_size, report=context.log.info,
+    )  # fmt: skip
+    return {"items": items, "profile": shard_summary(profile, PIPELINES.stats.loads, PIPELINES.stats.load_seconds)}
+
+
+@dg.op(**CPU_STEP)
+def collect_keyframes(
+    context: dg.OpExecutionContext,
+    media: MediaResource,
+    warehouse: WarehouseResource,
+    generation: GenerationResource,
+    shard_results: list,
+) -> dg.Output:
+    """Writes the day's keyframe manifest and lineage rows."""
     day = partition_day(context)
     store = media.open()
-    rows = store.get_json(manifest_key("prompts", day))["rows"]
-    items, todo = [], defaultdict(list)
-    for row in rows:
-        preset = get_preset(row["keyframe_model"] or generation.keyframe_model, "text-to-image")
-        settings = keyframe_settings(preset)
-        inputs = {
-            "prompt": row["prompt"], "negative_prompt": row["negative_prompt"], "seed": row["seed"],
-            "model": preset.model_id, "revision": model_revision(preset), **settings,
-        }  # fmt: skip
-        key = content_key("keyframe", inputs)
-        item = {"prompt_id": row["prompt_id"], "key": key, "media_key": f"keyframes/{key}.png", **inputs}
-        item["cache_hit"] = store.exists(item["media_key"])
-        if not item["cache_hit"]:
-            todo[preset.name].append(item)
-        items.append(item)
-    started = time.perf_counter()
-    for preset_name, pending in todo.items():
-        preset = get_preset(preset_name, "text-to-image")
-        pipeline = generation.pipeline(preset_name, "text-to-image")
-        requests = [KeyframeRequest(i["prompt"], i["negative_prompt"], i["seed"]) for i in pending]
-        images = render_keyframes(
-            pipeline, requests, batch_size=generation.keyframe_batch_size, **keyframe_settings(preset)
-        )
-        for item, (_, image) in zip(pending, images):
-            with store.writing(item["media_key"]) as path:
-                image.save(path, format="PNG")
-            context.log.info(f"keyframe {item['prompt_id']} -> {item['media_key']}")
-    render_s = time.perf_counter() - started
-    for item in items:
-        item["uri"] = store.uri(item["media_key"])
+    items = [item for result in shard_results for item in result["items"]]
     manifest_uri = store.put_json(manifest_key("keyframes", day), {"partition": day.isoformat(), "items": items})
-    rendered = sum(len(p) for p in todo.values())
-    return dg.MaterializeResult(
+    record_lineage(warehouse.open(), [
+        lineage_row(
+            key=i["key"], kind="keyframe", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
+            models={"keyframe": {"preset": i["preset"], "model": i["model"], "revision": i["revision"]}},
+            params={p: i[p] for p in IMAGE_PARAMS}, timings={"render_s": i.get("seconds", 0.0)},
+            device=generation.resolved_device(), cache_hit=i["cache_hit"], run_id=context.run_id,
+        )
+        for i in items
+    ])  # fmt: skip
+    profile = day_metadata([r["profile"] for r in shard_results], generation.price_per_gpu_hour)
+    return dg.Output(
+        manifest_uri,
+        data_version=dg.DataVersion(content_key("keyframes", {"keys": sorted(i["key"] for i in items)})),
         metadata={
             "dagster/row_count": len(items),
-            "rendered": rendered,
-            "cache_hits": len(items) - rendered,
-            "render_s": round(render_s, 3),
-            "s_per_keyframe": round(render_s / rendered, 4) if rendered else 0.0,
-            "model_loads_in_process": PIPELINES.stats.loads,
+            "cache_hits": sum(i["cache_hit"] for i in items),
+            "models": ", ".join(sorted({f"{i['model']}@{i['revision']}" for i in items})),
             "manifest": dg.MetadataValue.path(manifest_uri),
-        }
+            **profile,
+        },
     )
+
+
+@dg.graph_asset(
+    partitions_def=daily_partitions,
+    ins={"prompts": dg.AssetIn(dagster_type=dg.Nothing)},
+    kinds={"pytorch", "diffusers"},
+    group_name="vidgen",
+    code_version="2",
+)
+def keyframes(prompts):
+    """One keyframe PNG per prompt row from a text-to-image model, seeded per row; unchanged ones are reused."""
+    return collect_keyframes(plan_keyframe_shards(prompts).map(render_keyframes_shard).collect())

@@ -8,6 +8,7 @@ from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partit
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.generation import get_preset, preset_names
 from vidgen_assets.lib.generation.params import preset_limit_error
+from vidgen_assets.lib.storage import content_key
 from vidgen_assets.lib.warehouse import Rejection, validate_rows
 
 
@@ -49,6 +50,8 @@ def prompts(
     for rejection in rejected:
         context.log.warning(f"rejected {rejection.prompt_id!r}: {rejection.reason}")
     return dg.MaterializeResult(
+        # The same rows give the same version, so re-reading an unchanged day leaves downstream fresh.
+        data_version=dg.DataVersion(content_key("prompts", {"rows": snapshot["rows"]})),
         metadata={
             "dagster/row_count": len(accepted),
             "rows_read": len(rows),

@@ -5,10 +5,11 @@ from contextlib import ExitStack
 import dagster as dg
 
 from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
-from vidgen_assets.defs.resources import MediaResource
+from vidgen_assets.defs.resources import MediaResource, WarehouseResource
 from vidgen_assets.defs.videos.assets import videos
 from vidgen_assets.lib.storage import content_key
 from vidgen_assets.lib.video import clips_share_encoding, concat_clips, contact_sheet, thumbnail_png_b64
+from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
 
 PREVIEW_MAX_SIDE = 384
 
@@ -18,9 +19,9 @@ PREVIEW_MAX_SIDE = 384
     deps=[videos],
     kinds={"ffmpeg"},
     group_name="vidgen",
-    code_version="1",
+    code_version="2",
 )
-def reel(context: dg.AssetExecutionContext, media: MediaResource) -> dg.MaterializeResult:
+def reel(context: dg.AssetExecutionContext, media: MediaResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """One MP4 per day joining the day's clips in prompt order, and a contact-sheet PNG."""
     day = partition_day(context)
     store = media.open()
@@ -47,8 +48,16 @@ def reel(context: dg.AssetExecutionContext, media: MediaResource) -> dg.Material
         {"partition": day.isoformat(), "key": key, "uri": reel_uri, "contact_sheet": store.uri(sheet_key),
          "clips": [c["key"] for c in clips], "frames": info.frames},
     )  # fmt: skip
+    record_lineage(warehouse.open(), [
+        lineage_row(
+            key=key, kind="reel", day=day, uri=reel_uri, parents=[c["key"] for c in clips],
+            params={"order": "prompt_id, motion_bucket_id", "stream_copy": stream_copy},
+            cache_hit=False, run_id=context.run_id,
+        )
+    ])  # fmt: skip
     context.log.info(f"reel for {day}: {reel_uri}")
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(key),
         metadata={
             "dagster/uri": reel_uri,
             "path": dg.MetadataValue.path(reel_uri),

@@ -1,65 +1,83 @@
-"""One MP4 per keyframe and motion bucket, from an image-to-video pipeline."""
-
-import time
-from dataclasses import asdict
+"""Videos: one MP4 per keyframe and motion bucket (or per text-to-video row), rendered in shards."""
 
 import dagster as dg
-from PIL import Image
 
-from vidgen_assets.defs.keyframes.assets import keyframes
+from vidgen_assets.defs.gpu import CPU_STEP, GPU_STEP
 from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
-from vidgen_assets.defs.resources import GenerationResource, MediaResource
-from vidgen_assets.lib.generation import PIPELINES, get_preset, model_revision, render_clip
-from vidgen_assets.lib.generation.params import clip_params, motion_buckets
+from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
+from vidgen_assets.lib.generation import PIPELINES
+from vidgen_assets.lib.generation.plan import plan_clips, render_clip_shard, shards
+from vidgen_assets.lib.generation.profile import StepProfile, day_metadata, shard_summary
 from vidgen_assets.lib.storage import content_key
+from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    deps=[keyframes],
-    kinds={"pytorch", "diffusers"},
-    group_name="vidgen",
-    code_version="1",
-)
-def videos(context: dg.AssetExecutionContext, media: MediaResource, generation: GenerationResource) -> dg.MaterializeResult:
-    """Clips for the day's keyframes, one per motion bucket; a clip rendered before is reused."""
+@dg.op(ins={"keyframes": dg.In(dg.Nothing)}, out=dg.DynamicOut(list), **CPU_STEP)
+def plan_clip_shards(context: dg.OpExecutionContext, media: MediaResource, generation: GenerationResource):
+    """Splits the day's clips into shards of at most `shard_size`; each renders in its own step."""
     day = partition_day(context)
     store = media.open()
-    rows = {r["prompt_id"]: r for r in store.get_json(manifest_key("prompts", day))["rows"]}
-    frames = store.get_json(manifest_key("keyframes", day))["items"]
-    items, clip_seconds = [], []
-    for keyframe in frames:
-        row = rows[keyframe["prompt_id"]]
-        preset = get_preset(row["video_model"] or generation.video_model, "image-to-video")
-        for bucket in motion_buckets(row, preset):
-            params = clip_params(row, preset, bucket)
-            inputs = {"keyframe": keyframe["key"], "model": preset.model_id, "revision": model_revision(preset)}
-            key = content_key("clip", {**inputs, **asdict(params)})
-            item = {"prompt_id": row["prompt_id"], "key": key, "media_key": f"clips/{key}.mp4", **inputs}
-            item.update(motion_bucket_id=bucket, num_frames=params.num_frames, fps=params.fps)
-            item["cache_hit"] = store.exists(item["media_key"])
-            if not item["cache_hit"]:
-                pipeline = generation.pipeline(preset.name, "image-to-video")
-                with store.local_path(keyframe["media_key"]) as keyframe_path:
-                    image = Image.open(keyframe_path).convert("RGB")
-                started = time.perf_counter()
-                with store.writing(item["media_key"]) as path:
-                    result = render_clip(pipeline, image, path, params)
-                clip_seconds.append(time.perf_counter() - started)
-                context.log.info(
-                    f"clip {len(clip_seconds)}: {row['prompt_id']} bucket {bucket}, "
-                    f"{result.frames} frames in {clip_seconds[-1]:.2f}s"
-                )
-            item["uri"] = store.uri(item["media_key"])
-            items.append(item)
+    rows = store.get_json(manifest_key("prompts", day))["rows"]
+    keyframe_items = store.get_json(manifest_key("keyframes", day))["items"]
+    items = plan_clips(rows, keyframe_items, generation.video_model)
+    for index, shard in enumerate(shards(items, generation.shard_size)):
+        yield dg.DynamicOutput(shard, mapping_key=f"shard_{index}")
+
+
+@dg.op(**GPU_STEP)
+def render_clips_shard(
+    context: dg.OpExecutionContext, media: MediaResource, generation: GenerationResource, shard: list
+) -> dict:
+    """Renders one shard's missing clips, streaming frames into the encoder; models load once per process."""
+    profile = StepProfile(total=len(shard), device=generation.resolved_device())
+    items = render_clip_shard(shard, media.open(), generation.pipeline, profile, report=context.log.info)
+    return {"items": items, "profile": shard_summary(profile, PIPELINES.stats.loads, PIPELINES.stats.load_seconds)}
+
+
+@dg.op(**CPU_STEP)
+def collect_clips(
+    context: dg.OpExecutionContext,
+    media: MediaResource,
+    warehouse: WarehouseResource,
+    generation: GenerationResource,
+    shard_results: list,
+) -> dg.Output:
+    """Writes the day's clip manifest and lineage rows."""
+    day = partition_day(context)
+    store = media.open()
+    items = [item for result in shard_results for item in result["items"]]
     manifest_uri = store.put_json(manifest_key("videos", day), {"partition": day.isoformat(), "items": items})
-    return dg.MaterializeResult(
+    record_lineage(warehouse.open(), [
+        lineage_row(
+            key=i["key"], kind="clip", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
+            parents=[i["keyframe"]] if i.get("keyframe") else [],
+            models={"video": {"preset": i["preset"], "model": i["model"], "revision": i["revision"]}},
+            params=i["params"], timings={"render_s": i.get("seconds", 0.0), **i.get("timings", {})},
+            device=generation.resolved_device(), cache_hit=i["cache_hit"], run_id=context.run_id,
+        )
+        for i in items
+    ])  # fmt: skip
+    profile = day_metadata([r["profile"] for r in shard_results], generation.price_per_gpu_hour)
+    return dg.Output(
+        manifest_uri,
+        data_version=dg.DataVersion(content_key("videos", {"keys": sorted(i["key"] for i in items)})),
         metadata={
             "dagster/row_count": len(items),
-            "rendered": len(clip_seconds),
-            "cache_hits": len(items) - len(clip_seconds),
-            "s_per_clip": round(sum(clip_seconds) / len(clip_seconds), 3) if clip_seconds else 0.0,
-            "model_loads_in_process": PIPELINES.stats.loads,
+            "cache_hits": sum(i["cache_hit"] for i in items),
+            "models": ", ".join(sorted({f"{i['model']}@{i['revision']}" for i in items})),
             "manifest": dg.MetadataValue.path(manifest_uri),
-        }
+            **profile,
+        },
     )
+
+
+@dg.graph_asset(
+    partitions_def=daily_partitions,
+    ins={"keyframes": dg.AssetIn(dagster_type=dg.Nothing)},
+    kinds={"pytorch", "diffusers"},
+    group_name="vidgen",
+    code_version="2",
+)
+def videos(keyframes):
+    """One MP4 (H.264, yuv420p, faststart) per keyframe × motion bucket; unchanged clips are reused."""
+    return collect_clips(plan_clip_shards(keyframes).map(render_clips_shard).collect())

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .presets import ModelPreset
+from .shape import build_shape_pipeline
 from .tiny import TINY_BUILD_VERSION, ensure_tiny_model
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,17 @@ def pick_dtype(device: str, requested: str = "auto"):
     return torch.float16 if device == "mps" else torch.float32
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """Memory and speed options applied once, when a pipeline is loaded."""
+
+    cpu_offload: bool = False  # keep only the running component on the GPU (slower, far less memory)
+    vae_slicing: bool = False
+    vae_tiling: bool = False
+    attention_backend: str | None = None  # e.g. "flash", "_native_cudnn"; None keeps diffusers' default
+    compile_denoiser: bool = False  # torch.compile the UNet/transformer: slow first clip, faster after
+
+
 @dataclass
 class LoadStats:
     loads: int = 0
@@ -106,25 +118,36 @@ class PipelineCache:
         self._lock = threading.Lock()
         self.stats = LoadStats()
 
-    def get(self, preset: ModelPreset, models_dir: Path, *, device: str = "auto", dtype: str = "auto"):
+    def get(
+        self,
+        preset: ModelPreset,
+        models_dir: Path,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        options: LoadOptions = LoadOptions(),
+    ):
         device = pick_device(device)
         torch_dtype = pick_dtype(device, preset.dtype if dtype == "auto" else dtype)
-        key = (preset.model_id, model_revision(preset), device, str(torch_dtype))
+        key = (preset.model_id, model_revision(preset), device, str(torch_dtype), options)
         with self._lock:
             if key not in self._pipelines:
-                self._pipelines[key] = self._load(preset, models_dir, device, torch_dtype)
+                self._pipelines[key] = self._load(preset, models_dir, device, torch_dtype, options)
             return self._pipelines[key]
 
-    def _load(self, preset: ModelPreset, models_dir: Path, device: str, torch_dtype):
+    def _load(self, preset: ModelPreset, models_dir: Path, device: str, torch_dtype, options: LoadOptions):
         import diffusers
 
-        weights = resolve_weights(preset, models_dir)
+        weights = None if preset.builder == "shape" else resolve_weights(preset, models_dir)
         started = time.perf_counter()
-        pipeline_class = getattr(diffusers, preset.pipeline_class)
-        # fp16 weight files exist only for half-precision loads; fp32 loads take the full files.
-        variant = preset.variant if preset.variant and str(torch_dtype) != "torch.float32" else None
-        pipeline = pipeline_class.from_pretrained(weights, dtype=torch_dtype, variant=variant)
-        pipeline.to(device)
+        if weights is None:
+            pipeline = build_shape_pipeline(preset.name, device, torch_dtype)
+        else:
+            # fp16 weight files exist only for half-precision loads; fp32 loads take the full files.
+            variant = preset.variant if preset.variant and str(torch_dtype) != "torch.float32" else None
+            pipeline_class = getattr(diffusers, preset.pipeline_class)
+            pipeline = pipeline_class.from_pretrained(weights, dtype=torch_dtype, variant=variant)
+        _apply_options(pipeline, device, options)
         pipeline.set_progress_bar_config(disable=True)
         elapsed = time.perf_counter() - started
         self.stats.loads += 1
@@ -132,6 +155,26 @@ class PipelineCache:
         self.stats.loaded.append(f"{preset.task}/{preset.name}")
         log.info("loaded %s %s on %s in %.2fs", preset.task, preset.name, device, elapsed)
         return pipeline
+
+
+def _apply_options(pipeline, device: str, options: LoadOptions) -> None:
+    if options.cpu_offload and device == "cuda":
+        pipeline.enable_model_cpu_offload()
+    else:
+        pipeline.to(device)
+    vae = getattr(pipeline, "vae", None)
+    if options.vae_slicing and hasattr(vae, "enable_slicing"):
+        vae.enable_slicing()
+    if options.vae_tiling and hasattr(vae, "enable_tiling"):
+        vae.enable_tiling()
+    denoiser = getattr(pipeline, "unet", None) or getattr(pipeline, "transformer", None)
+    if options.attention_backend:
+        denoiser.set_attention_backend(options.attention_backend)
+    if options.compile_denoiser:
+        import torch
+
+        denoiser.compile(fullgraph=False, dynamic=False)
+        torch.set_float32_matmul_precision("high")
 
 
 PIPELINES = PipelineCache()

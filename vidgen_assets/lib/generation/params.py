@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 from .presets import ModelPreset
@@ -16,25 +17,25 @@ def keyframe_settings(preset: ModelPreset) -> dict[str, Any]:
 
 
 def motion_buckets(row: Mapping[str, Any], preset: ModelPreset) -> tuple[int, ...]:
+    """One clip per bucket; text-to-video models have no motion buckets and make one clip."""
+    if preset.task == "text-to-video":
+        return (0,)
     return tuple(row.get("motion_bucket_ids") or preset.defaults["motion_bucket_ids"])
 
 
 def clip_params(row: Mapping[str, Any], preset: ModelPreset, motion_bucket_id: int) -> ClipParams:
-    """The clip's full parameter set; every field is part of the clip's content key."""
-    defaults = preset.defaults
-    return ClipParams(
-        num_frames=row.get("num_frames") or defaults["num_frames"],
-        fps=row.get("fps") or defaults["fps"],
-        motion_bucket_id=motion_bucket_id,
-        noise_aug_strength=defaults["noise_aug_strength"],
-        num_inference_steps=defaults["num_inference_steps"],
-        min_guidance_scale=defaults["min_guidance_scale"],
-        max_guidance_scale=defaults["max_guidance_scale"],
-        decode_chunk_size=defaults["decode_chunk_size"],
-        width=defaults["width"],
-        height=defaults["height"],
-        seed=row.get("seed") or 0,
-    )
+    """The clip's full parameter set (row value, else preset default); all of it goes into the clip's key."""
+    values: dict[str, Any] = {"motion_bucket_id": motion_bucket_id, "seed": row.get("seed") or 0}
+    for field in fields(ClipParams):
+        if field.name in values:
+            continue
+        if row.get(field.name) is not None:
+            values[field.name] = row[field.name]
+        elif field.name in preset.defaults:
+            values[field.name] = preset.defaults[field.name]
+    if preset.task == "text-to-video":
+        values["guidance_scale"] = row.get("max_guidance_scale") or preset.defaults["guidance_scale"]
+    return ClipParams(**values)
 
 
 def preset_limit_error(row: Mapping[str, Any], preset: ModelPreset) -> str | None:
@@ -42,4 +43,6 @@ def preset_limit_error(row: Mapping[str, Any], preset: ModelPreset) -> str | Non
     frames = row.get("num_frames")
     if frames and frames > preset.max_frames:
         return f"num_frames {frames} exceeds {preset.max_frames}, the most video model {preset.name!r} makes"
+    if preset.pipeline_class == "WanPipeline" and frames and (frames - 1) % 4:
+        return f"num_frames {frames} does not fit {preset.name!r}: it makes 4k+1 frames (e.g. 9, 17, 33)"
     return None

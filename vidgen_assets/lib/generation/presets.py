@@ -18,7 +18,7 @@ class ModelPreset:
     repo_id: str | None = None  # Hugging Face repo; None for models the project builds itself
     revision: str | None = None  # pinned commit: the same name always means the same weights
     variant: str | None = None
-    builder: str | None = None  # "tiny": built from configs by `tiny.py`
+    builder: str | None = None  # "tiny": built and saved by tiny.py; "shape": real architecture, random weights
     dtype: str = "auto"  # "auto": bf16/fp16 on GPUs, fp32 on CPU
     defaults: Mapping[str, Any] = field(default_factory=dict)
     max_frames: int = 128
@@ -43,6 +43,11 @@ _SVD = {
     "decode_chunk_size": 8, "motion_bucket_ids": (127,),
 }  # fmt: skip
 _SVD_XT = {**_SVD, "num_frames": 25}
+_SDXL_TURBO = {"width": 512, "height": 512, "num_inference_steps": 1, "guidance_scale": 0.0}
+_TINY_T2V = {
+    "width": 32, "height": 32, "num_frames": 9, "fps": 8, "num_inference_steps": 2, "guidance_scale": 1.0,
+    "decode_chunk_size": 4,
+}  # fmt: skip
 
 _ALL = (
     ModelPreset(
@@ -82,6 +87,26 @@ _ALL = (
         "stabilityai/stable-video-diffusion-img2vid-xt-1-1", "043843887ccd51926e3efed36270444a838e7861",
         variant="fp16", defaults=_SVD_XT, max_frames=25,
     ),
+ModelPreset(
+    "tiny-t2v", "text-to-video", "WanPipeline", builder="tiny", defaults=_TINY_T2V, max_frames=33,
+),
+ModelPreset(
+    "ltx-video", "text-to-video", "LTXPipeline", "Lightricks/LTX-Video", "8984fa25007f376c1a299016d0957a37a2f797bb",
+    defaults={
+        "width": 704, "height": 480, "num_frames": 121, "fps": 24, "num_inference_steps": 50,
+        "guidance_scale": 3.0, "decode_chunk_size": 8,
+    },
+    max_frames=257,
+),
+ModelPreset(
+    "wan2.1-t2v-1.3b", "text-to-video", "WanPipeline", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+    "0fad780a534b6463e45facd96134c9f345acfa5b",
+    defaults={
+        "width": 832, "height": 480, "num_frames": 81, "fps": 16, "num_inference_steps": 50,
+        "guidance_scale": 5.0, "decode_chunk_size": 8,
+    },
+    max_frames=81,
+),
 )  # fmt: skip
 
 # Keyed by task first: `tiny` names both a text-to-image and an image-to-video model.

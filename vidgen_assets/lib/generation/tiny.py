@@ -114,7 +114,42 @@ def build_tiny_image_to_video(target: Path) -> None:
     pipeline.save_pretrained(target)
 
 
-TINY_BUILDERS = {"text-to-image": build_tiny_text_to_image, "image-to-video": build_tiny_image_to_video}
+def _unigram_tokenizer():
+    """A T5-style Unigram tokenizer over lowercase letters and digits, made offline."""
+    from transformers import T5Tokenizer
+
+    pieces = ["<pad>", "</s>", "<unk>", "\u2581"] + [f"\u2581{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+    pieces += list("abcdefghijklmnopqrstuvwxyz0123456789")
+    return T5Tokenizer(vocab=[(piece, -float(i)) for i, piece in enumerate(pieces)], extra_ids=0)
+
+
+def build_tiny_text_to_video(target: Path) -> None:
+    import torch
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(TINY_SEED)
+    tokenizer = _unigram_tokenizer()
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(vocab_size=len(tokenizer), d_model=32, d_kv=16, d_ff=37, num_layers=2, num_heads=2)
+    )
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, rope_max_seq_len=32,
+    )  # fmt: skip
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1)
+    pipeline = WanPipeline(
+        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+    )  # fmt: skip
+    pipeline.save_pretrained(target)
+
+
+TINY_BUILDERS = {
+    "text-to-image": build_tiny_text_to_image,
+    "image-to-video": build_tiny_image_to_video,
+    "text-to-video": build_tiny_text_to_video,
+}
 
 
 def _make_world_readable(root: Path) -> None:

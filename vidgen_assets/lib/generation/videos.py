@@ -27,6 +27,7 @@ class ClipParams:
     width: int = 64
     height: int = 64
     seed: int = 0
+    guidance_scale: float = 1.0  # text-to-video models; image-to-video uses min/max above
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,36 @@ def render_clip(pipeline, image, out_path: str | Path, params: ClipParams) -> Cl
     denoised = time.perf_counter()
     frames_written = _decode_into(pipeline, latents, out_path, params)
     return ClipResult(frames_written, denoised - started, time.perf_counter() - denoised)
+
+
+def render_text_to_video(
+    pipeline, prompt: str, negative_prompt: str, out_path: str | Path, params: ClipParams
+) -> ClipResult:
+    """Render one clip straight from text (no keyframe) into an H.264 MP4 at `out_path`."""
+    import numpy as np
+    import torch
+
+    started = time.perf_counter()
+    # Wan's and LTX's causal video VAEs decode a clip in one pass, so the pipeline decodes and we
+    # encode its frames chunk by chunk; only this clip's frames are in memory.
+    frames = pipeline(
+        prompt=prompt,
+        negative_prompt=negative_prompt or None,
+        width=params.width,
+        height=params.height,
+        num_frames=params.num_frames,
+        num_inference_steps=params.num_inference_steps,
+        guidance_scale=params.guidance_scale,
+        generator=torch.Generator(device="cpu").manual_seed(params.seed),
+        output_type="np",
+    ).frames[0]
+    denoised = time.perf_counter()
+    with ClipWriter(out_path, fps=params.fps, width=params.width, height=params.height) as writer:
+        for start in range(0, len(frames), params.decode_chunk_size):
+            chunk = frames[start : start + params.decode_chunk_size]
+            writer.write((np.clip(chunk, 0, 1) * 255).round().astype(np.uint8))
+        written = writer.frames_written
+    return ClipResult(written, denoised - started, time.perf_counter() - denoised)
 
 
 def _decode_into(pipeline, latents, out_path: str | Path, params: ClipParams) -> int:

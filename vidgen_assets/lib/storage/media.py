@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from .s3 import S3MediaStore, split_s3_uri
+
 
 class MediaStore(Protocol):
     """A flat namespace of keys like `clips/clip-ab12....mp4`."""
@@ -77,8 +79,13 @@ class LocalMediaStore:
         return self.uri(key)
 
 
-def open_media_store(uri: str) -> MediaStore:
-    """A store for `uri`: a directory path (or file:// URL) today; `s3://` arrives with the S3 backend."""
+def open_media_store(uri: str, *, s3_client: Any = None, cache_dir: str | Path | None = None) -> MediaStore:
+    """A store for `uri`: `s3://bucket/prefix` (needs `s3_client`), else a directory path or file:// URL."""
     if uri.startswith("s3://"):
-        raise NotImplementedError("the S3 media store is not available yet; use a local directory")
+        bucket, prefix = split_s3_uri(uri)
+        if s3_client is None:
+            raise ValueError(f"the media store {uri} is on S3: pass s3_client (a boto3 S3 client) to open it")
+        # Downloads are only a cache, so a per-user temporary directory is a safe default.
+        cache = cache_dir or Path(tempfile.gettempdir()) / f"vidgen-media-cache-{os.getuid()}"
+        return S3MediaStore(bucket, prefix, s3_client, cache)
     return LocalMediaStore(uri.removeprefix("file://"))

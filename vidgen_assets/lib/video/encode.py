@@ -10,10 +10,52 @@ from types import TracebackType
 from typing import Any
 
 import av
+import av.container
 import numpy as np
+from av.video.stream import VideoStream
 
 # movflags belongs to the mp4 muxer; set on the stream it would be silently ignored.
-_FASTSTART = {"movflags": "+faststart"}
+FASTSTART = {"movflags": "+faststart"}
+
+
+def add_video_stream(
+    container: av.container.OutputContainer,
+    *,
+    fps: int,
+    width: int,
+    height: int,
+    codec: str = "libx264",
+    crf: int = 18,
+    preset: str = "medium",
+    pix_fmt: str = "yuv420p",
+) -> VideoStream:
+    """Add an encoder stream whose time base counts frames (pts ``i`` is frame ``i``)."""
+    _check_geometry(fps, width, height, pix_fmt)
+    stream = container.add_stream(codec, rate=fps)
+    stream.width = width
+    stream.height = height
+    stream.pix_fmt = pix_fmt
+    stream.time_base = Fraction(1, fps)
+    # x264 output is deterministic for identical input and settings by default.
+    stream.options = {"crf": str(crf), "preset": preset}
+    return stream
+
+
+def encode_rgb(container: av.container.OutputContainer, stream: VideoStream, pixels: np.ndarray, *, pts: int) -> None:
+    """Encode one (H, W, 3) RGB uint8 frame at ``pts`` and mux whatever packets come out."""
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+    frame.pts = pts
+    container.mux(stream.encode(frame))
+
+
+def _check_geometry(fps: int, width: int, height: int, pix_fmt: str) -> None:
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if width <= 0 or height <= 0:
+        raise ValueError(f"frame size must be positive, got {width}x{height}")
+    # 4:2:0 chroma halves both axes; libx264 otherwise fails with an opaque error.
+    if width % 2 or height % 2:
+        raise ValueError(f"width and height must be even for {pix_fmt}, got {width}x{height}")
 
 
 class ClipWriter:
@@ -35,28 +77,19 @@ class ClipWriter:
         preset: str = "medium",
         pix_fmt: str = "yuv420p",
     ) -> None:
-        if fps <= 0:
-            raise ValueError(f"fps must be positive, got {fps}")
-        if width <= 0 or height <= 0:
-            raise ValueError(f"frame size must be positive, got {width}x{height}")
-        # 4:2:0 chroma halves both axes; libx264 otherwise fails with an opaque error.
-        if width % 2 or height % 2:
-            raise ValueError(f"width and height must be even for {pix_fmt}, got {width}x{height}")
+        _check_geometry(fps, width, height, pix_fmt)
         self.path = Path(path)
         self.width = width
         self.height = height
         self._frames_written = 0
         self._closed = False
         # format is explicit because callers write to temp names without an .mp4 suffix.
-        self._container = av.open(str(self.path), "w", format="mp4", container_options=_FASTSTART)
+        self._container = av.open(str(self.path), "w", format="mp4", container_options=FASTSTART)
         try:
-            self._stream = self._container.add_stream(codec, rate=fps)
-            self._stream.width = width
-            self._stream.height = height
-            self._stream.pix_fmt = pix_fmt
-            self._stream.time_base = Fraction(1, fps)
-            # x264 output is deterministic for identical input and settings by default.
-            self._stream.options = {"crf": str(crf), "preset": preset}
+            self._stream = add_video_stream(
+                self._container, fps=fps, width=width, height=height,
+                codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
+            )  # fmt: skip
         except Exception:
             self._abort()
             raise
@@ -82,9 +115,7 @@ class ClipWriter:
         if batch.dtype != np.uint8:
             raise ValueError(f"expected uint8 frames, got {batch.dtype}")
         for pixels in batch:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
-            frame.pts = self._frames_written
-            self._container.mux(self._stream.encode(frame))
+            encode_rgb(self._container, self._stream, pixels, pts=self._frames_written)
             self._frames_written += 1
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -76,6 +77,42 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
         pix_fmt=pix_fmt,
         bytes=file.stat().st_size,
     )
+
+
+@dataclass(frozen=True)
+class StreamHeader:
+    """What the container says about its first video stream, read without decoding."""
+
+    frames: int
+    fps: Fraction
+    width: int
+    height: int
+    codec: str
+    pix_fmt: str
+
+
+def probe_header(path: str | os.PathLike[str]) -> StreamHeader:
+    """Read the first video stream's header; count packets when it lists no frame total.
+
+    Cheap planning data only: a truncated file can promise more frames than it decodes.
+    """
+    file = _existing_file(path)
+    try:
+        with av.open(str(file)) as container:
+            if not container.streams.video:
+                raise VideoDecodeError(file, "no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            context = stream.codec_context
+            # Each H.264 packet in MP4 is one frame; the demuxer's final flush packet is empty.
+            frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+            header = (frames, context.width, context.height, context.name, context.pix_fmt or "")
+    except av.FFmpegError as exc:
+        raise VideoDecodeError(file, str(exc)) from exc
+    if not rate:
+        raise VideoDecodeError(file, "unknown frame rate")
+    frames, width, height, codec, pix_fmt = header
+    return StreamHeader(frames, Fraction(rate), width, height, codec, pix_fmt)
 
 
 def iter_frames(path: str | os.PathLike[str], *, every: int = 1) -> Iterator[np.ndarray]:

@@ -8,17 +8,15 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.container
 import numpy as np
 from av.video.stream import VideoStream
 from PIL import Image
 
-from vidgen_assets.lib.video.encode import ClipWriter
+from vidgen_assets.lib.video.encode import FASTSTART, ClipWriter
 from vidgen_assets.lib.video.probe import VideoDecodeError, VideoInfo, iter_frames, probe_video
 
 PathLike = str | os.PathLike[str]
-
-# Same container options as ClipWriter so copied reels are also web-streamable.
-_FASTSTART = {"movflags": "+faststart"}
 
 
 def clips_share_encoding(clip_paths: Sequence[PathLike]) -> bool:
@@ -71,27 +69,42 @@ def _encoding_signature(path: PathLike) -> tuple[object, ...]:
 
 def _remux(clip_paths: Sequence[PathLike], out: Path) -> None:
     """Copy packets of all clips into one stream, shifting timestamps clip by clip."""
-    with av.open(str(out), "w", format="mp4", container_options=_FASTSTART) as output:
-        out_stream = None
-        offset = 0  # In the shared input time base; mux() rescales to the output's.
+    with av.open(str(out), "w", format="mp4", container_options=FASTSTART) as output:
+        out_stream = add_stream_like(output, clip_paths[0])
+        offset = 0
         for path in clip_paths:
-            with av.open(str(path)) as container:
-                in_stream = container.streams.video[0]
-                if out_stream is None:
-                    out_stream = output.add_stream_from_template(in_stream)
-                default_ticks = _ticks_per_frame(in_stream)
-                clip_end = 0
-                for packet in container.demux(in_stream):
-                    # The demuxer ends with an empty flush packet that has no timestamps.
-                    if packet.dts is None or packet.pts is None:
-                        continue
-                    # Measure on pts, not dts: with B-frames dts starts below zero.
-                    clip_end = max(clip_end, packet.pts + (packet.duration or default_ticks))
-                    packet.pts += offset
-                    packet.dts += offset
-                    packet.stream = out_stream
-                    output.mux(packet)
-                offset += clip_end
+            offset = copy_clip_packets(output, out_stream, path, offset)
+
+
+def add_stream_like(output: av.container.OutputContainer, template_path: PathLike) -> VideoStream:
+    """Add an output stream that accepts the packets of ``template_path``'s video stream."""
+    with av.open(str(template_path)) as container:
+        return output.add_stream_from_template(container.streams.video[0])
+
+
+def copy_clip_packets(
+    output: av.container.OutputContainer, out_stream: VideoStream, path: PathLike, offset: int
+) -> int:
+    """Mux one clip's video packets, shifted by ``offset`` ticks; return the offset after it.
+
+    Ticks are in the clip's own time base, which the clips of one stream copy share;
+    mux() rescales them to the output's.
+    """
+    with av.open(str(path)) as container:
+        in_stream = container.streams.video[0]
+        default_ticks = _ticks_per_frame(in_stream)
+        clip_end = 0
+        for packet in container.demux(in_stream):
+            # The demuxer ends with an empty flush packet that has no timestamps.
+            if packet.dts is None or packet.pts is None:
+                continue
+            # Measure on pts, not dts: with B-frames dts starts below zero.
+            clip_end = max(clip_end, packet.pts + (packet.duration or default_ticks))
+            packet.pts += offset
+            packet.dts += offset
+            packet.stream = out_stream
+            output.mux(packet)
+    return offset + clip_end
 
 
 def _ticks_per_frame(stream: VideoStream) -> int:

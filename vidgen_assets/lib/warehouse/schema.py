@@ -66,6 +66,19 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX clips_key ON clips (key);
         """,
     ),
+    (
+        3,
+        "per-row video parameters",
+        """
+        ALTER TABLE prompts ADD COLUMN noise_aug_strength DOUBLE;
+        ALTER TABLE prompts ADD COLUMN num_inference_steps INTEGER;
+        ALTER TABLE prompts ADD COLUMN min_guidance_scale DOUBLE;
+        ALTER TABLE prompts ADD COLUMN max_guidance_scale DOUBLE;
+        ALTER TABLE prompts ADD COLUMN decode_chunk_size INTEGER;
+        ALTER TABLE prompts ADD COLUMN width INTEGER;
+        ALTER TABLE prompts ADD COLUMN height INTEGER;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

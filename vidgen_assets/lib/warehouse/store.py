@@ -22,7 +22,8 @@ from .validation import PromptSpec, Rejection
 PROMPT_COLUMNS = (
     "prompt_id", "scheduled_for", "prompt", "subject", "action", "location", "style", "camera",
     "lighting", "negative_prompt", "seed", "keyframe_model", "video_model", "motion_bucket_ids",
-    "num_frames", "fps",
+    "num_frames", "fps", "noise_aug_strength", "num_inference_steps", "min_guidance_scale",
+    "max_guidance_scale", "decode_chunk_size", "width", "height",
 )  # fmt: skip
 LOCK_RETRY_SECONDS = 30.0
 

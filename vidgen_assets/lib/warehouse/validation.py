@@ -18,6 +18,7 @@ MAX_SEED = 2**63 - 1  # BIGINT; torch generators take any non-negative 64-bit se
 MAX_MOTION_BUCKETS = 8
 MAX_NUM_FRAMES = 128
 MAX_FPS = 60
+MIN_SIDE, MAX_SIDE = 32, 2048
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 
 
@@ -37,6 +38,13 @@ class PromptSpec:
     fps: int | None = None
     subject: str | None = None
     style: str | None = None
+    noise_aug_strength: float | None = None
+    num_inference_steps: int | None = None
+    min_guidance_scale: float | None = None
+    max_guidance_scale: float | None = None
+    decode_chunk_size: int | None = None
+    width: int | None = None
+    height: int | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,38 @@ def _integer(value: object, field: str, low: int, high: int) -> int:
     if not low <= number <= high:
         raise RowError(f"{field} must be between {low} and {high}, got {number}")
     return number
+
+
+def _number(value: object, field: str, low: float, high: float) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise RowError(f"{field} must be a number, got {str(value)[:40]!r}") from None
+    if not low <= number <= high:  # also false for NaN
+        raise RowError(f"{field} must be between {low} and {high}, got {number}")
+    return number
+
+
+def _even_size(value: object, field: str) -> int:
+    size = _integer(value, field, MIN_SIDE, MAX_SIDE)
+    if size % 8:
+        # Latents are 1/8 of the image; yuv420p needs even sizes anyway.
+        raise RowError(f"{field} must be a multiple of 8, got {size}")
+    return size
+
+
+# Optional per-row generation knobs: field -> parser. Absent fields take the preset's defaults.
+KNOBS = {
+    "num_frames": lambda v: _integer(v, "num_frames", 1, MAX_NUM_FRAMES),
+    "fps": lambda v: _integer(v, "fps", 1, MAX_FPS),
+    "noise_aug_strength": lambda v: _number(v, "noise_aug_strength", 0.0, 1.0),
+    "num_inference_steps": lambda v: _integer(v, "num_inference_steps", 1, 200),
+    "min_guidance_scale": lambda v: _number(v, "min_guidance_scale", 0.0, 30.0),
+    "max_guidance_scale": lambda v: _number(v, "max_guidance_scale", 0.0, 30.0),
+    "decode_chunk_size": lambda v: _integer(v, "decode_chunk_size", 1, 64),
+    "width": lambda v: _even_size(v, "width"),
+    "height": lambda v: _even_size(v, "height"),
+}
 
 
 def parse_day(value: object) -> date:
@@ -140,10 +180,11 @@ def validate_row(
             optional[field] = name
     if not _blank(row.get("motion_bucket_ids")):
         optional["motion_bucket_ids"] = parse_motion_buckets(row["motion_bucket_ids"])
-    if not _blank(row.get("num_frames")):
-        optional["num_frames"] = _integer(row["num_frames"], "num_frames", 1, MAX_NUM_FRAMES)
-    if not _blank(row.get("fps")):
-        optional["fps"] = _integer(row["fps"], "fps", 1, MAX_FPS)
+    for field, parse in KNOBS.items():
+        if not _blank(row.get(field)):
+            optional[field] = parse(row[field])
+    if optional.get("min_guidance_scale", 0) > optional.get("max_guidance_scale", float("inf")):
+        raise RowError("min_guidance_scale is greater than max_guidance_scale")
     for part in ("subject", "style"):
         if not _blank(row.get(part)):
             optional[part] = _text(row[part], part, limit=200)

@@ -1,0 +1,28 @@
+# CPU image: the code server, the run worker and the CPU steps (prompts, reel).
+# Build from the repository root: docker build -t REGISTRY/vidgen-assets:TAG .
+FROM python:3.11-slim
+
+# ffmpeg and ffprobe: the reel joins clips by stream copy and inspects them.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
+
+# Exactly this torch, from the CPU index: a looser spec pulls gigabytes of CUDA wheels.
+RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+
+WORKDIR /opt/vidgen
+COPY pyproject.toml README.md ./
+COPY vidgen_assets ./vidgen_assets
+# dagster-postgres: run and step pods write to the Postgres-backed instance (Helm, deploy/dagster.yaml).
+# dagster-cloud: a Dagster+ Hybrid agent starts the code server through it.
+RUN pip install --no-cache-dir . dagster-postgres==0.29.27 dagster-cloud==1.13.27
+
+RUN useradd --create-home --uid 10001 vidgen \
+    && mkdir -p /data \
+    && chown vidgen /data
+USER 10001
+ENV VIDGEN_HOME=/data \
+    PYTHONUNBUFFERED=1
+
+EXPOSE 4000
+CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "vidgen_assets.definitions"]

@@ -1,0 +1,127 @@
+"""How long one `prompts_changed_sensor` tick takes on a big warehouse, against a bare query.
+
+Builds a DuckDB warehouse of `--rows` prompt rows spread over three years (default 1,000,000),
+takes a cursor, changes `--changed` random rows (default 1,000) in separate transactions, then
+times the full sensor tick (cursor parse, change query, partition check, the backfill request)
+and a bare DuckDB query that selects the same rows on an open connection. The tick is repeated
+on a 100,000-row warehouse: work should follow the changed rows, not the table.
+
+    .venv/bin/python benchmarks/bench_sensor.py [--rows N] [--changed K] [--repeat R]
+
+The last line printed is a JSON object: rows, changed, tick_s, bare_query_s, tick_s_100k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from vidgen_assets.defs.prompts.sensors import prompts_changed_sensor
+from vidgen_assets.defs.resources import WarehouseResource
+from vidgen_assets.definitions import build_definitions
+from vidgen_assets.lib.warehouse import Warehouse
+from vidgen_assets.lib.warehouse.changes import ChangeCursor, database_now, find_changes
+
+SMALL_ROWS = 100_000
+CHANGE_BATCHES = 10  # changes arrive as several commits, each with its own updated_at
+
+
+def build_warehouse(path: Path, rows: int, changed: int) -> tuple[Warehouse, ChangeCursor]:
+    """`rows` rows over three years, all last touched before the cursor; then `changed` updates after it."""
+    warehouse = Warehouse(path)
+    started = time.perf_counter()
+    with warehouse.connect() as connection:
+        connection.execute(
+            "INSERT INTO prompts (prompt_id, scheduled_for, prompt, seed, created_at, updated_at) "
+            # Days cover the three years before today; each row was last touched a week before its day.
+            "SELECT printf('row-%08d', i), day, 'a red fox, take ' || i, i, stamp, stamp FROM ("
+            "  SELECT i, CAST(current_date - 1095 + CAST(i % 1095 AS INTEGER) AS DATE) AS day,"
+            "         CAST(day AS TIMESTAMP) - INTERVAL 7 DAY + to_seconds(i % 86400) AS stamp"
+            "  FROM range($rows) t(i))",
+            {"rows": rows},
+        )
+    print(f"built {rows:,} rows in {time.perf_counter() - started:.1f}s")
+    cursor = ChangeCursor(watermark=database_now(warehouse))
+    time.sleep(0.01)  # the changes must be stamped after the cursor
+    with warehouse.connect() as connection:
+        stride, first = max(rows // changed, 1), 0
+        for batch in range(CHANGE_BATCHES):
+            count = changed // CHANGE_BATCHES + (batch < changed % CHANGE_BATCHES)
+            # Distinct rows spread evenly over the table, so their days span the three years.
+            connection.execute(
+                "UPDATE prompts SET prompt = prompt || ' (edited)', updated_at = now() WHERE prompt_id IN "
+                "(SELECT printf('row-%08d', (($first + j) * $stride + 7) % $rows) FROM range($count) t(j))",
+                {"first": first, "stride": stride, "rows": rows, "count": count},
+            )
+            first += count
+        (actual,) = connection.execute("SELECT count(*) FROM prompts WHERE updated_at > ?", [cursor.watermark]).fetchone()
+    print(f"changed {actual:,} rows after the cursor")
+    return warehouse, cursor
+
+
+def time_tick(definitions, warehouse: Warehouse, cursor: ChangeCursor, repeat: int) -> tuple[float, int]:
+    """Median seconds of a full sensor evaluation from the same cursor, and the rows it found."""
+    times, found = [], 0
+    with dg.DagsterInstance.ephemeral() as instance:
+        for _ in range(repeat):
+            context = dg.build_sensor_context(
+                cursor=cursor.to_json(),
+                definitions=definitions,
+                resources={"warehouse": WarehouseResource(target=warehouse.target)},
+                instance=instance,
+            )
+            started = time.perf_counter()
+            result = prompts_changed_sensor.evaluate_tick(context)
+            times.append(time.perf_counter() - started)
+            assert result.run_requests, result.skip_message
+    found = find_changes(warehouse, cursor).rows
+    return statistics.median(times), found
+
+
+def time_bare_query(warehouse: Warehouse, cursor: ChangeCursor, repeat: int) -> tuple[float, int]:
+    """The same rows by hand, on a connection that is already open: the floor for any tick."""
+    times, rows = [], []
+    with warehouse.connect() as connection:
+        for _ in range(repeat):
+            started = time.perf_counter()
+            rows = connection.execute(
+                "SELECT prompt_id, scheduled_for, updated_at FROM prompts WHERE updated_at > ?", [cursor.watermark]
+            ).fetchall()
+            times.append(time.perf_counter() - started)
+    return statistics.median(times), len(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--changed", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    definitions = build_definitions()
+    with tempfile.TemporaryDirectory(prefix="bench-sensor-") as tmp:
+        big, big_cursor = build_warehouse(Path(tmp) / "big.duckdb", args.rows, args.changed)
+        with big.connect() as connection:
+            plan = connection.execute(
+                "EXPLAIN SELECT prompt_id FROM prompts WHERE updated_at > ?", [big_cursor.watermark]
+            ).fetchall()
+        print("plan of the watermark filter:", "Index Scan" if "Index Scan" in plan[0][1] else "no index scan")
+        tick_s, found = time_tick(definitions, big, big_cursor, args.repeat)
+        bare_s, bare_rows = time_bare_query(big, big_cursor, args.repeat)
+        print(f"{args.rows:,} rows: tick {tick_s * 1000:.1f} ms ({found} changed rows), bare query {bare_s * 1000:.1f} ms ({bare_rows} rows)")
+        small, small_cursor = build_warehouse(Path(tmp) / "small.duckdb", SMALL_ROWS, args.changed)
+        tick_small_s, _ = time_tick(definitions, small, small_cursor, args.repeat)
+        print(f"{SMALL_ROWS:,} rows: tick {tick_small_s * 1000:.1f} ms; ratio {tick_s / tick_small_s:.2f}")
+    print(json.dumps({
+        "rows": args.rows, "changed": found, "tick_s": round(tick_s, 4),
+        "bare_query_s": round(bare_s, 4), "tick_s_100k": round(tick_small_s, 4),
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

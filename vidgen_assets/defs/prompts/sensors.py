@@ -1,0 +1,124 @@
+"""Re-render the days whose prompt rows were inserted, updated or soft-deleted.
+
+How it requests work: a few changed days become one run per day; many days become one
+real backfill, built by `lib.dagster_backfill.backfill_run_request`. The alternative, an
+`AutomationConditionSensorDefinition`, reacts to asset events and conditions, not to rows
+in an outside table: it would need a per-day observation of the warehouse first, and the
+change semantics below (late commits, soft deletes, dedupe) would move into conditions
+that are hard to test. A plain sensor keeps those rules in one function with an explicit
+cursor; the price is a single private-API import, wrapped and tested in `lib`.
+"""
+
+import os
+from datetime import date, timedelta
+
+import dagster as dg
+
+from vidgen_assets.defs.partitions import daily_partitions
+from vidgen_assets.defs.resources import WarehouseResource
+from vidgen_assets.lib.dagster_backfill import backfill_run_request
+from vidgen_assets.lib.warehouse import Warehouse
+from vidgen_assets.lib.warehouse.changes import ChangeCursor, ChangeSet, CursorError, cursor_looking_back, find_changes
+
+RENDERED_ASSETS = ("prompts", "keyframes", "videos", "reel")
+SENSOR_NAME = "prompts_changed_sensor"
+MIN_INTERVAL_SECONDS = int(os.getenv("VIDGEN_SENSOR_INTERVAL_SECONDS", "60"))
+
+
+def _setting(name: str, default: float) -> float:
+    """Tick-time settings are read on every tick, so a change needs no code-location reload."""
+    return float(os.getenv(name, default))
+
+
+def _start_cursor(context: dg.SensorEvaluationContext, store: Warehouse) -> ChangeCursor:
+    """The stored cursor; with none, or an unreadable one, the changes of the last lookback window.
+
+    Starting from a lookback rather than from the table's beginning keeps a first start (or a
+    reset) from re-rendering years of days: older days are the schedule's and manual backfills' job.
+    """
+    lookback = timedelta(hours=_setting("VIDGEN_SENSOR_LOOKBACK_HOURS", 24))
+    if context.cursor is None:
+        context.log.info(f"no cursor yet: scanning the changes of the last {lookback}")
+        return cursor_looking_back(store, lookback)
+    try:
+        return ChangeCursor.from_json(context.cursor)
+    except CursorError as error:
+        context.log.warning(
+            f"{error}. Reset: rescanning the changes of the last {lookback}; days changed in that "
+            "window may render once more, which the media cache makes cheap."
+        )
+        return cursor_looking_back(store, lookback)
+
+
+def _partition_days(context: dg.SensorEvaluationContext, days: list[date]) -> list[str]:
+    """The changed days that are partitions; others (a typo'd year, a far-future day) are logged."""
+    first, last = daily_partitions.get_first_partition_key(), daily_partitions.get_last_partition_key()
+    keys = [day.isoformat() for day in days]
+    outside = [key for key in keys if not first <= key <= last]
+    if outside:
+        shown = ", ".join(outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
+        context.log.info(f"skipping changed days outside the partitions {first}..{last}: {shown}")
+    return [key for key in keys if first <= key <= last]
+
+
+def _requests(context: dg.SensorEvaluationContext, changes: ChangeSet, keys: list[str]) -> list[dg.RunRequest]:
+    tags = {"vidgen/launched_by": SENSOR_NAME}
+    if len(keys) <= int(_setting("VIDGEN_SENSOR_MAX_RUNS", 5)):
+        # The run key names the exact set of changes: re-evaluating the same changes (a tick
+        # retried before its cursor was saved, a restart from an old cursor) requests nothing new.
+        return [
+            dg.RunRequest(
+                partition_key=key,
+                run_key=f"{key}:{changes.fingerprint(date.fromisoformat(key))}",
+                tags={**tags, "vidgen/changed_rows": str(len(changes.changes_by_day[date.fromisoformat(key)]))},
+            )
+            for key in keys
+        ]
+    if context.repository_def is None:
+        raise dg.DagsterInvariantViolationError(f"{SENSOR_NAME} needs its definitions to request a backfill")
+    # Backfill requests carry no run key: the cursor, saved with this tick, keeps them to one.
+    context.log.info(f"{len(keys)} changed days: one backfill {keys[0]}..{keys[-1]}")
+    return [
+        backfill_run_request(
+            context.repository_def.asset_graph, RENDERED_ASSETS, keys, tags={**tags, "vidgen/changed_days": str(len(keys))}
+        )
+    ]
+
+
+@dg.sensor(
+    name=SENSOR_NAME,
+    asset_selection=list(RENDERED_ASSETS),
+    minimum_interval_seconds=MIN_INTERVAL_SECONDS,
+    description=(
+        "Renders again the days whose warehouse prompt rows changed (insert, update, soft delete): "
+        "one run per day, or one backfill above VIDGEN_SENSOR_MAX_RUNS days (default 5)."
+    ),
+)
+def prompts_changed_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
+    """Each tick reads rows changed since its cursor (an `updated_at` watermark minus an overlap window).
+
+    Settings: VIDGEN_SENSOR_INTERVAL_SECONDS (60), VIDGEN_SENSOR_MAX_RUNS (5),
+    VIDGEN_SENSOR_OVERLAP_SECONDS (300), VIDGEN_SENSOR_LOOKBACK_HOURS (24, first start or reset).
+    """
+    store = warehouse.open()
+    cursor = _start_cursor(context, store)
+    overlap = timedelta(seconds=_setting("VIDGEN_SENSOR_OVERLAP_SECONDS", 300))
+    changes = find_changes(store, cursor, overlap=overlap)
+    next_cursor = changes.new_cursor.to_json()
+    if not changes.rows:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(
+                f"No new prompt changes: read {changes.scanned} rows changed after {changes.scanned_since} "
+                f"(watermark {cursor.watermark}, overlap {overlap}), all already handled."
+                if changes.scanned
+                else f"No prompt rows changed after {changes.scanned_since} (watermark {cursor.watermark}, overlap {overlap})."
+            ),
+            cursor=next_cursor,
+        )
+    keys = _partition_days(context, changes.days)
+    if not keys:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"{changes.rows} changed rows, all on days outside the partitions"),
+            cursor=next_cursor,
+        )
+    return dg.SensorResult(run_requests=_requests(context, changes, keys), cursor=next_cursor)

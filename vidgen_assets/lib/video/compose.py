@@ -1,0 +1,194 @@
+"""Reels with options: clip order, crossfades, burnt-in captions, a soundtrack, a target size.
+
+Identically encoded clips with no pixel-changing option are stream-copied (lossless, fast);
+anything else is decoded and re-encoded frame by frame, never holding the reel in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vidgen_assets.lib.video.encode import FASTSTART, add_video_stream, encode_rgb
+from vidgen_assets.lib.video.probe import StreamHeader, VideoInfo, iter_frames, probe_header, probe_video
+from vidgen_assets.lib.video.reel import add_stream_like, clips_share_encoding, copy_clip_packets
+from vidgen_assets.lib.video.reel_audio import AudioTrack
+from vidgen_assets.lib.video.reel_frames import CaptionBand, Crossfader, letterbox, retime, retimed_count
+
+ORDERS = ("prompt", "style", "subject")
+
+
+@dataclass(frozen=True)
+class ReelSettings:
+    """How to compile a reel.
+
+    ``order``: "prompt" (by prompt_id), "style" or "subject" (clips without one go last);
+    ties break on prompt_id, then motion_bucket_id. ``width``/``height``/``fps`` default to
+    the first clip's; clips at another rate are retimed (frames repeated or dropped) so they
+    keep their real-time length. ``crossfade_s`` overlaps neighbouring clips by
+    N = round(crossfade_s * fps) frames, so the reel has sum(frames) - N * (clips - 1)
+    frames; N shrinks if a clip is too short to fade in and out. ``captions`` burns each
+    clip's prompt into the bottom of its frames. ``audio_path``: any file PyAV decodes,
+    added as AAC, cut or padded with silence to the video's length. ``reencode`` forces a
+    re-encode even when a stream copy would do.
+    """
+
+    order: str = "prompt"
+    crossfade_s: float = 0.0
+    captions: bool = False
+    audio_path: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: int | None = None
+    reencode: bool = False
+
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {self.order!r}")
+        if self.crossfade_s < 0:
+            raise ValueError(f"crossfade_s must be >= 0, got {self.crossfade_s}")
+        for name in ("width", "height", "fps"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+
+
+@dataclass(frozen=True)
+class ReelClip:
+    """One clip of a reel and what it is ordered and captioned by."""
+
+    path: str | os.PathLike[str]
+    prompt_id: str
+    prompt: str
+    style: str | None = None
+    subject: str | None = None
+    motion_bucket_id: int = 0
+
+
+@dataclass(frozen=True)
+class ReelResult:
+    """The probed reel, whether it was stream-copied, its clip paths in order, the crossfade used."""
+
+    info: VideoInfo
+    stream_copy: bool
+    order: list[str]
+    crossfade_frames: int = 0
+
+
+def order_clips(clips: Sequence[ReelClip], order: str = "prompt") -> list[ReelClip]:
+    """Sort clips by the ``order`` field, then prompt_id, then motion_bucket_id."""
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+
+    def key(clip: ReelClip) -> tuple[object, ...]:
+        if order == "prompt":
+            return (clip.prompt_id, clip.motion_bucket_id)
+        value = getattr(clip, order)
+        return (value is None, (value or "").casefold(), clip.prompt_id, clip.motion_bucket_id)
+
+    return sorted(clips, key=key)
+
+
+def compile_reel(
+    clips: Sequence[ReelClip], out_path: str | os.PathLike[str], settings: ReelSettings = ReelSettings()
+) -> ReelResult:
+    """Write the clips as one H.264 yuv420p MP4 (faststart) at ``out_path``."""
+    if not clips:
+        raise ValueError("compile_reel needs at least one clip")
+    ordered = order_clips(clips, settings.order)
+    paths = [clip.path for clip in ordered]
+    first = probe_header(paths[0])
+    width, height = settings.width or first.width, settings.height or first.height
+    fps = settings.fps or max(1, round(first.fps))
+    copy = _can_stream_copy(paths, first, settings)
+    out = Path(out_path)
+    overlap = 0
+    try:
+        with av.open(str(out), "w", format="mp4", container_options=FASTSTART) as output:
+            if copy:
+                _write_copy(output, paths, settings.audio_path)
+            else:
+                headers = [first] + [probe_header(path) for path in paths[1:]]
+                overlap = _crossfade_frames(headers, settings.crossfade_s, fps)
+                _write_encoded(output, ordered, headers, settings, (width, height, fps), overlap)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return ReelResult(probe_video(out), copy, [str(path) for path in paths], overlap)
+
+
+def _can_stream_copy(paths: Sequence[str | os.PathLike[str]], first: StreamHeader, settings: ReelSettings) -> bool:
+    """Copy only when no option changes pixels or timing and the output stays H.264 yuv420p."""
+    wants_new_pixels = settings.reencode or settings.crossfade_s > 0 or settings.captions
+    size_changes = settings.width not in (None, first.width) or settings.height not in (None, first.height)
+    rate_changes = settings.fps is not None and Fraction(settings.fps) != first.fps
+    if wants_new_pixels or size_changes or rate_changes:
+        return False
+    return (first.codec, first.pix_fmt) == ("h264", "yuv420p") and clips_share_encoding(paths)
+
+
+def _crossfade_frames(headers: Sequence[StreamHeader], crossfade_s: float, fps: int) -> int:
+    """Frames each transition overlaps: the request, capped by what the shortest clips allow."""
+    wanted = round(crossfade_s * fps)
+    if wanted == 0 or len(headers) < 2:
+        return 0
+    lengths = [retimed_count(header.frames, header.fps, Fraction(fps)) for header in headers]
+    # End clips fade once; middle clips fade in and out, and the two fades must not meet.
+    return min([wanted, lengths[0], lengths[-1]] + [length // 2 for length in lengths[1:-1]])
+
+
+def _write_copy(
+    output: av.container.OutputContainer, paths: Sequence[str | os.PathLike[str]], audio_path: str | None
+) -> None:
+    video = add_stream_like(output, paths[0])
+    audio = AudioTrack(output, audio_path) if audio_path else None
+    with av.open(str(paths[0])) as container:
+        # Clips of one stream copy share this time base, so offsets convert to seconds with it.
+        time_base = Fraction(container.streams.video[0].time_base)
+    offset = 0
+    for path in paths:
+        offset = copy_clip_packets(output, video, path, offset)
+        if audio:
+            audio.write_until(float(offset * time_base))
+    if audio:
+        audio.finish(float(offset * time_base))
+
+
+def _write_encoded(
+    output: av.container.OutputContainer,
+    clips: Sequence[ReelClip],
+    headers: Sequence[StreamHeader],
+    settings: ReelSettings,
+    geometry: tuple[int, int, int],
+    overlap: int,
+) -> None:
+    width, height, fps = geometry
+    stream = add_video_stream(output, fps=fps, width=width, height=height)
+    audio = AudioTrack(output, settings.audio_path) if settings.audio_path else None
+    written = 0
+
+    def write(frame: np.ndarray) -> None:
+        nonlocal written
+        encode_rgb(output, stream, frame, pts=written)
+        written += 1
+
+    fader = Crossfader(write, overlap)
+    for clip, header in zip(clips, headers):
+        retimed = retime(iter_frames(clip.path), header.fps, Fraction(fps))
+        frames = (letterbox(frame, width, height) for frame in retimed)
+        if settings.captions:
+            band = CaptionBand(clip.prompt, width, height)
+            frames = (band.apply(frame) for frame in frames)
+        fader.add_clip(frames)
+        if audio:
+            audio.write_until(written / fps)
+    fader.finish()
+    output.mux(stream.encode(None))
+    if audio:
+        audio.finish(written / fps)

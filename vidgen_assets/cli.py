@@ -23,7 +23,7 @@ def _yesterday_utc() -> date:
 def _warehouse():
     from vidgen_assets.lib.warehouse import Warehouse
 
-    return Warehouse(environment.warehouse_path())
+    return Warehouse(environment.warehouse_target())
 
 
 def _import(rows: list[dict]) -> int:
@@ -33,7 +33,7 @@ def _import(rows: list[dict]) -> int:
     stored, rejections = import_rows(
         _warehouse(), rows, preset_names("text-to-image"), preset_names("image-to-video", "text-to-video")
     )
-    print(f"stored {stored} prompt rows in {environment.warehouse_path()}")
+    print(f"stored {stored} prompt rows in {environment.warehouse_target()}")
     for rejection in rejections:
         print(f"rejected {rejection.prompt_id!r}: {rejection.reason}", file=sys.stderr)
     return stored
@@ -95,6 +95,44 @@ def cmd_prompts_add(args: argparse.Namespace) -> int:
     return 0 if _import([row]) == 1 else 1
 
 
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from vidgen_assets.lib.warehouse.lineage import lineage_chain
+
+    try:
+        chain = lineage_chain(_warehouse(), args.id)
+    except LookupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for row in chain["prompts"]:
+        print(f"prompt   {row['prompt_id']}  {row['scheduled_for']}  seed={row['seed']}  {row['prompt']!r}")
+    for output in chain["outputs"]:
+        models = ", ".join(f"{m['model']}@{str(m['revision'])[:12]}" for m in (output["models"] or {}).values())
+        parents = ",".join(p[:20] for p in output["parent_keys"] or [])
+        print(
+            f"{output['kind']:<8} {output['key']}  {output['uri']}\n"
+            f"         from [{parents}] {models}  cache_hit={output['cache_hit']}  run={output['run_id']}"
+        )
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from vidgen_assets.lib.doctor import format_table, run_checks
+
+    def s3_client():
+        from dagster_aws.s3 import S3Resource
+
+        return S3Resource().get_client()
+
+    checks = run_checks(s3_client)
+    print(format_table(checks))
+    failed = [c.name for c in checks if c.required and not c.ok]
+    if failed:
+        print(f"\nnot ready: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print("\nready")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidgen", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--keyframe-model")
     add.add_argument("--video-model")
     add.set_defaults(handler=cmd_prompts_add)
+
+    lineage = commands.add_parser("lineage", help="show where a prompt's or key's outputs came from")
+    lineage.add_argument("id", help="a prompt_id or a content key (keyframe-..., clip-..., reel-...)")
+    lineage.set_defaults(handler=cmd_lineage)
+
+    doctor = commands.add_parser("doctor", help="check the setup; exits non-zero when something required is missing")
+    doctor.set_defaults(handler=cmd_doctor)
     return parser
 
 

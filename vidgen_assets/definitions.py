@@ -18,7 +18,10 @@ def executor_from_env() -> dg.ExecutorDefinition:
     if name == "k8s":
         from dagster_k8s import k8s_job_executor
 
-        return k8s_job_executor
+        from vidgen_assets.lib.k8s import k8s_executor_config_from_env
+
+        # Namespace, image, secrets and max_concurrent come from the environment, not code edits.
+        return k8s_job_executor.configured(k8s_executor_config_from_env())
     raise ValueError(f"VIDGEN_EXECUTOR={name!r} is not one of {', '.join(EXECUTORS)}")
 
 

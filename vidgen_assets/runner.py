@@ -21,6 +21,13 @@ def use_dagster_home() -> str:
     return str(home)
 
 
+def daily_reel_job():
+    """The job, built from the code location; module-level so `dagster.reconstructable` can rebuild it in step processes."""
+    from vidgen_assets.definitions import build_definitions
+
+    return build_definitions().resolve_job_def("daily_reel_job")
+
+
 def run_day(day: date) -> str:
     """Materialize the day's four assets in this process and return the reel's URI."""
     import dagster as dg

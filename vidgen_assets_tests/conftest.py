@@ -23,6 +23,7 @@ def models_dir(tmp_path_factory) -> Path:
 def vidgen_home(tmp_path, monkeypatch, models_dir) -> Path:
     """An empty VIDGEN_HOME (warehouse, media, Dagster instance) for one test."""
     home = tmp_path / "home"
+    (home / "dagster").mkdir(parents=True)
     monkeypatch.setenv("VIDGEN_HOME", str(home))
     monkeypatch.setenv("VIDGEN_MODELS_DIR", str(models_dir))
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))

@@ -71,7 +71,7 @@ def test_dagster_dev_serves_the_code_location_with_the_partition_materialized(vi
     from vidgen_assets.lib.warehouse import Warehouse
     from vidgen_assets.lib.warehouse.importer import demo_rows, import_rows
 
-    import_rows(Warehouse(environment.warehouse_path()), demo_rows(TEST_DAY, 1), {"tiny"}, {"tiny"})
+    import_rows(Warehouse(environment.warehouse_target()), demo_rows(TEST_DAY, 1), {"tiny"}, {"tiny"})
     run_day(TEST_DAY)
     port = free_port()
     server = subprocess.Popen(

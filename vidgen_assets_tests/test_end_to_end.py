@@ -29,7 +29,7 @@ ROWS = [
 
 def load(rows) -> None:
     import_rows(
-        Warehouse(environment.warehouse_path()), rows,
+        Warehouse(environment.warehouse_target()), rows,
         preset_names("text-to-image"), preset_names("image-to-video", "text-to-video"),
     )  # fmt: skip
 
@@ -92,8 +92,8 @@ def test_same_prompt_and_seed_give_identical_keyframes_in_separate_homes(vidgen_
 
 
 def test_day_with_every_row_rejected_fails_with_a_clear_error(vidgen_home):
-    Warehouse(environment.warehouse_path()).upsert_prompts([])
-    with Warehouse(environment.warehouse_path()).connect() as connection:
+    Warehouse(environment.warehouse_target()).upsert_prompts([])
+    with Warehouse(environment.warehouse_target()).connect() as connection:
         # Written straight to the table, as another tool might: the asset must still quarantine it.
         connection.execute(
             "INSERT INTO prompts (prompt_id, scheduled_for, prompt, keyframe_model) VALUES (?, ?, ?, ?)",
@@ -103,5 +103,5 @@ def test_day_with_every_row_rejected_fails_with_a_clear_error(vidgen_home):
 
     with pytest.raises(RunFailed, match="no clips"):
         run_day(TEST_DAY)
-    (rejection,) = Warehouse(environment.warehouse_path()).rejections(TEST_DAY)
+    (rejection,) = Warehouse(environment.warehouse_target()).rejections(TEST_DAY)
     assert rejection["prompt_id"] == "direct" and "keyframe_model 'no-such-model' is unknown" in rejection["reason"]

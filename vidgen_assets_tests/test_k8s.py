@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -18,17 +17,8 @@ from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.job import USER_DEFINED_K8S_CONFIG_KEY, UserDefinedDagsterK8sConfig
 from kubernetes.client import ApiClient, V1Job
 
-from vidgen_assets.lib.k8s import (
-    GPU_POOL,
-    K8S_CONFIG_TAG,
-    GpuStepSettings,
-    K8sSettingsError,
-    cpu_op_tags,
-    gpu_op_tags,
-    k8s_executor_config_from_env,
-    step_job_manifest,
-    validate_instance_yaml,
-)
+from vidgen_assets.lib.k8s import GPU_POOL, K8S_CONFIG_TAG, GpuStepSettings, K8sSettingsError, cpu_op_tags, gpu_op_tags
+from vidgen_assets.lib.k8s import k8s_executor_config_from_env, step_job_manifest, validate_instance_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE_IMAGE = "registry.example/vidgen-assets:abc123"
@@ -38,11 +28,7 @@ ENV = {"VIDGEN_MEDIA_URI": "s3://media-bucket/vidgen", "VIDGEN_K8S_ENV_SECRETS":
 daily = dg.DailyPartitionsDefinition(start_date="2026-01-01")
 
 
-@dg.asset(partitions_def=daily, op_tags=cpu_op_tags())
-def day_rows() -> None: ...
-
-
-@dg.asset(partitions_def=daily, deps=[day_rows], op_tags=gpu_op_tags(GpuStepSettings(image=GPU_IMAGE)), pool=GPU_POOL)
+@dg.asset(partitions_def=daily, op_tags=gpu_op_tags(GpuStepSettings(image=GPU_IMAGE)), pool=GPU_POOL)
 def day_clips() -> None: ...
 
 
@@ -50,17 +36,15 @@ def day_clips() -> None: ...
 def day_reel() -> None: ...
 
 
-k8s_defs = dg.Definitions(
-    assets=[day_rows, day_clips, day_reel],
-    jobs=[dg.define_asset_job("tiny_k8s_job", partitions_def=daily, executor_def=k8s_job_executor)],
-)
+tiny_k8s_job = dg.define_asset_job("tiny_k8s_job", partitions_def=daily, executor_def=k8s_job_executor)
+k8s_defs = dg.Definitions(assets=[day_clips, day_reel], jobs=[tiny_k8s_job])
 
 
 def cloud_container_context() -> dict:
     return yaml.safe_load((ROOT / "dagster_cloud.yaml").read_text())["locations"][0]["container_context"]
 
 
-def applied(job: V1Job) -> tuple[V1Job, dict]:
+def applied(job: V1Job) -> V1Job:
     """The manifest as kubectl would send it (camelCase YAML), read back into a kubernetes-client V1Job."""
 
     class Response:  # what ApiClient.deserialize reads: an object with the body in `.data`
@@ -69,15 +53,15 @@ def applied(job: V1Job) -> tuple[V1Job, dict]:
 
     with ApiClient() as client:
         manifest = yaml.safe_load(yaml.safe_dump(client.sanitize_for_serialization(job)))
-        return client.deserialize(Response(json.dumps(manifest)), "V1Job"), manifest
+        return client.deserialize(Response(json.dumps(manifest)), "V1Job")
 
 
-def manifest_for(asset: dg.AssetsDefinition, executor_config: dict, step_key: str | None = None):
+def manifest_for(op: dg.OpDefinition, executor_config: dict, step_key: str | None = None) -> V1Job:
     job = step_job_manifest(
-        op_tags=asset.op.tags,  # as Dagster stores them: the config tag is a JSON string
+        op_tags=op.tags,  # as Dagster stores them: the config tag is a JSON string
         executor_config=executor_config,
         job_name="tiny_k8s_job",
-        step_key=step_key or asset.op.name,
+        step_key=step_key or op.name,
         image=CODE_IMAGE,
         container_context=cloud_container_context(),
     )
@@ -86,8 +70,7 @@ def manifest_for(asset: dg.AssetsDefinition, executor_config: dict, step_key: st
 
 def test_gpu_settings_only_reach_the_gpu_step():
     executor_config = k8s_executor_config_from_env(ENV)
-    gpu_job, gpu_manifest = manifest_for(day_clips, executor_config)
-    cpu_job, cpu_manifest = manifest_for(day_reel, executor_config)
+    gpu_job, cpu_job = manifest_for(day_clips.op, executor_config), manifest_for(day_reel.op, executor_config)
 
     gpu_pod, cpu_pod = gpu_job.spec.template.spec, cpu_job.spec.template.spec
     gpu, cpu = gpu_pod.containers[0], cpu_pod.containers[0]
@@ -96,13 +79,11 @@ def test_gpu_settings_only_reach_the_gpu_step():
     assert gpu_pod.node_selector == {"nvidia.com/gpu.present": "true"}
     assert [(t.key, t.operator, t.effect) for t in gpu_pod.tolerations] == [("nvidia.com/gpu", "Exists", "NoSchedule")]
     assert gpu.image == GPU_IMAGE
-    assert gpu_manifest["spec"]["template"]["spec"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
 
     assert "nvidia.com/gpu" not in {**cpu.resources.limits, **cpu.resources.requests}
     assert cpu.resources.requests == {"cpu": "1", "memory": "2Gi"} and cpu.resources.limits == {"memory": "4Gi"}
     assert cpu_pod.node_selector is None and cpu_pod.tolerations is None
     assert cpu.image == CODE_IMAGE
-    assert "nodeSelector" not in cpu_manifest["spec"]["template"]["spec"]
 
     for job, step_key in ((gpu_job, "day_clips"), (cpu_job, "day_reel")):
         container = job.spec.template.spec.containers[0]
@@ -113,54 +94,48 @@ def test_gpu_settings_only_reach_the_gpu_step():
         assert job.metadata.namespace == "vidgen" and job.spec.template.spec.restart_policy == "Never"
         assert len(job.metadata.name) <= 63
     assert gpu_job.metadata.name != cpu_job.metadata.name
+    assert K8S_CONFIG_TAG == USER_DEFINED_K8S_CONFIG_KEY and day_clips.op.pool == GPU_POOL and day_reel.op.pool is None
 
 
 def test_layers_merge_like_the_executor():
     executor_config = {
         **k8s_executor_config_from_env(ENV),
-        "step_k8s_config": {
-            "container_config": {"resources": {"limits": {"memory": "8Gi"}}},
-            "pod_spec_config": {"priority_class_name": "batch"},
-        },
+        "step_k8s_config": {"container_config": {"resources": {"limits": {"memory": "8Gi"}}},
+                            "pod_spec_config": {"priority_class_name": "batch"}},
         "per_step_k8s_config": {"day_clips": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": "2"}}}}},
-    }
-    gpu_job, _ = manifest_for(day_clips, executor_config)
-    cpu_job, _ = manifest_for(day_reel, executor_config)
+    }  # fmt: skip
+    gpu_job, cpu_job = manifest_for(day_clips.op, executor_config), manifest_for(day_reel.op, executor_config)
     gpu = gpu_job.spec.template.spec.containers[0]
     assert gpu.resources.limits == {"nvidia.com/gpu": "2", "memory": "64Gi"}  # per-step beats op tag beats executor
     assert cpu_job.spec.template.spec.containers[0].resources.limits == {"memory": "8Gi"}  # executor beats location
     assert gpu_job.spec.template.spec.priority_class_name == "batch"  # deep merge keeps the executor's pod field
 
 
-def test_per_step_config_of_a_mapped_shard_is_keyed_by_op_name():
+def test_the_real_videos_shard_and_reel_steps():
+    from vidgen_assets.defs.reels.assets import reel
+    from vidgen_assets.defs.videos.assets import render_clips_shard
+
     executor_config = {
-        **k8s_executor_config_from_env(ENV),
-        "per_step_k8s_config": {"render_shard": {"pod_spec_config": {"priority_class_name": "gpu-batch"}}},
+        **k8s_executor_config_from_env(ENV),  # per_step_k8s_config is keyed by op name, not by mapped step key
+        "per_step_k8s_config": {"render_clips_shard": {"pod_spec_config": {"priority_class_name": "gpu-batch"}}},
     }
-    job, _ = manifest_for(day_clips, executor_config, step_key="videos.render_shard[shard_3]")
-    assert job.spec.template.spec.priority_class_name == "gpu-batch"
-    assert job.metadata.labels["dagster/op"] == "videos.render_shard-shard_3"
-
-
-def test_op_tags_use_dagster_k8s_tag_and_pool():
-    assert K8S_CONFIG_TAG == USER_DEFINED_K8S_CONFIG_KEY
-    assert json.loads(day_clips.op.tags[K8S_CONFIG_TAG])["pod_spec_config"]["tolerations"][0]["key"] == "nvidia.com/gpu"
-    assert day_clips.op.pool == GPU_POOL and day_reel.op.pool is None
+    shard = manifest_for(render_clips_shard, executor_config, step_key="videos.render_clips_shard[shard_3]")
+    reel_job = manifest_for(reel.op, executor_config)
+    assert shard.spec.template.spec.containers[0].resources.limits["nvidia.com/gpu"] == "1"
+    assert shard.spec.template.spec.priority_class_name == "gpu-batch"
+    assert shard.metadata.labels["dagster/op"] == "videos.render_clips_shard-shard_3"
+    assert "nvidia.com/gpu" not in reel_job.spec.template.spec.containers[0].resources.limits
+    assert reel_job.spec.template.spec.tolerations is None and reel_job.spec.template.spec.node_selector is None
 
 
 def test_gpu_settings_from_env():
     assert GpuStepSettings.from_env({}) == GpuStepSettings()
-    settings = GpuStepSettings.from_env(
-        {
-            "VIDGEN_K8S_GPU_COUNT": "2",
-            "VIDGEN_K8S_GPU_IMAGE": GPU_IMAGE,
-            "VIDGEN_K8S_GPU_NODE_SELECTOR": '{"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}',
-            "VIDGEN_K8S_GPU_TOLERATIONS": '[{"key": "dedicated", "operator": "Equal", "value": "gpu"}]',
-            "VIDGEN_K8S_GPU_CPU": "8",
-            "VIDGEN_K8S_GPU_MEMORY": "96Gi",
-            "VIDGEN_K8S_GPU_MEMORY_LIMIT": "128Gi",
-        }
-    )
+    prefix = "VIDGEN_K8S_GPU_"
+    settings = GpuStepSettings.from_env({prefix + name: value for name, value in {
+        "COUNT": "2", "IMAGE": GPU_IMAGE, "CPU": "8", "MEMORY": "96Gi", "MEMORY_LIMIT": "128Gi",
+        "NODE_SELECTOR": '{"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}',
+        "TOLERATIONS": '[{"key": "dedicated", "operator": "Equal", "value": "gpu"}]',
+    }.items()})  # fmt: skip
     assert (settings.gpu_count, settings.image, settings.cpu_request) == (2, GPU_IMAGE, "8")
     assert settings.node_selector == {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
     tags = gpu_op_tags(settings)[K8S_CONFIG_TAG]
@@ -172,13 +147,14 @@ def test_gpu_settings_from_env():
     "env, message",
     [
         ({"VIDGEN_K8S_GPU_NODE_SELECTOR": "{nvidia: true"}, "VIDGEN_K8S_GPU_NODE_SELECTOR is not valid JSON"),
-        ({"VIDGEN_K8S_GPU_NODE_SELECTOR": '["a"]'}, "must be a JSON dict"),
+        ({"VIDGEN_K8S_GPU_NODE_SELECTOR": '["a"]'}, "must be a JSON object"),
         ({"VIDGEN_K8S_GPU_TOLERATIONS": "nvidia.com/gpu"}, "VIDGEN_K8S_GPU_TOLERATIONS is not valid JSON"),
         ({"VIDGEN_K8S_GPU_TOLERATIONS": '["nvidia.com/gpu"]'}, "JSON list of objects"),
         ({"VIDGEN_K8S_GPU_COUNT": "two"}, "not a whole number"),
         ({"VIDGEN_K8S_GPU_COUNT": "0"}, "at least one GPU"),
         ({"VIDGEN_K8S_GPU_MEMORY": "96Gi"}, "below the request"),
         ({"VIDGEN_K8S_GPU_MEMORY": "lots"}, "not a Kubernetes quantity"),
+        ({"VIDGEN_K8S_GPU_MEMORY_LIMIT": "34000M"}, "below the request"),  # 34 GB < 32 GiB = 34.4 GB
     ],
 )
 def test_bad_gpu_settings_fail_clearly(env, message):
@@ -188,12 +164,9 @@ def test_bad_gpu_settings_fail_clearly(env, message):
 
 def test_executor_config_from_env():
     assert k8s_executor_config_from_env({}) == {
-        "job_namespace": "vidgen",
-        "image_pull_policy": "IfNotPresent",
-        "env_secrets": ["vidgen-secrets"],
-        "env_vars": ["VIDGEN_EXECUTOR=k8s"],
-        "max_concurrent": 8,
-    }
+        "job_namespace": "vidgen", "image_pull_policy": "IfNotPresent", "env_secrets": ["vidgen-secrets"],
+        "env_vars": ["VIDGEN_EXECUTOR=k8s"], "max_concurrent": 8,
+    }  # fmt: skip
     config = k8s_executor_config_from_env(
         {**ENV, "VIDGEN_K8S_NAMESPACE": "gen", "VIDGEN_K8S_IMAGE": CODE_IMAGE, "VIDGEN_K8S_MAX_CONCURRENT": "32"}
     )
@@ -276,8 +249,7 @@ def test_instance_yaml_matches_dagsters_schema(tmp_path):
     dg.validate_run_config(launcher_check, {"ops": {"launcher_settings": {"config": launcher["config"]}}})
 
     broken = tmp_path / "dagster.yaml"
-    shutil.copy(ROOT / "deploy/dagster.yaml", broken)
-    broken.write_text(broken.read_text().replace("run_monitoring:", "run_monitor:"))  # a typo
+    broken.write_text((ROOT / "deploy/dagster.yaml").read_text().replace("run_monitoring:", "run_monitor:"))  # a typo
     with pytest.raises(dg.DagsterInvalidConfigError):
         validate_instance_yaml(broken)
 

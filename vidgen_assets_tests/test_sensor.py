@@ -29,7 +29,7 @@ def definitions() -> dg.Definitions:
 
 @pytest.fixture
 def store(vidgen_home) -> Warehouse:
-    return Warehouse(environment.warehouse_path())
+    return Warehouse(environment.warehouse_target())
 
 
 def add(store: Warehouse, *rows: tuple[str, date], text: str = "a fox") -> None:
@@ -159,7 +159,8 @@ def test_cursor_errors_are_specific(text):
 
 def test_limit_resumes_where_it_stopped_and_future_stamps_do_not_move_the_watermark(store):
     # One statement: five rows that share one updated_at, so the limit cuts inside a timestamp.
-    sql(store, "INSERT INTO prompts (prompt_id, scheduled_for, prompt) SELECT 'r' || i, ?, 'x' FROM range(5) t(i)", [DAYS[0]])
+    five_rows = "INSERT INTO prompts (prompt_id, scheduled_for, prompt) SELECT 'r' || range, ?, 'x' FROM range(5)"
+    sql(store, five_rows, [DAYS[0]])
     first = find_changes(store, ChangeCursor(), limit=2)
     rest = find_changes(store, first.new_cursor, limit=10)
     assert (first.rows, rest.rows) == (2, 3)
@@ -177,7 +178,7 @@ def test_a_changed_row_is_rendered_end_to_end(definitions, store):
     add(store, ("fox", DAYS[4]), ("boat", DAYS[4]))
     first = tick(definitions, store, None)
     (request,) = first.run_requests
-    assert request.partition_key == day
+    assert request.partition_key == day and set(request.asset_selection) == ASSETS
     job = definitions.resolve_job_def("daily_reel_job")
     media = open_media_store(environment.media_uri())
 

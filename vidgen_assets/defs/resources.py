@@ -20,7 +20,7 @@ class WarehouseResource(dg.ConfigurableResource):
     target: str = ""
 
     def open(self) -> Warehouse:
-        return Warehouse(self.target or environment.warehouse_path())
+        return Warehouse(self.target or environment.warehouse_target())
 
 
 class MediaResource(dg.ConfigurableResource):
@@ -47,7 +47,7 @@ class GenerationResource(dg.ConfigurableResource):
     device: str = "auto"
     dtype: str = "auto"
     keyframe_batch_size: int = 4
-    shard_size: int = 50
+    shard_size: int = 50  # prompt rows per GPU step (its own pod on Kubernetes)
     price_per_gpu_hour: float = 0.0
     cpu_offload: bool = False
     vae_slicing: bool = False

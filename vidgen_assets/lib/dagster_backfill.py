@@ -37,11 +37,17 @@ def backfill_run_request(
         if partitions_def is None:
             raise ValueError(f"asset {asset_key.to_user_string()!r} is not partitioned")
         if partitions_def not in subset_by_definition:  # the assets of one chain share a definition
-            # with_partition_keys checks only the format: a far-future day would pass unnoticed.
+            # with_partition_keys checks only a key's shape (a far-future day passes), and slowly:
+            # membership in the definition's keys is the real check, so its own is switched off.
             unknown = set(partition_keys) - set(partitions_def.get_partition_keys())
             if unknown:
                 raise ValueError(f"{asset_key.to_user_string()!r} has no partitions {sorted(unknown)}")
-            subset_by_definition[partitions_def] = partitions_def.empty_subset().with_partition_keys(partition_keys)
+            subset = partitions_def.empty_subset()
+            if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
+                subset = subset.with_partition_keys(partition_keys, validate=False)
+            else:
+                subset = subset.with_partition_keys(partition_keys)
+            subset_by_definition[partitions_def] = subset
         subsets[asset_key] = subset_by_definition[partitions_def]
     return dg.RunRequest.for_asset_graph_subset(
         AssetGraphSubset(partitions_subsets_by_asset_key=subsets), tags=dict(tags or {})

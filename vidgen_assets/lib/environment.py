@@ -33,8 +33,9 @@ def vidgen_home() -> Path:
     return Path(os.getenv("VIDGEN_HOME") or DEFAULT_HOME).expanduser().resolve()
 
 
-def warehouse_path() -> Path:
-    return vidgen_home() / "warehouse.duckdb"
+def warehouse_target() -> str:
+    """`VIDGEN_WAREHOUSE` (a DuckDB file or connection string), default `$VIDGEN_HOME/warehouse.duckdb`."""
+    return os.getenv("VIDGEN_WAREHOUSE") or str(vidgen_home() / "warehouse.duckdb")
 
 
 def media_uri() -> str:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from vidgen_assets.defs.gpu import CPU_STEP, GPU_STEP
+from vidgen_assets.defs.gpu import CPU_STEP, GPU_STEP, permanent_errors_fail_fast
 from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.generation import PIPELINES
@@ -16,7 +16,7 @@ IMAGE_PARAMS = ("prompt", "negative_prompt", "seed", "width", "height", "num_inf
 
 @dg.op(ins={"prompts": dg.In(dg.Nothing)}, out=dg.DynamicOut(list), **CPU_STEP)
 def plan_keyframe_shards(context: dg.OpExecutionContext, media: MediaResource, generation: GenerationResource):
-    """Splits the day's keyframes into shards of at most `shard_size`; each renders in its own step."""
+    """Splits the day's keyframes into shards of at most `shard_size` rows; each renders in its own step."""
     rows = media.open().get_json(manifest_key("prompts", partition_day(context)))["rows"]
     items = plan_keyframes(rows, generation.keyframe_model, generation.video_model)
     for index, shard in enumerate(shards(items, generation.shard_size)):
@@ -29,10 +29,11 @@ def render_keyframes_shard(
 ) -> dict:
     """Renders one shard's missing keyframes in batches; the model loads once per process."""
     profile = StepProfile(total=len(shard), device=generation.resolved_device())
-    items = render_keyframe_shard(
-        shard, media.open(), generation.pipeline, profile,
-        batch_size=generation.keyframe_batch_size, report=context.log.info,
-    )  # fmt: skip
+    with permanent_errors_fail_fast():
+        items = render_keyframe_shard(
+            shard, media.open(), generation.pipeline, profile,
+            batch_size=generation.keyframe_batch_size, report=context.log.info,
+        )  # fmt: skip
     return {"items": items, "profile": shard_summary(profile, PIPELINES.stats.loads, PIPELINES.stats.load_seconds)}
 
 

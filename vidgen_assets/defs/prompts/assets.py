@@ -4,10 +4,11 @@ from dataclasses import asdict
 
 import dagster as dg
 
+from vidgen_assets.defs.gpu import CPU_STEP
 from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
-from vidgen_assets.lib.generation import get_preset, preset_names
-from vidgen_assets.lib.generation.params import preset_limit_error
+from vidgen_assets.lib.generation import preset_names
+from vidgen_assets.lib.generation.params import apply_preset_limits
 from vidgen_assets.lib.storage import content_key
 from vidgen_assets.lib.warehouse import Rejection, validate_rows
 
@@ -16,6 +17,7 @@ from vidgen_assets.lib.warehouse import Rejection, validate_rows
     partitions_def=daily_partitions,
     kinds={"duckdb"},
     group_name="vidgen",
+    op_tags=CPU_STEP["tags"],
     code_version="1",
 )
 def prompts(
@@ -31,14 +33,8 @@ def prompts(
     valid, rejected = validate_rows(
         rows, preset_names("text-to-image"), preset_names("image-to-video", "text-to-video")
     )
-    accepted = []
-    for spec in valid:
-        video_preset = get_preset(spec.video_model or generation.video_model, "image-to-video", "text-to-video")
-        problem = preset_limit_error(asdict(spec), video_preset)
-        if problem:
-            rejected.append(Rejection(spec.prompt_id, day.isoformat(), problem))
-        else:
-            accepted.append(spec)
+    accepted, over_limits = apply_preset_limits(valid, generation.video_model)
+    rejected += over_limits
     store.replace_rejections(day, [row["prompt_id"] for row in rows], rejected)
     snapshot = {
         "partition": day.isoformat(),

@@ -50,39 +50,36 @@ def _start_cursor(context: dg.SensorEvaluationContext, store: Warehouse) -> Chan
         return cursor_looking_back(store, lookback)
 
 
-def _partition_days(context: dg.SensorEvaluationContext, days: list[date]) -> list[str]:
+def _partition_days(context: dg.SensorEvaluationContext, days: list[date]) -> list[date]:
     """The changed days that are partitions; others (a typo'd year, a far-future day) are logged."""
     first, last = daily_partitions.get_first_partition_key(), daily_partitions.get_last_partition_key()
-    keys = [day.isoformat() for day in days]
-    outside = [key for key in keys if not first <= key <= last]
+    outside = [day.isoformat() for day in days if not first <= day.isoformat() <= last]
     if outside:
         shown = ", ".join(outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
         context.log.info(f"skipping changed days outside the partitions {first}..{last}: {shown}")
-    return [key for key in keys if first <= key <= last]
+    return [day for day in days if first <= day.isoformat() <= last]
 
 
-def _requests(context: dg.SensorEvaluationContext, changes: ChangeSet, keys: list[str]) -> list[dg.RunRequest]:
+def _requests(context: dg.SensorEvaluationContext, changes: ChangeSet, days: list[date]) -> list[dg.RunRequest]:
     tags = {"vidgen/launched_by": SENSOR_NAME}
-    if len(keys) <= int(_setting("VIDGEN_SENSOR_MAX_RUNS", 5)):
+    if len(days) <= int(_setting("VIDGEN_SENSOR_MAX_RUNS", 5)):
         # The run key names the exact set of changes: re-evaluating the same changes (a tick
         # retried before its cursor was saved, a restart from an old cursor) requests nothing new.
         return [
             dg.RunRequest(
-                partition_key=key,
-                run_key=f"{key}:{changes.fingerprint(date.fromisoformat(key))}",
-                tags={**tags, "vidgen/changed_rows": str(len(changes.changes_by_day[date.fromisoformat(key)]))},
+                partition_key=day.isoformat(),
+                run_key=f"{day.isoformat()}:{changes.fingerprint(day)}",
+                tags={**tags, "vidgen/changed_rows": str(len(changes.changes_by_day[day]))},
             )
-            for key in keys
+            for day in days
         ]
     if context.repository_def is None:
         raise dg.DagsterInvariantViolationError(f"{SENSOR_NAME} needs its definitions to request a backfill")
     # Backfill requests carry no run key: the cursor, saved with this tick, keeps them to one.
+    keys = [day.isoformat() for day in days]
     context.log.info(f"{len(keys)} changed days: one backfill {keys[0]}..{keys[-1]}")
-    return [
-        backfill_run_request(
-            context.repository_def.asset_graph, RENDERED_ASSETS, keys, tags={**tags, "vidgen/changed_days": str(len(keys))}
-        )
-    ]
+    tags["vidgen/changed_days"] = str(len(keys))
+    return [backfill_run_request(context.repository_def.asset_graph, RENDERED_ASSETS, keys, tags=tags)]
 
 
 @dg.sensor(
@@ -106,19 +103,17 @@ def prompts_changed_sensor(context: dg.SensorEvaluationContext, warehouse: Wareh
     changes = find_changes(store, cursor, overlap=overlap)
     next_cursor = changes.new_cursor.to_json()
     if not changes.rows:
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(
-                f"No new prompt changes: read {changes.scanned} rows changed after {changes.scanned_since} "
-                f"(watermark {cursor.watermark}, overlap {overlap}), all already handled."
-                if changes.scanned
-                else f"No prompt rows changed after {changes.scanned_since} (watermark {cursor.watermark}, overlap {overlap})."
-            ),
-            cursor=next_cursor,
+        looked_at = f"after {changes.scanned_since} (watermark {cursor.watermark}, overlap {overlap})"
+        reason = (
+            f"No new prompt changes: read {changes.scanned} rows changed {looked_at}, all already handled."
+            if changes.scanned
+            else f"No prompt rows changed {looked_at}."
         )
-    keys = _partition_days(context, changes.days)
-    if not keys:
+        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=next_cursor)
+    days = _partition_days(context, changes.days)
+    if not days:
         return dg.SensorResult(
             skip_reason=dg.SkipReason(f"{changes.rows} changed rows, all on days outside the partitions"),
             cursor=next_cursor,
         )
-    return dg.SensorResult(run_requests=_requests(context, changes, keys), cursor=next_cursor)
+    return dg.SensorResult(run_requests=_requests(context, changes, days), cursor=next_cursor)

@@ -4,6 +4,7 @@ from contextlib import ExitStack
 
 import dagster as dg
 
+from vidgen_assets.defs.gpu import CPU_STEP
 from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
 from vidgen_assets.defs.resources import MediaResource, WarehouseResource
 from vidgen_assets.defs.videos.assets import videos
@@ -19,6 +20,7 @@ PREVIEW_MAX_SIDE = 384
     deps=[videos],
     kinds={"ffmpeg"},
     group_name="vidgen",
+    op_tags=CPU_STEP["tags"],
     code_version="2",
 )
 def reel(context: dg.AssetExecutionContext, media: MediaResource, warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from vidgen_assets.defs.gpu import CPU_STEP, GPU_STEP
+from vidgen_assets.defs.gpu import CPU_STEP, GPU_STEP, permanent_errors_fail_fast
 from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.generation import PIPELINES
@@ -14,7 +14,7 @@ from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
 
 @dg.op(ins={"keyframes": dg.In(dg.Nothing)}, out=dg.DynamicOut(list), **CPU_STEP)
 def plan_clip_shards(context: dg.OpExecutionContext, media: MediaResource, generation: GenerationResource):
-    """Splits the day's clips into shards of at most `shard_size`; each renders in its own step."""
+    """Splits the day's clips into shards of at most `shard_size` prompt rows; each renders in its own step."""
     day = partition_day(context)
     store = media.open()
     rows = store.get_json(manifest_key("prompts", day))["rows"]
@@ -30,7 +30,8 @@ def render_clips_shard(
 ) -> dict:
     """Renders one shard's missing clips, streaming frames into the encoder; models load once per process."""
     profile = StepProfile(total=len(shard), device=generation.resolved_device())
-    items = render_clip_shard(shard, media.open(), generation.pipeline, profile, report=context.log.info)
+    with permanent_errors_fail_fast():
+        items = render_clip_shard(shard, media.open(), generation.pipeline, profile, report=context.log.info)
     return {"items": items, "profile": shard_summary(profile, PIPELINES.stats.loads, PIPELINES.stats.load_seconds)}
 
 

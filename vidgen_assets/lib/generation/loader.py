@@ -48,26 +48,54 @@ def _unavailable(preset: ModelPreset, models_dir: Path, cause: BaseException | N
     )
 
 
-def resolve_weights(preset: ModelPreset, models_dir: Path) -> Path:
-    """A local diffusers directory holding the preset's weights, building or fetching as needed."""
+def local_weights(preset: ModelPreset, models_dir: Path) -> Path | None:
+    """The preset's weights if already on this machine (local directory or HF cache), without downloading."""
     local = local_model_dir(preset, models_dir)
-    if preset.builder == "tiny":
-        if ensure_tiny_model(preset.task, local):
-            log.info("built tiny %s model in %s", preset.task, local)
-        return local
     if (local / "model_index.json").exists():
         return local
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(preset.repo_id, revision=preset.revision, local_files_only=True))
-    except Exception as error:  # any cache miss; the hub's error names are version-specific
-        if os.getenv("HF_HUB_OFFLINE") == "1":
-            raise _unavailable(preset, models_dir, error) from None
+    except Exception:  # any cache miss; the hub's error names are version-specific
+        return None
+
+
+def resolve_weights(preset: ModelPreset, models_dir: Path) -> Path:
+    """A local diffusers directory holding the preset's weights, building or fetching as needed."""
+    if preset.builder == "tiny":
+        local = local_model_dir(preset, models_dir)
+        if ensure_tiny_model(preset.task, local):
+            log.info("built tiny %s model in %s", preset.task, local)
+        return local
+    found = local_weights(preset, models_dir)
+    if found is not None:
+        return found
+    if os.getenv("HF_HUB_OFFLINE") == "1":
+        raise _unavailable(preset, models_dir, None)
+    from huggingface_hub import snapshot_download
+
     try:
         return Path(snapshot_download(preset.repo_id, revision=preset.revision))
     except Exception as error:
         raise _unavailable(preset, models_dir, error) from None
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """A CUDA/MPS out-of-memory error: worth retrying with a smaller batch, unlike any other error."""
+    import torch
+
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+def release_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def pick_device(requested: str = "auto") -> str:

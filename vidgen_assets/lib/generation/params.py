@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import fields
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, fields
 from typing import Any
 
-from .presets import ModelPreset
+from ..warehouse.validation import Rejection
+from .presets import ModelPreset, get_preset
 from .videos import ClipParams
 
 KEYFRAME_FIELDS = ("width", "height", "num_inference_steps", "guidance_scale")
@@ -46,3 +47,16 @@ def preset_limit_error(row: Mapping[str, Any], preset: ModelPreset) -> str | Non
     if preset.pipeline_class == "WanPipeline" and frames and (frames - 1) % 4:
         return f"num_frames {frames} does not fit {preset.name!r}: it makes 4k+1 frames (e.g. 9, 17, 33)"
     return None
+
+
+def apply_preset_limits(specs: Sequence, default_video_model: str) -> tuple[list, list[Rejection]]:
+    """Split validated rows into those the video model can render and rejections saying why not."""
+    accepted, rejected = [], []
+    for spec in specs:
+        preset = get_preset(spec.video_model or default_video_model, "image-to-video", "text-to-video")
+        problem = preset_limit_error(asdict(spec), preset)
+        if problem:
+            rejected.append(Rejection(spec.prompt_id, spec.scheduled_for.isoformat(), problem))
+        else:
+            accepted.append(spec)
+    return accepted, rejected

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from PIL import Image
@@ -20,7 +20,7 @@ from .params import clip_params, keyframe_settings, motion_buckets
 from .presets import get_preset
 from .profile import StepProfile
 from .videos import ClipParams, render_clip, render_text_to_video
-from .loader import model_revision
+from .loader import is_out_of_memory, model_revision, release_memory
 
 GetPipeline = Callable[[str, str], Any]  # (preset name, task) -> loaded pipeline
 Report = Callable[[str], None]  # receives one progress line per rendered item
@@ -70,11 +70,21 @@ def plan_clips(rows: Iterable[Mapping[str, Any]], keyframes: Sequence[Mapping[st
     return items
 
 
-def shards(items: Sequence[dict], size: int) -> list[list[dict]]:
-    """Items in consecutive shards of at most `size`; always at least one, so an empty day still completes."""
-    if size < 1:
-        raise ValueError(f"shard size must be at least 1, got {size}")
-    return [list(items[i : i + size]) for i in range(0, len(items), size)] or [[]]
+def shards(items: Sequence[dict], rows_per_shard: int) -> list[list[dict]]:
+    """Items split into shards of at most `rows_per_shard` prompt rows (a row's clips stay together).
+
+    Always at least one shard, so an empty day still completes and writes its manifest.
+    """
+    if rows_per_shard < 1:
+        raise ValueError(f"shard size must be at least 1 row, got {rows_per_shard}")
+    by_row: dict[str, list[dict]] = {}
+    for item in items:
+        by_row.setdefault(item["prompt_id"], []).append(item)
+    groups = list(by_row.values())
+    return [
+        [item for group in groups[i : i + rows_per_shard] for item in group]
+        for i in range(0, len(groups), rows_per_shard)
+    ] or [[]]
 
 
 def _mark_cached(store: MediaStore, items: Sequence[dict]) -> list[dict]:
@@ -99,18 +109,28 @@ def render_keyframe_shard(
         by_preset[item["preset"]].append(item)
     for preset_name, pending in by_preset.items():
         preset = get_preset(preset_name, "text-to-image")
-        requests = [KeyframeRequest(i["prompt"], i["negative_prompt"], i["seed"]) for i in pending]
-        images = render_keyframes(
-            get_pipeline(preset_name, "text-to-image"), requests, batch_size=batch_size, **keyframe_settings(preset)
-        )
-        started = time.perf_counter()
-        for item, (_, image) in zip(pending, images):
-            with store.writing(item["media_key"]) as path:
-                image.save(path, format="PNG")
-            # Batches finish together: charge each image its share of the time since the last one.
-            item["seconds"] = round(time.perf_counter() - started, 4)
-            report(f"keyframe {item['prompt_id']}: {profile.add(item['seconds'])}")
+        pipeline = get_pipeline(preset_name, "text-to-image")
+        done, size = 0, batch_size
+        while done < len(pending):
             started = time.perf_counter()
+            try:
+                requests = [KeyframeRequest(i["prompt"], i["negative_prompt"], i["seed"]) for i in pending[done:]]
+                for item, (_, image) in zip(
+                    pending[done:], render_keyframes(pipeline, requests, batch_size=size, **keyframe_settings(preset))
+                ):
+                    with store.writing(item["media_key"]) as path:
+                        image.save(path, format="PNG")
+                    # Batches finish together: charge each image its share of the time since the last one.
+                    item["seconds"] = round(time.perf_counter() - started, 4)
+                    report(f"keyframe {item['prompt_id']}: {profile.add(item['seconds'])}")
+                    started, done = time.perf_counter(), done + 1
+            except Exception as error:
+                if not is_out_of_memory(error) or size == 1:
+                    raise
+                # Seeds are per row, so a smaller batch renders the same images.
+                size = max(1, size // 2)
+                release_memory()
+                report(f"out of memory: retrying the remaining {len(pending) - done} keyframes in batches of {size}")
     return list(items)
 
 
@@ -122,15 +142,28 @@ def render_clip_shard(
         params = ClipParams(**item["params"])
         pipeline = get_pipeline(item["preset"], item["task"])
         started = time.perf_counter()
-        with store.writing(item["media_key"]) as path:
-            if item["task"] == "text-to-video":
-                result = render_text_to_video(pipeline, item["prompt"], item["negative_prompt"], path, params)
-            else:
-                with store.local_path(item["keyframe_media_key"]) as keyframe_path:
-                    image = Image.open(keyframe_path).convert("RGB")
-                result = render_clip(pipeline, image, path, params)
+        while True:
+            try:
+                result = _render_one_clip(pipeline, item, store, params)
+                break
+            except Exception as error:
+                if not is_out_of_memory(error) or params.decode_chunk_size == 1:
+                    raise
+                params = replace(params, decode_chunk_size=max(1, params.decode_chunk_size // 2))
+                release_memory()
+                report(f"out of memory on {item['prompt_id']}: retrying with decode chunk {params.decode_chunk_size}")
         item.update(seconds=round(time.perf_counter() - started, 4), frames=result.frames,
+                    decode_chunk_size_used=params.decode_chunk_size,
                     timings={"denoise_s": round(result.denoise_s, 4), "decode_encode_s": round(result.decode_encode_s, 4)})  # fmt: skip
         progress = profile.add(item["seconds"], denoise_steps=params.num_inference_steps, denoise_seconds=result.denoise_s)
         report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']}: {progress}")
     return list(items)
+
+
+def _render_one_clip(pipeline, item: dict, store: MediaStore, params: ClipParams):
+    with store.writing(item["media_key"]) as path:
+        if item["task"] == "text-to-video":
+            return render_text_to_video(pipeline, item["prompt"], item["negative_prompt"], path, params)
+        with store.local_path(item["keyframe_media_key"]) as keyframe_path:
+            image = Image.open(keyframe_path).convert("RGB")
+        return render_clip(pipeline, image, path, params)

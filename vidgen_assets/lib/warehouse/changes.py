@@ -28,7 +28,7 @@ _COLUMNS = f"SELECT prompt_id, scheduled_for, {_CHANGE_TIME} AS changed_at FROM 
 # `prompts_updated_at` index (EXPLAIN: "Index Scan"), the second by row-group zone maps and
 # only matters for rows soft-deleted by a tool that left `updated_at` alone.
 # An `OR` across the two columns would force a sequential scan of the whole table.
-_SINCE_QUERY = (
+CHANGES_SINCE_QUERY = (
     f"{_COLUMNS} WHERE updated_at > $since "
     f"UNION ALL {_COLUMNS} WHERE deleted_at > $since AND updated_at <= $since "
     "ORDER BY changed_at, prompt_id"
@@ -128,7 +128,10 @@ def find_changes(
     latest, scanned, new_rows = cursor.watermark, 0, 0
     with warehouse.connect() as connection:
         now = connection.execute(_NOW_QUERY).fetchone()[0]
-        result = connection.execute(_ALL_QUERY) if since is None else connection.execute(_SINCE_QUERY, {"since": since})
+        if since is None:
+            result = connection.execute(_ALL_QUERY)
+        else:
+            result = connection.execute(CHANGES_SINCE_QUERY, {"since": since})
         while (limit is None or new_rows < limit) and (batch := result.fetchmany(FETCH_BATCH)):
             for prompt_id, day, changed_at in batch:
                 scanned += 1

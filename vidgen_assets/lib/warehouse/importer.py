@@ -56,11 +56,18 @@ def demo_rows(day: date, count: int = 6) -> list[dict]:
     return rows
 
 
-def import_rows(warehouse, rows: list[dict], keyframe_models, video_models) -> tuple[int, list]:
+def import_rows(
+    warehouse, rows: list[dict], keyframe_models, video_models, default_video_model: str | None = None
+) -> tuple[int, list]:
     """Validate and upsert rows; rejections are recorded, never raised. Returns (stored, rejections)."""
+    import os
+
+    from ..generation.params import apply_preset_limits
     from .validation import PROMPT_PARTS, validate_rows
 
     specs, rejections = validate_rows(rows, keyframe_models, video_models)
+    specs, over_limits = apply_preset_limits(specs, default_video_model or os.getenv("VIDGEN_VIDEO_MODEL", "tiny"))
+    rejections += over_limits
     parts = {
         str(row["prompt_id"]).strip(): {p: str(row[p]).strip() for p in PROMPT_PARTS if row.get(p)}
         for row in rows

@@ -79,7 +79,12 @@ def lineage_chain(warehouse: Warehouse, identifier: str) -> dict[str, Any]:
             for column in JSON_COLUMNS:
                 output[column] = json.loads(output[column]) if output[column] else None
         by_key = {o["key"]: o for o in latest}
-        start = {o["key"] for o in latest if identifier in (o["key"], o["prompt_id"])}
+        if identifier in by_key:
+            start = {identifier}
+        else:  # a prompt id: what its latest run made, not what earlier versions of the row made
+            mine = [o for o in latest if o["prompt_id"] == identifier]
+            newest_run = max(mine, key=lambda o: o["recorded_at"])["run_id"]
+            start = {o["key"] for o in mine if o["run_id"] == newest_run}
         linked = set(start)
         for key in start:  # ancestors: keyframe of a clip, clips of a reel, ...
             stack = list(by_key[key]["parent_keys"] or [])
@@ -88,8 +93,10 @@ def lineage_chain(warehouse: Warehouse, identifier: str) -> dict[str, Any]:
                 if parent in by_key and parent not in linked:
                     linked.add(parent)
                     stack.extend(by_key[parent]["parent_keys"] or [])
-        # Descendants: whatever lists a linked output as a parent (the day's reel).
-        linked |= {o["key"] for o in latest if set(o["parent_keys"] or []) & start}
+        # Descendants: the newest reel made from any of these outputs.
+        reels = [o for o in latest if o["kind"] == "reel" and set(o["parent_keys"] or []) & start]
+        if reels:
+            linked.add(max(reels, key=lambda o: o["recorded_at"])["key"])
         outputs = sorted(
             (by_key[k] for k in linked),
             key=lambda o: (("keyframe", "clip", "reel").index(o["kind"]), o["prompt_id"] or "", o["key"]),

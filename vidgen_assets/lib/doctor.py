@@ -1,0 +1,126 @@
+"""`vidgen doctor`: is this machine ready to render? Each check says what it found and why it matters."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import environment
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ok else ("MISSING" if self.required else "warn")
+
+
+def _warehouse() -> Check:
+    from .warehouse import Warehouse
+    from .warehouse.schema import LATEST_VERSION
+
+    target = environment.warehouse_target()
+    version = Warehouse(target).schema_version()  # connecting applies pending migrations
+    return Check("warehouse", version == LATEST_VERSION, f"{target} (schema v{version} of v{LATEST_VERSION})")
+
+
+def _media(s3_client_factory: Callable[[], object]) -> Check:
+    from .storage import open_media_store
+
+    uri = environment.media_uri()
+    client = s3_client_factory() if uri.startswith("s3://") else None
+    store = open_media_store(uri, s3_client=client, cache_dir=environment.vidgen_home() / "cache" / "media")
+    probe = f"manifests/doctor/{uuid.uuid4().hex}.json"
+    store.put_json(probe, {"probe": True})
+    readable = store.get_json(probe) == {"probe": True}
+    return Check("media store", readable, f"{uri} is writable")
+
+
+def _codecs() -> Check:
+    import av
+
+    missing = [name for name, mode in (("libx264", "w"), ("h264", "r"), ("aac", "w")) if not _has_codec(av, name, mode)]
+    return Check("PyAV codecs", not missing, f"PyAV {av.__version__}" + (f", missing {missing}" if missing else ": libx264, h264, aac"))
+
+
+def _has_codec(av, name: str, mode: str) -> bool:
+    try:
+        av.codec.Codec(name, mode)
+        return True
+    except Exception:  # PyAV raises different errors per version for an unknown codec
+        return False
+
+
+def _presets() -> list[Check]:
+    """The configured presets: built ones are always there; real ones need their weights here."""
+    from .generation import get_preset
+    from .generation.loader import local_weights
+
+    offline = os.getenv("HF_HUB_OFFLINE") == "1"
+    checks = []
+    for task, variable in (("text-to-image", "VIDGEN_KEYFRAME_MODEL"), ("image-to-video", "VIDGEN_VIDEO_MODEL")):
+        preset = get_preset(os.getenv(variable, "tiny"), task)
+        name = f"model {task}/{preset.name}"
+        if preset.builder:
+            checks.append(Check(name, True, f"built locally ({preset.builder}), no weights needed"))
+            continue
+        found = local_weights(preset, environment.models_dir())
+        pinned = f"{preset.repo_id}@{preset.revision[:12]}"
+        if found is not None:
+            checks.append(Check(name, True, f"{pinned} at {found}"))
+        else:
+            # Without HF_HUB_OFFLINE the first run may still download them, where the hub is reachable.
+            where = "HF_HUB_OFFLINE=1, so runs will fail" if offline else "the first run will try the hub"
+            checks.append(Check(name, False, f"{pinned} not on this machine; {where}", required=offline))
+    return checks
+
+
+def _gpu() -> Check:
+    import torch
+
+    wants_cuda = os.getenv("VIDGEN_DEVICE", "auto") == "cuda"
+    if torch.cuda.is_available():
+        return Check("GPU", True, torch.cuda.get_device_name(), required=wants_cuda)
+    return Check("GPU", False, "none visible; rendering runs on the CPU", required=wants_cuda)
+
+
+def _ffprobe() -> Check:
+    path = shutil.which("ffprobe")
+    return Check("ffprobe", path is not None, path or "not on PATH (only the reel check needs it)", required=False)
+
+
+def _dagster_home() -> Check:
+    home = Path(os.getenv("DAGSTER_HOME") or environment.dagster_home())
+    return Check("DAGSTER_HOME", home.is_dir() and os.access(home, os.W_OK), f"{home} (created by the first vidgen run)", required=False)
+
+
+def run_checks(s3_client_factory: Callable[[], object]) -> list[Check]:
+    """Every check; one that raises becomes a failed check with the error, never a crash."""
+    results: list[Check] = []
+    probes: list[tuple[str, Callable[[], Check | list[Check]]]] = [
+        ("warehouse", _warehouse), ("media store", lambda: _media(s3_client_factory)), ("PyAV codecs", _codecs),
+        ("models", _presets), ("GPU", _gpu), ("ffprobe", _ffprobe), ("DAGSTER_HOME", _dagster_home),
+    ]  # fmt: skip
+    for name, probe in probes:
+        try:
+            found = probe()
+        except Exception as error:
+            found = Check(name, False, f"{type(error).__name__}: {str(error)[:200]}")
+        results.extend(found if isinstance(found, list) else [found])
+    return results
+
+
+def format_table(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    lines = [f"{'check'.ljust(width)}  status   detail", f"{'-' * width}  -------  ------"]
+    lines += [f"{c.name.ljust(width)}  {c.status.ljust(7)}  {c.detail}" for c in checks]
+    return "\n".join(lines)

@@ -101,7 +101,7 @@ def test_day_with_every_row_rejected_fails_with_a_clear_error(vidgen_home):
         )
     from vidgen_assets.runner import RunFailed
 
-    with pytest.raises(RunFailed, match="no clips"):
+    with pytest.raises(RunFailed, match="no usable clips"):
         run_day(TEST_DAY)
     (rejection,) = Warehouse(environment.warehouse_target()).rejections(TEST_DAY)
     assert rejection["prompt_id"] == "direct" and "keyframe_model 'no-such-model' is unknown" in rejection["reason"]

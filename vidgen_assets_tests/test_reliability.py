@@ -6,12 +6,15 @@ import csv
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from vidgen_assets.definitions import build_definitions
 from vidgen_assets.lib import environment
@@ -50,7 +53,7 @@ def test_out_of_memory_retries_keyframes_in_smaller_batches_with_the_same_pixels
     assert flaky.failures == 2 and any("batches of 1" in line for line in lines)
     for item in plan_keyframes(ROWS, "tiny", "tiny"):
         with stores["flaky"].local_path(item["media_key"]) as a, stores["plain"].local_path(item["media_key"]) as b:
-            np.testing.assert_array_equal(np.asarray(__import__("PIL").Image.open(a)), np.asarray(__import__("PIL").Image.open(b)))
+            np.testing.assert_array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
 
 
 def test_out_of_memory_while_decoding_retries_with_a_smaller_chunk(models_dir, tmp_path):
@@ -158,3 +161,30 @@ def test_doctor_passes_on_the_default_setup(vidgen_home):
 def test_doctor_exits_non_zero_when_something_required_is_missing(vidgen_home, tmp_path, env, failing):
     result = doctor(HF_HOME=str(tmp_path / "hf"), **env)
     assert result.returncode == 1 and f"not ready: {failing}" in result.stderr
+
+
+def test_two_runs_of_the_same_day_take_turns(vidgen_home):
+    from vidgen_assets.lib.warehouse import Warehouse
+    from vidgen_assets.lib.warehouse.importer import demo_rows, import_rows
+
+    import_rows(Warehouse(environment.warehouse_target()), demo_rows(TEST_DAY, 2), {"tiny"}, {"tiny"})
+    command = [sys.executable, "-m", "vidgen_assets.cli", "run", "--date", str(TEST_DAY)]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    time.sleep(1)  # the first takes the day's lock
+    second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    outputs = [process.communicate(timeout=300)[0] for process in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0]
+    assert "another run of" in outputs[1] and outputs[0].splitlines()[-1] == outputs[1].splitlines()[-1]
+    assert probe_video(outputs[0].splitlines()[-1]).frames == 2 * 8
+    with dg.DagsterInstance.get() as instance:
+        records = sorted(instance.get_run_records(), key=lambda r: r.start_time)
+    assert len(records) == 2 and records[0].end_time <= records[1].start_time  # never both at once
+
+
+def test_the_local_instance_config_is_valid(vidgen_home):
+    from vidgen_assets.lib.k8s import validate_instance_yaml
+    from vidgen_assets.runner import use_dagster_home
+
+    config = validate_instance_yaml(Path(use_dagster_home()) / "dagster.yaml")
+    (limit,) = config["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert limit["key"] == "dagster/partition" and limit["limit"] == 1

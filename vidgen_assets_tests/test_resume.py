@@ -26,7 +26,8 @@ from vidgen_assets.runner import daily_reel_job
 with dg.DagsterInstance.get() as instance:
     dg.execute_job(dg.reconstructable(daily_reel_job), instance=instance,
                    tags={{"dagster/partition": "{TEST_DAY}"}},
-                   run_config={{"execution": {{"config": {{"max_concurrent": 1}}}}}})
+                   # Retries off: the step's own retry would resume it; this test resumes by re-execution.
+                   run_config={{"execution": {{"config": {{"max_concurrent": 1, "retries": {{"disabled": {{}}}}}}}}}})
 """
 
 
@@ -64,6 +65,7 @@ def test_killed_videos_step_resumes_without_rerendering_finished_clips(vidgen_ho
             dg.reconstructable(daily_reel_job),
             instance=instance,
             reexecution_options=dg.ReexecutionOptions.from_failure(failed.run_id, instance),
+            tags={"dagster/partition": str(TEST_DAY)},  # the UI copies the parent's tags; the API does not
         )
         assert result.success
         event = instance.get_latest_materialization_event(dg.AssetKey("videos"))

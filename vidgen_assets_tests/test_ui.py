@@ -81,8 +81,17 @@ def test_a_day_launched_through_graphql_shows_its_reel_preview(vidgen_home):
         driver = browser()
         try:
             driver.get(f"http://127.0.0.1:{port}/assets/reel?view=events&partition={TEST_DAY}")
+            show = wait_for(
+                lambda: driver.find_elements(By.XPATH, "//td[normalize-space()='preview']/following-sibling::td//a"),
+                60, "the preview entry",
+            )  # fmt: skip
+            # A first visit may open a "join the community" dialog over the page; a person would skip it.
+            time.sleep(2)
+            for skip in driver.find_elements(By.XPATH, "//button[normalize-space()='Skip']"):
+                skip.click()
+            show[0].click()  # markdown metadata opens from its row
             previews = wait_for(
-                lambda: driver.find_elements(By.CSS_SELECTOR, "img[src^='data:image/png;base64,']"), 60, "the preview"
+                lambda: driver.find_elements(By.CSS_SELECTOR, "img[src^='data:image/png;base64,']"), 30, "the preview image"
             )
             ARTIFACTS.mkdir(exist_ok=True)
             driver.save_screenshot(str(ARTIFACTS / "reel_asset_page.png"))

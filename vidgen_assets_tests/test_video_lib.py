@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import pickle
 from pathlib import Path
 
@@ -13,14 +11,13 @@ from PIL import Image
 
 from vidgen_assets.lib.video import (
     ClipWriter,
+    ReelClip,
     VideoDecodeError,
-    clips_share_encoding,
-    concat_clips,
+    compile_reel,
     contact_sheet,
     encode_frames,
     iter_frames,
     probe_video,
-    thumbnail_png_b64,
 )
 
 
@@ -115,52 +112,48 @@ def test_error_inside_with_removes_partial_file(tmp_path: Path) -> None:
     assert not path.exists()
 
 
-def test_concat_identical_clips_stream_copies(tmp_path: Path) -> None:
+def test_stream_copy_reel_decodes_to_the_source_pixels(tmp_path: Path) -> None:
     clips = [
-        write_clip(tmp_path / f"clip{index}.mp4", count, hue=hue)
+        ReelClip(write_clip(tmp_path / f"clip{index}.mp4", count, hue=hue), f"p{index}", "x")
         for index, (count, hue) in enumerate([(8, 0), (8, 90), (5, 180)])
     ]
-    assert clips_share_encoding(clips)
-
-    info = concat_clips(clips, tmp_path / "reel.mp4")
+    result = compile_reel(clips, tmp_path / "reel.mp4")
+    assert result.stream_copy
+    info = probe_video(tmp_path / "reel.mp4")
     assert (info.frames, info.fps, info.width, info.height) == (21, 12.0, 64, 64)
     # A stream copy decodes to exactly the source pixels, in clip order.
-    expected = [frame for clip in clips for frame in iter_frames(clip)]
+    expected = [frame for clip in clips for frame in iter_frames(clip.path)]
     actual = list(iter_frames(tmp_path / "reel.mp4"))
     assert all(np.array_equal(a, e) for a, e in zip(actual, expected, strict=True))
     data = (tmp_path / "reel.mp4").read_bytes()
     assert data.find(b"moov") < data.find(b"mdat")
 
 
-def test_concat_mixed_sizes_reencodes_at_first_size(tmp_path: Path) -> None:
+def test_mixed_sizes_reencode_at_first_clip_size(tmp_path: Path) -> None:
     clips = [
-        write_clip(tmp_path / "square.mp4", 6, width=64, height=64),
-        write_clip(tmp_path / "wide.mp4", 4, width=96, height=64, hue=120),
+        ReelClip(write_clip(tmp_path / "square.mp4", 6, width=64, height=64), "p1", "square"),
+        ReelClip(write_clip(tmp_path / "wide.mp4", 4, width=96, height=64, hue=120), "p2", "wide"),
     ]
-    assert not clips_share_encoding(clips)
-
-    info = concat_clips(clips, tmp_path / "reel.mp4")
+    result = compile_reel(clips, tmp_path / "reel.mp4")
+    assert not result.stream_copy
+    info = probe_video(tmp_path / "reel.mp4")
     assert (info.frames, info.width, info.height, info.fps) == (10, 64, 64, 12.0)
-    # The wide clip's distinct green level survives the resize and re-encode.
+    # The wide clip is letterboxed, not cropped: black bars above, its own green level in the middle.
     last = list(iter_frames(tmp_path / "reel.mp4"))[-1]
-    assert abs(int(last[..., 1].mean()) - (120 + 3 * 8)) < 8
+    assert abs(int(np.median(last[28:36, :, 1])) - (120 + 3 * 8)) < 8
+    assert last[:4].mean() < 20
 
 
-def test_concat_mixed_fps_reencodes_at_first_fps(tmp_path: Path) -> None:
+def test_mixed_fps_reencode_at_first_clip_fps_keeping_real_time(tmp_path: Path) -> None:
     clips = [
-        write_clip(tmp_path / "slow.mp4", 5, fps=12),
-        write_clip(tmp_path / "fast.mp4", 7, fps=24),
+        ReelClip(write_clip(tmp_path / "slow.mp4", 5, fps=12), "p1", "slow"),
+        ReelClip(write_clip(tmp_path / "fast.mp4", 7, fps=24), "p2", "fast"),
     ]
-    assert not clips_share_encoding(clips)
-
-    info = concat_clips(clips, tmp_path / "reel.mp4")
-    assert (info.frames, info.fps, info.width, info.height) == (12, 12.0, 64, 64)
-
-
-def test_concat_of_nothing_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(ValueError):
-        concat_clips([], tmp_path / "reel.mp4")
-    assert not (tmp_path / "reel.mp4").exists()
+    result = compile_reel(clips, tmp_path / "reel.mp4")
+    assert not result.stream_copy
+    info = probe_video(tmp_path / "reel.mp4")
+    # 7 frames at 24 fps last 7/24 s: ceil(7 * 12 / 24) = 4 frames at 12 fps.
+    assert (info.frames, info.fps, info.width, info.height) == (5 + 4, 12.0, 64, 64)
 
 
 def test_truncated_file_raises_decode_error(tmp_path: Path) -> None:
@@ -205,14 +198,3 @@ def test_contact_sheet_grid(tmp_path: Path) -> None:
 def test_contact_sheet_rejects_no_images(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         contact_sheet([], None, tmp_path / "sheet.png")
-
-
-def test_thumbnail_png_b64_is_small_png(tmp_path: Path) -> None:
-    source = tmp_path / "big.png"
-    Image.new("RGB", (1024, 512), (10, 120, 30)).save(source)
-    png = base64.b64decode(thumbnail_png_b64(source))
-    with Image.open(io.BytesIO(png)) as thumb:
-        assert thumb.format == "PNG"
-        assert max(thumb.size) <= 256
-        assert thumb.size == (256, 128)
-        assert thumb.convert("RGB").getpixel((100, 60)) == (10, 120, 30)

@@ -69,6 +69,16 @@ class GenerationResource(dg.ConfigurableResource):
         return PIPELINES.get(get_preset(name, task), models_dir, device=self.device, dtype=self.dtype, options=options)
 
 
+class ReelResource(dg.ConfigurableResource):
+    """How the day's reel is put together and how many bad clips stop it."""
+
+    order: str = "prompt"  # prompt, style or subject
+    crossfade_s: float = 0.0
+    captions: bool = False  # burn each clip's prompt into its frames
+    audio_path: str = ""  # a local audio file, trimmed or padded to the reel
+    max_failed_clip_share: float = 0.2  # above this share of failing clips, the blocking check stops the reel
+
+
 def _io_manager(media_uri: str) -> dict:
     """Small op outputs (shard item lists) go where every step can read them: S3 when media is on S3."""
     if not media_uri.startswith("s3://"):
@@ -90,6 +100,13 @@ def resources() -> dg.Definitions:
                 device=os.getenv("VIDGEN_DEVICE", "auto"),
                 shard_size=int(os.getenv("VIDGEN_SHARD_SIZE", "50")),
                 price_per_gpu_hour=float(os.getenv("VIDGEN_PRICE_PER_GPU_HOUR", "0")),
+            ),
+            "reel_settings": ReelResource(
+                order=os.getenv("VIDGEN_REEL_ORDER", "prompt"),
+                crossfade_s=float(os.getenv("VIDGEN_REEL_CROSSFADE_S", "0")),
+                captions=os.getenv("VIDGEN_REEL_CAPTIONS", "") == "1",
+                audio_path=os.getenv("VIDGEN_REEL_AUDIO", ""),
+                max_failed_clip_share=float(os.getenv("VIDGEN_MAX_FAILED_CLIP_SHARE", "0.2")),
             ),
             **_io_manager(media_uri),
         }

@@ -9,6 +9,7 @@ from vidgen_assets.lib.generation import PIPELINES
 from vidgen_assets.lib.generation.plan import plan_keyframes, render_keyframe_shard, shards
 from vidgen_assets.lib.generation.profile import StepProfile, day_metadata, shard_summary
 from vidgen_assets.lib.storage import content_key
+from vidgen_assets.lib.video import keyframes_preview_md
 from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
 
 IMAGE_PARAMS = ("prompt", "negative_prompt", "seed", "width", "height", "num_inference_steps", "guidance_scale")
@@ -68,6 +69,7 @@ def collect_keyframes(
             "cache_hits": sum(i["cache_hit"] for i in items),
             "models": ", ".join(sorted({f"{i['model']}@{i['revision']}" for i in items})),
             "manifest": dg.MetadataValue.path(manifest_uri),
+            "preview": dg.MetadataValue.md(keyframes_preview_md(store, items)),
             **profile,
         },
     )

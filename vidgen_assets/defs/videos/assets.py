@@ -9,6 +9,7 @@ from vidgen_assets.lib.generation import PIPELINES
 from vidgen_assets.lib.generation.plan import plan_clips, render_clip_shard, shards
 from vidgen_assets.lib.generation.profile import StepProfile, day_metadata, shard_summary
 from vidgen_assets.lib.storage import content_key
+from vidgen_assets.lib.video import clips_poster_md
 from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
 
 
@@ -67,6 +68,7 @@ def collect_clips(
             "cache_hits": sum(i["cache_hit"] for i in items),
             "models": ", ".join(sorted({f"{i['model']}@{i['revision']}" for i in items})),
             "manifest": dg.MetadataValue.path(manifest_uri),
+            "preview": dg.MetadataValue.md(clips_poster_md(store, items)),
             **profile,
         },
     )

@@ -1,21 +1,43 @@
-"""Video helpers: encode frames to MP4, probe and decode clips, build reels and previews."""
+"""Video helpers: encode frames to MP4, probe and check clips, build reels and previews."""
 
 from __future__ import annotations
 
-from vidgen_assets.lib.video.contact_sheet import contact_sheet, thumbnail_png_b64
+from vidgen_assets.lib.video.compose import ReelClip, ReelResult, ReelSettings, compile_reel, order_clips
+from vidgen_assets.lib.video.contact_sheet import contact_sheet
 from vidgen_assets.lib.video.encode import ClipWriter, encode_frames
-from vidgen_assets.lib.video.probe import VideoDecodeError, VideoInfo, iter_frames, probe_video
-from vidgen_assets.lib.video.reel import clips_share_encoding, concat_clips
+from vidgen_assets.lib.video.ffprobe import FfprobeUnavailableError, ffprobe_info
+from vidgen_assets.lib.video.preview import (
+    animated_poster,
+    clips_poster_md,
+    data_uri_markdown,
+    keyframes_preview_md,
+    png_grid_b64,
+)
+from vidgen_assets.lib.video.probe import VideoDecodeError, VideoInfo, iter_frames, probe_header, probe_video
+from vidgen_assets.lib.video.quality import ClipQuality, QualityThresholds, check_clip
 
 __all__ = [
+    "ClipQuality",
     "ClipWriter",
+    "FfprobeUnavailableError",
+    "QualityThresholds",
+    "ReelClip",
+    "ReelResult",
+    "ReelSettings",
     "VideoDecodeError",
     "VideoInfo",
-    "clips_share_encoding",
-    "concat_clips",
+    "animated_poster",
+    "check_clip",
+    "clips_poster_md",
+    "compile_reel",
     "contact_sheet",
+    "data_uri_markdown",
     "encode_frames",
+    "ffprobe_info",
     "iter_frames",
+    "keyframes_preview_md",
+    "order_clips",
+    "png_grid_b64",
+    "probe_header",
     "probe_video",
-    "thumbnail_png_b64",
 ]

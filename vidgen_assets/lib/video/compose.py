@@ -17,7 +17,7 @@ import numpy as np
 
 from vidgen_assets.lib.video.encode import FASTSTART, add_video_stream, encode_rgb
 from vidgen_assets.lib.video.probe import StreamHeader, VideoInfo, iter_frames, probe_header, probe_video
-from vidgen_assets.lib.video.reel import add_stream_like, clips_share_encoding, copy_clip_packets
+from vidgen_assets.lib.video.reel import copy_clip_packets, stream_signature
 from vidgen_assets.lib.video.reel_audio import AudioTrack
 from vidgen_assets.lib.video.reel_frames import CaptionBand, Crossfader, letterbox, retime, retimed_count
 
@@ -103,34 +103,80 @@ def compile_reel(
         raise ValueError("compile_reel needs at least one clip")
     ordered = order_clips(clips, settings.order)
     paths = [clip.path for clip in ordered]
+    order = [str(path) for path in paths]
     first = probe_header(paths[0])
+    out = Path(out_path)
+    if _may_stream_copy(first, settings):
+        try:
+            _write_copy(out, paths, settings.audio_path)
+            return ReelResult(_copied_info(out), True, order)
+        except _MixedEncodings:
+            pass  # _write_copy removed its partial output; re-encode instead
     width, height = settings.width or first.width, settings.height or first.height
     fps = settings.fps or max(1, round(first.fps))
-    copy = _can_stream_copy(paths, first, settings)
-    out = Path(out_path)
-    overlap = 0
+    headers = [first] + [probe_header(path) for path in paths[1:]]
+    overlap = _crossfade_frames(headers, settings.crossfade_s, fps)
     try:
         with av.open(str(out), "w", format="mp4", container_options=FASTSTART) as output:
-            if copy:
-                _write_copy(output, paths, settings.audio_path)
-            else:
-                headers = [first] + [probe_header(path) for path in paths[1:]]
-                overlap = _crossfade_frames(headers, settings.crossfade_s, fps)
-                _write_encoded(output, ordered, headers, settings, (width, height, fps), overlap)
+            _write_encoded(output, ordered, headers, settings, (width, height, fps), overlap)
     except BaseException:
         out.unlink(missing_ok=True)
         raise
-    return ReelResult(probe_video(out), copy, [str(path) for path in paths], overlap)
+    return ReelResult(probe_video(out), False, order, overlap)
 
 
-def _can_stream_copy(paths: Sequence[str | os.PathLike[str]], first: StreamHeader, settings: ReelSettings) -> bool:
+class _MixedEncodings(Exception):
+    """A clip's encoding differs from the first clip's, so packets cannot be copied."""
+
+
+def _may_stream_copy(first: StreamHeader, settings: ReelSettings) -> bool:
     """Copy only when no option changes pixels or timing and the output stays H.264 yuv420p."""
     wants_new_pixels = settings.reencode or settings.crossfade_s > 0 or settings.captions
     size_changes = settings.width not in (None, first.width) or settings.height not in (None, first.height)
     rate_changes = settings.fps is not None and Fraction(settings.fps) != first.fps
     if wants_new_pixels or size_changes or rate_changes:
         return False
-    return (first.codec, first.pix_fmt) == ("h264", "yuv420p") and clips_share_encoding(paths)
+    return (first.codec, first.pix_fmt) == ("h264", "yuv420p")
+
+
+def _write_copy(out: Path, paths: Sequence[str | os.PathLike[str]], audio_path: str | None) -> None:
+    """Copy every clip's packets into ``out``, opening each clip once; raise _MixedEncodings on a mismatch."""
+    try:
+        with av.open(str(out), "w", format="mp4", container_options=FASTSTART) as output:
+            with av.open(str(paths[0])) as container:
+                expected = stream_signature(container, paths[0])
+                # Clips of one stream copy share this time base, so offsets convert to seconds with it.
+                time_base = Fraction(container.streams.video[0].time_base)
+                video = output.add_stream_from_template(container.streams.video[0])
+            audio = AudioTrack(output, audio_path) if audio_path else None
+            offset = 0
+            for path in paths:
+                with av.open(str(path)) as container:
+                    if stream_signature(container, path) != expected:
+                        raise _MixedEncodings(str(path))
+                    offset = copy_clip_packets(output, video, container, offset)
+                if audio:
+                    audio.write_until(float(offset * time_base))
+            if audio:
+                audio.finish(float(offset * time_base))
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+
+
+def _copied_info(out: Path) -> VideoInfo:
+    """Describe a stream-copied reel from its index: its packets are the clips' own, not re-decoded."""
+    header = probe_header(out)
+    return VideoInfo(
+        frames=header.frames,
+        fps=float(header.fps),
+        width=header.width,
+        height=header.height,
+        duration_s=header.frames / float(header.fps),
+        codec=header.codec,
+        pix_fmt=header.pix_fmt,
+        bytes=out.stat().st_size,
+    )
 
 
 def _crossfade_frames(headers: Sequence[StreamHeader], crossfade_s: float, fps: int) -> int:
@@ -141,23 +187,6 @@ def _crossfade_frames(headers: Sequence[StreamHeader], crossfade_s: float, fps: 
     lengths = [retimed_count(header.frames, header.fps, Fraction(fps)) for header in headers]
     # End clips fade once; middle clips fade in and out, and the two fades must not meet.
     return min([wanted, lengths[0], lengths[-1]] + [length // 2 for length in lengths[1:-1]])
-
-
-def _write_copy(
-    output: av.container.OutputContainer, paths: Sequence[str | os.PathLike[str]], audio_path: str | None
-) -> None:
-    video = add_stream_like(output, paths[0])
-    audio = AudioTrack(output, audio_path) if audio_path else None
-    with av.open(str(paths[0])) as container:
-        # Clips of one stream copy share this time base, so offsets convert to seconds with it.
-        time_base = Fraction(container.streams.video[0].time_base)
-    offset = 0
-    for path in paths:
-        offset = copy_clip_packets(output, video, path, offset)
-        if audio:
-            audio.write_until(float(offset * time_base))
-    if audio:
-        audio.finish(float(offset * time_base))
 
 
 def _write_encoded(

@@ -1,11 +1,10 @@
-"""Preview images: captioned contact sheets and small base64 thumbnails."""
+"""Preview images: PNG contact sheets of letterboxed, captioned thumbnails."""
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 from collections.abc import Sequence
+from typing import BinaryIO
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
@@ -19,13 +18,13 @@ _ELLIPSIS = "..."  # ASCII: the bitmap fallback font has no single-glyph ellipsi
 def contact_sheet(
     images: Sequence[PathLike],
     captions: Sequence[str] | None,
-    out_path: PathLike,
+    out_path: PathLike | BinaryIO,
     *,
     columns: int = 4,
     thumb_size: int = 128,
     caption_height: int = 16,
 ) -> tuple[int, int]:
-    """Write a PNG grid of letterboxed thumbnails with captions; return its (width, height).
+    """Write a PNG grid of letterboxed thumbnails with captions (path or binary file); return (width, height).
 
     The grid is ``min(columns, len(images))`` cells wide; each cell is ``thumb_size``
     wide and ``thumb_size + caption_height`` tall.
@@ -62,19 +61,6 @@ def contact_sheet(
             draw.text((text_x, text_y), text, font=font, fill=_CAPTION_COLOUR)
     sheet.save(out_path, format="PNG")
     return sheet.size
-
-
-def thumbnail_png_b64(path: PathLike, *, max_side: int = 256) -> str:
-    """Return a base64 PNG of the image shrunk so its longer side is at most ``max_side``."""
-    if max_side < 1:
-        raise ValueError(f"max_side must be positive, got {max_side}")
-    with Image.open(path) as image:
-        has_alpha = "A" in image.getbands() or "transparency" in image.info
-        thumb = image.convert("RGBA" if has_alpha else "RGB")
-    thumb.thumbnail((max_side, max_side))
-    buffer = io.BytesIO()
-    thumb.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _fit_text(

@@ -92,3 +92,27 @@ def test_dagster_dev_serves_the_code_location_with_the_partition_materialized(vi
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_k8s_executor_takes_its_settings_from_the_environment(monkeypatch):
+    monkeypatch.setenv("VIDGEN_EXECUTOR", "k8s")
+    monkeypatch.setenv("VIDGEN_MEDIA_URI", "s3://media-bucket/vidgen")
+    monkeypatch.setenv("VIDGEN_K8S_NAMESPACE", "render")
+    executor = executor_from_env()
+    assert executor.name == "k8s"
+    job = dg.define_asset_job("probe", selection=["prompts"]).resolve(asset_graph=build_definitions().resolve_asset_graph())
+    assert dg.validate_run_config(job.with_executor_def(executor)) is not None
+
+
+def test_k8s_executor_refuses_local_media(monkeypatch):
+    monkeypatch.setenv("VIDGEN_EXECUTOR", "k8s")
+    monkeypatch.delenv("VIDGEN_MEDIA_URI", raising=False)
+    with pytest.raises(ValueError, match="needs VIDGEN_MEDIA_URI=s3://"):
+        executor_from_env()
+
+
+def test_a_dagster_plus_deployment_defaults_to_k8s(monkeypatch):
+    monkeypatch.setenv("DAGSTER_CLOUD_DEPLOYMENT_NAME", "prod")
+    monkeypatch.setenv("VIDGEN_MEDIA_URI", "s3://media-bucket/vidgen")
+    monkeypatch.delenv("VIDGEN_EXECUTOR", raising=False)
+    assert executor_from_env().name == "k8s"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from vidgen_assets.defs.partitions import manifest_key
 from vidgen_assets.lib import environment
 from vidgen_assets.lib.generation import preset_names
 from vidgen_assets.lib.storage import open_media_store
-from vidgen_assets.lib.video import probe_video
+from vidgen_assets.lib.video import encode_frames, probe_video
 from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.importer import import_rows
 from vidgen_assets.runner import run_day
@@ -105,3 +107,47 @@ def test_day_with_every_row_rejected_fails_with_a_clear_error(vidgen_home):
         run_day(TEST_DAY)
     (rejection,) = Warehouse(environment.warehouse_target()).rejections(TEST_DAY)
     assert rejection["prompt_id"] == "direct" and "keyframe_model 'no-such-model' is unknown" in rejection["reason"]
+
+
+def break_two_clips() -> list[dict]:
+    """Replace two finished clips in place: one all black, one cut short, as a bad render or disk would."""
+    clips = sorted(manifests()["videos"]["items"], key=lambda c: c["key"])
+    black, truncated = clips[0], clips[1]
+    encode_frames(black["uri"], [np.zeros((64, 64, 3), np.uint8)] * 8, fps=8, width=64, height=64)
+    data = Path(truncated["uri"]).read_bytes()
+    Path(truncated["uri"]).write_bytes(data[: len(data) // 2])
+    return [black, truncated]
+
+
+def test_broken_clips_are_left_out_of_the_reel_and_listed(vidgen_home, monkeypatch):
+    monkeypatch.setenv("VIDGEN_MAX_FAILED_CLIP_SHARE", "0.5")
+    load(ROWS)
+    run_day(TEST_DAY)
+    broken = break_two_clips()
+    reel = probe_video(run_day(TEST_DAY))  # the clips exist, so they are not re-rendered: the check must catch them
+    found = manifests()
+    assert sorted(found["reel"]["excluded"]) == sorted(c["key"] for c in broken)
+    kept = [c for c in found["videos"]["items"] if c["key"] in found["reel"]["clips"]]
+    assert len(kept) == 2 and reel.frames == sum(c["params"]["num_frames"] for c in kept)
+    with dg.DagsterInstance.get() as instance:
+        (latest,) = instance.get_runs(limit=1)
+        evaluations = [
+            entry.dagster_event.event_specific_data
+            for entry in instance.all_logs(latest.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+        ]
+    quality = next(e for e in evaluations if e.check_name == "videos_quality")
+    assert quality.passed and quality.metadata["failing"].value == 2  # within the allowed share, and listed
+    for clip in broken:
+        assert clip["key"] in quality.metadata["failing_clips"].value
+
+
+def test_too_many_broken_clips_stop_the_reel(vidgen_home, monkeypatch):
+    monkeypatch.setenv("VIDGEN_MAX_FAILED_CLIP_SHARE", "0.2")
+    load(ROWS)
+    first_reel = run_day(TEST_DAY)
+    break_two_clips()
+    from vidgen_assets.runner import RunFailed
+
+    with pytest.raises(RunFailed, match="videos_quality"):
+        run_day(TEST_DAY)
+    assert probe_video(first_reel).frames == 8 * 3 + 6  # yesterday's good reel is untouched

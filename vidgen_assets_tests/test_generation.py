@@ -94,3 +94,32 @@ def test_absent_real_weights_raise_a_clear_error(models_dir, tmp_path, monkeypat
     assert "stabilityai/stable-video-diffusion-img2vid-xt" in message
     assert "9e43909513c6714f1bc78bcb44d96e733cd242aa" in message
     assert str(models_dir / "image-to-video" / "svd-xt") in message
+
+
+@pytest.mark.parametrize(("config", "model_class", "billions"), [
+    ("SDXL_UNET", "UNet2DConditionModel", 2.567), ("SVD_XT_UNET", "UNetSpatioTemporalConditionModel", 1.525),
+])  # fmt: skip
+def test_shape_presets_have_the_real_denoisers_size(config, model_class, billions):
+    import diffusers
+
+    from vidgen_assets.lib.generation import shape
+
+    with torch.device("meta"):  # shapes only: no memory, no time
+        denoiser = getattr(diffusers, model_class)(**getattr(shape, config))
+    assert sum(p.numel() for p in denoiser.parameters()) / 1e9 == pytest.approx(billions, abs=0.01)
+
+
+def test_text_to_video_rows_skip_the_keyframe_and_render_a_clip(models_dir, tmp_path):
+    from vidgen_assets.lib.generation.plan import plan_clips, plan_keyframes, render_clip_shard
+    from vidgen_assets.lib.generation.profile import StepProfile
+    from vidgen_assets.lib.storage import LocalMediaStore
+
+    rows = [{"prompt_id": "t", "prompt": "a comet over a lake", "seed": 5, "video_model": "tiny-t2v"}]
+    assert plan_keyframes(rows, "tiny", "tiny") == []
+    store = LocalMediaStore(tmp_path)
+    (clip,) = render_clip_shard(
+        plan_clips(rows, [], "tiny"), store, lambda name, task: PIPELINES.get(get_preset(name, task), models_dir),
+        StepProfile(total=1),
+    )  # fmt: skip
+    info = probe_video(store.uri(clip["media_key"]))
+    assert clip["task"] == "text-to-video" and (info.frames, info.width, info.height) == (9, 32, 32)

@@ -79,12 +79,22 @@ class ReelResource(dg.ConfigurableResource):
     max_failed_clip_share: float = 0.2  # above this share of failing clips, the blocking check stops the reel
 
 
+def _s3() -> S3Resource:
+    """S3 through dagster-aws; keys, when given as variables, stay `EnvVar`s: the UI shows their names, never values."""
+    keys = {
+        field: dg.EnvVar(variable)
+        for field, variable in (("aws_access_key_id", "AWS_ACCESS_KEY_ID"), ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"))
+        if os.getenv(variable)
+    }
+    return S3Resource(**keys)
+
+
 def _io_manager(media_uri: str) -> dict:
     """Small op outputs (shard item lists) go where every step can read them: S3 when media is on S3."""
     if not media_uri.startswith("s3://"):
         return {}
     bucket, prefix = split_s3_uri(media_uri)
-    return {"io_manager": S3PickleIOManager(s3_resource=S3Resource(), s3_bucket=bucket, s3_prefix=f"{prefix}/dagster-io".lstrip("/"))}
+    return {"io_manager": S3PickleIOManager(s3_resource=_s3(), s3_bucket=bucket, s3_prefix=f"{prefix}/dagster-io".lstrip("/"))}
 
 
 @dg.definitions
@@ -93,7 +103,7 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "warehouse": WarehouseResource(target=os.getenv("VIDGEN_WAREHOUSE", "")),
-            "media": MediaResource(uri=media_uri, s3=S3Resource()),
+            "media": MediaResource(uri=media_uri, s3=_s3()),
             "generation": GenerationResource(
                 keyframe_model=os.getenv("VIDGEN_KEYFRAME_MODEL", "tiny"),
                 video_model=os.getenv("VIDGEN_VIDEO_MODEL", "tiny"),

@@ -39,8 +39,13 @@ def warehouse_target() -> str:
 
 
 def media_uri() -> str:
-    """`VIDGEN_MEDIA_URI`, a directory or `s3://bucket/prefix`; default `$VIDGEN_HOME/media`."""
-    return os.getenv("VIDGEN_MEDIA_URI") or str(vidgen_home() / "media")
+    """`VIDGEN_MEDIA_URI`, a directory or `s3://bucket/prefix`; locally the default is `$VIDGEN_HOME/media`."""
+    configured = os.getenv("VIDGEN_MEDIA_URI")
+    if configured:
+        return configured
+    if get_environment() != Environment.LOCAL:
+        raise ValueError(f"set VIDGEN_MEDIA_URI (s3://bucket/prefix) for the {get_environment().value} deployment")
+    return str(vidgen_home() / "media")
 
 
 def models_dir() -> Path:

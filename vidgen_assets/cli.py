@@ -119,9 +119,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from vidgen_assets.lib.doctor import format_table, run_checks
 
     def s3_client():
-        from dagster_aws.s3 import S3Resource
+        """The client the pipeline uses: same retries, credentials resolved from their EnvVars."""
+        import dagster as dg
 
-        return S3Resource().get_client()
+        from vidgen_assets.defs.resources import s3_resource
+
+        with dg.build_resources({"s3": s3_resource()}) as resources:
+            return resources.s3  # S3Resource provides the boto3 client itself
 
     checks = run_checks(s3_client)
     print(format_table(checks))

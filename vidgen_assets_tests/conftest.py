@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -10,6 +17,7 @@ import pytest
 
 # A fixed past day inside the partitions; tests never depend on today's date.
 TEST_DAY = date(2026, 11, 1)
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +45,40 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_for(condition, seconds: float, what: str):
+    """Poll `condition` until it returns something truthy; fail naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(1)
+    raise AssertionError(f"timed out after {seconds:.0f}s waiting for {what}")
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def dagster_dev(vidgen_home) -> Iterator[int]:
+    """`dagster dev` run from the repository root, as a user would, on a free port; yields the port."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "--port", str(port), "--host", "127.0.0.1"],
+        cwd=REPO_ROOT, env=dict(os.environ), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: _answers(port), 120, "dagster dev to answer")
+        yield port
+    finally:
+        # Its own session: stop the webserver, the daemon and the code server together.
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from datetime import datetime, timezone
-from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from vidgen_assets.definitions import build_definitions, executor_from_env
 from vidgen_assets.runner import run_day
-from vidgen_assets_tests.conftest import TEST_DAY, free_port
+from vidgen_assets_tests.conftest import TEST_DAY
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 ASSETS = {"prompts", "keyframes", "videos", "reel"}
 
 
@@ -66,32 +59,16 @@ def graphql(port: int, query: str) -> dict:
         return json.loads(response.read())["data"]
 
 
-def test_dagster_dev_serves_the_code_location_with_the_partition_materialized(vidgen_home):
+def test_dagster_dev_serves_the_code_location_with_the_partition_materialized(dagster_dev):
     from vidgen_assets.lib import environment
     from vidgen_assets.lib.warehouse import Warehouse
     from vidgen_assets.lib.warehouse.importer import demo_rows, import_rows
 
     import_rows(Warehouse(environment.warehouse_target()), demo_rows(TEST_DAY, 1), {"tiny"}, {"tiny"})
     run_day(TEST_DAY)
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "--port", str(port), "--host", "127.0.0.1"],
-        cwd=REPO_ROOT, env=dict(os.environ), start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline, nodes = time.monotonic() + 90, None
-        while time.monotonic() < deadline and nodes is None:
-            try:
-                nodes = graphql(port, "{ assetNodes { assetKey { path } partitionStats { numMaterialized } } }")
-            except OSError:
-                time.sleep(1)
-        assert nodes is not None, "dagster dev did not answer within 90 s"
-        materialized = {n["assetKey"]["path"][0]: n["partitionStats"]["numMaterialized"] for n in nodes["assetNodes"]}
-        assert materialized == {asset: 1 for asset in ASSETS}
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    nodes = graphql(dagster_dev, "{ assetNodes { assetKey { path } partitionStats { numMaterialized } } }")
+    materialized = {n["assetKey"]["path"][0]: n["partitionStats"]["numMaterialized"] for n in nodes["assetNodes"]}
+    assert materialized == {asset: 1 for asset in ASSETS}
 
 
 def test_k8s_executor_takes_its_settings_from_the_environment(monkeypatch):

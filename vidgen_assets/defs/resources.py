@@ -79,14 +79,18 @@ class ReelResource(dg.ConfigurableResource):
     max_failed_clip_share: float = 0.2  # above this share of failing clips, the blocking check stops the reel
 
 
-def _s3() -> S3Resource:
-    """S3 through dagster-aws; keys, when given as variables, stay `EnvVar`s: the UI shows their names, never values."""
+def s3_resource() -> S3Resource:
+    """S3 through dagster-aws; keys, when given as variables, stay `EnvVar`s: the UI shows their names, never values.
+
+    Throttling (503 SlowDown) and 5xx answers are retried by botocore up to `VIDGEN_S3_MAX_ATTEMPTS`
+    times with backoff, more than boto3's default, because a busy day writes thousands of objects.
+    """
     keys = {
         field: dg.EnvVar(variable)
         for field, variable in (("aws_access_key_id", "AWS_ACCESS_KEY_ID"), ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"))
         if os.getenv(variable)
     }
-    return S3Resource(**keys)
+    return S3Resource(max_attempts=int(os.getenv("VIDGEN_S3_MAX_ATTEMPTS", "10")), **keys)
 
 
 def _io_manager(media_uri: str) -> dict:
@@ -94,7 +98,7 @@ def _io_manager(media_uri: str) -> dict:
     if not media_uri.startswith("s3://"):
         return {}
     bucket, prefix = split_s3_uri(media_uri)
-    return {"io_manager": S3PickleIOManager(s3_resource=_s3(), s3_bucket=bucket, s3_prefix=f"{prefix}/dagster-io".lstrip("/"))}
+    return {"io_manager": S3PickleIOManager(s3_resource=s3_resource(), s3_bucket=bucket, s3_prefix=f"{prefix}/dagster-io".lstrip("/"))}
 
 
 @dg.definitions
@@ -103,7 +107,7 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "warehouse": WarehouseResource(target=os.getenv("VIDGEN_WAREHOUSE", "")),
-            "media": MediaResource(uri=media_uri, s3=_s3()),
+            "media": MediaResource(uri=media_uri, s3=s3_resource()),
             "generation": GenerationResource(
                 keyframe_model=os.getenv("VIDGEN_KEYFRAME_MODEL", "tiny"),
                 video_model=os.getenv("VIDGEN_VIDEO_MODEL", "tiny"),

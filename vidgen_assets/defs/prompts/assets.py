@@ -4,7 +4,7 @@ from dataclasses import asdict
 
 import dagster as dg
 
-from vidgen_assets.defs.gpu import CPU_STEP
+from vidgen_assets.defs.fanout import CPU_STEP
 from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.generation import preset_names

@@ -4,7 +4,7 @@ from contextlib import ExitStack
 
 import dagster as dg
 
-from vidgen_assets.defs.gpu import CPU_STEP
+from vidgen_assets.defs.fanout import CPU_STEP
 from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
 from vidgen_assets.defs.resources import MediaResource, ReelResource, WarehouseResource
 from vidgen_assets.defs.videos.assets import videos

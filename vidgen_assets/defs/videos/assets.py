@@ -2,13 +2,12 @@
 
 import dagster as dg
 
-from vidgen_assets.defs.gpu import CPU_STEP, GPU_STEP, permanent_errors_fail_fast
+from vidgen_assets.defs.fanout import CPU_STEP, GPU_STEP, collected_output, permanent_errors_fail_fast
 from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.generation import PIPELINES
 from vidgen_assets.lib.generation.plan import plan_clips, render_clip_shard, shards
-from vidgen_assets.lib.generation.profile import StepProfile, day_metadata, shard_summary
-from vidgen_assets.lib.storage import content_key
+from vidgen_assets.lib.generation.profile import StepProfile, shard_summary
 from vidgen_assets.lib.video import clips_poster_md
 from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
 
@@ -47,8 +46,10 @@ def collect_clips(
     """Writes the day's clip manifest and lineage rows."""
     day = partition_day(context)
     store = media.open()
+    output = collected_output(
+        "videos", day, store, shard_results, price_per_gpu_hour=generation.price_per_gpu_hour, preview=clips_poster_md
+    )
     items = [item for result in shard_results for item in result["items"]]
-    manifest_uri = store.put_json(manifest_key("videos", day), {"partition": day.isoformat(), "items": items})
     record_lineage(warehouse.open(), [
         lineage_row(
             key=i["key"], kind="clip", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
@@ -59,19 +60,7 @@ def collect_clips(
         )
         for i in items
     ])  # fmt: skip
-    profile = day_metadata([r["profile"] for r in shard_results], generation.price_per_gpu_hour)
-    return dg.Output(
-        manifest_uri,
-        data_version=dg.DataVersion(content_key("videos", {"keys": sorted(i["key"] for i in items)})),
-        metadata={
-            "dagster/row_count": len(items),
-            "cache_hits": sum(i["cache_hit"] for i in items),
-            "models": ", ".join(sorted({f"{i['model']}@{i['revision']}" for i in items})),
-            "manifest": dg.MetadataValue.path(manifest_uri),
-            "preview": dg.MetadataValue.md(clips_poster_md(store, items)),
-            **profile,
-        },
-    )
+    return output
 
 
 @dg.graph_asset(

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from .base import JsonManifests
 from .s3 import S3MediaStore, split_s3_uri
 
 
@@ -21,11 +20,11 @@ class MediaStore(Protocol):
     def uri(self, key: str) -> str: ...
     def writing(self, key: str) -> Any: ...  # context manager yielding a local Path to write
     def local_path(self, key: str) -> Any: ...  # context manager yielding a readable local Path
-    def put_json(self, key: str, value: Any) -> str: ...
+    def put_json(self, key: str, value: Any) -> str: ...  # from JsonManifests
     def get_json(self, key: str) -> Any: ...
 
 
-class LocalMediaStore:
+class LocalMediaStore(JsonManifests):
     """Files under a root directory; a temporary sibling is renamed into place on success."""
 
     def __init__(self, root: str | Path):
@@ -63,20 +62,6 @@ class LocalMediaStore:
         if not path.is_file():
             raise FileNotFoundError(f"{key} is not in the media store at {self.root}")
         yield path
-
-    def put_json(self, key: str, value: Any) -> str:
-        with self.writing(key) as path:
-            path.write_text(json.dumps(value, indent=1, sort_keys=True, default=str))
-        return self.uri(key)
-
-    def get_json(self, key: str) -> Any:
-        with self.local_path(key) as path:
-            return json.loads(path.read_text())
-
-    def copy_in(self, source: str | Path, key: str) -> str:
-        with self.writing(key) as path:
-            shutil.copyfile(source, path)
-        return self.uri(key)
 
 
 def open_media_store(uri: str, *, s3_client: Any = None, cache_dir: str | Path | None = None) -> MediaStore:

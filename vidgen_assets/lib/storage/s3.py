@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from .base import JsonManifests
 
 # Content-addressed keys never change once written, so a downloaded copy stays valid forever.
 # Everything else (manifests above all) is rewritten in place and must be fetched fresh.
@@ -50,7 +50,7 @@ def _is_not_found(error: ClientError) -> bool:
     return str(error.response.get("Error", {}).get("Code")) in _NOT_FOUND_CODES
 
 
-class S3MediaStore:
+class S3MediaStore(JsonManifests):
     """Keys under `s3://bucket/prefix/`; uploads publish whole objects, downloads land in `cache_dir`."""
 
     def __init__(self, bucket: str, prefix: str, client: Any, cache_dir: str | Path):
@@ -126,17 +126,3 @@ class S3MediaStore:
             raise
         finally:
             temporary.unlink(missing_ok=True)
-
-    def put_json(self, key: str, value: Any) -> str:
-        with self.writing(key) as path:
-            path.write_text(json.dumps(value, indent=1, sort_keys=True, default=str))
-        return self.uri(key)
-
-    def get_json(self, key: str) -> Any:
-        with self.local_path(key) as path:
-            return json.loads(path.read_text())
-
-    def copy_in(self, source: str | Path, key: str) -> str:
-        with self.writing(key) as path:
-            shutil.copyfile(source, path)
-        return self.uri(key)

@@ -7,15 +7,16 @@ import io
 import math
 import os
 import tempfile
-from contextlib import ExitStack
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
+import av
 import numpy as np
 from PIL import Image
 
 from vidgen_assets.lib.video.contact_sheet import contact_sheet
-from vidgen_assets.lib.video.probe import iter_frames, probe_header
+from vidgen_assets.lib.video.probe import VideoDecodeError, iter_frames, probe_header
 
 PathLike = str | os.PathLike[str]
 
@@ -124,12 +125,19 @@ def keyframes_preview_md(store, items: Sequence[dict], *, limit: int = 16, max_b
 
 
 def clips_poster_md(store, items: Sequence[dict], *, limit: int = 4) -> str:
-    """Markdown with an animated WebP of the first `limit` clips playing side by side."""
+    """Markdown with an animated WebP of the first `limit` clips playing side by side.
+
+    A clip that does not decode leaves a note instead: a preview never fails the step (the
+    quality check reports the clip).
+    """
     if not items:
         return "no clips"
-    with ExitStack() as stack, tempfile.TemporaryDirectory() as scratch:
-        paths = [stack.enter_context(store.local_path(i["media_key"])) for i in items[:limit]]
-        poster = Path(scratch) / "poster.webp"
-        animated_poster(paths, poster, max_clips=limit)
-        encoded = base64.b64encode(poster.read_bytes()).decode("ascii")
+    try:
+        with ExitStack() as stack, tempfile.TemporaryDirectory() as scratch:
+            paths = [stack.enter_context(store.local_path(i["media_key"])) for i in items[:limit]]
+            poster = Path(scratch) / "poster.webp"
+            animated_poster(paths, poster, max_clips=limit)
+            encoded = base64.b64encode(poster.read_bytes()).decode("ascii")
+    except (av.FFmpegError, VideoDecodeError, OSError, ValueError) as error:
+        return f"no preview: {type(error).__name__}: {str(error)[:200]}"
     return data_uri_markdown(encoded, f"{min(limit, len(items))} of {len(items)} clips", mime="image/webp")

@@ -1,0 +1,59 @@
+"""How a day fans out over GPU steps and comes back: step pods, pool, retries, the collected output."""
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import date
+
+import dagster as dg
+
+from vidgen_assets.defs.partitions import manifest_key
+from vidgen_assets.lib.generation import ModelUnavailableError, UnknownPresetError
+from vidgen_assets.lib.generation.profile import day_metadata
+from vidgen_assets.lib.storage import MediaStore, content_key
+
+from vidgen_assets.lib.k8s import GPU_POOL, GpuStepSettings, cpu_op_tags, gpu_op_tags
+
+# Preempted pods and S3 hiccups are worth a retry; the steps re-use every output already
+# written (content-addressed), so a retry only renders what is missing.
+GPU_RETRY = dg.RetryPolicy(max_retries=3, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+# Every GPU step takes a slot of the `gpu` pool, so concurrent GPU pods never exceed what the
+# cluster has: its limit is set in deploy/dagster.yaml or `dagster instance concurrency set gpu N`.
+GPU_STEP = {"tags": gpu_op_tags(GpuStepSettings.from_env()), "pool": GPU_POOL, "retry_policy": GPU_RETRY}
+CPU_STEP = {"tags": cpu_op_tags()}
+
+
+@contextmanager
+def permanent_errors_fail_fast():
+    """Missing weights or an unknown preset won't fix themselves: fail at once instead of retrying."""
+    try:
+        yield
+    except (ModelUnavailableError, UnknownPresetError) as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from error
+
+
+def collected_output(
+    asset: str,
+    day: date,
+    store: MediaStore,
+    shard_results: list[dict],
+    *,
+    price_per_gpu_hour: float,
+    preview: Callable[[MediaStore, list[dict]], str],
+) -> dg.Output:
+    """The day's manifest from all shards, as the asset's output: data version, profile and preview."""
+    items = [item for result in shard_results for item in result["items"]]
+    manifest_uri = store.put_json(manifest_key(asset, day), {"partition": day.isoformat(), "items": items})
+    return dg.Output(
+        manifest_uri,
+        # Content keys name everything that made each output: same keys, same data, nothing stale.
+        data_version=dg.DataVersion(content_key(asset, {"keys": sorted(i["key"] for i in items)})),
+        metadata={
+            "dagster/row_count": len(items),
+            "cache_hits": sum(i["cache_hit"] for i in items),
+            "models": ", ".join(sorted({f"{i['model']}@{i['revision']}" for i in items})),
+            "manifest": dg.MetadataValue.path(manifest_uri),
+            "preview": dg.MetadataValue.md(preview(store, items)),
+            **day_metadata([r["profile"] for r in shard_results], price_per_gpu_hour),
+        },
+    )

@@ -93,3 +93,15 @@ def test_a_dagster_plus_deployment_defaults_to_k8s(monkeypatch):
     monkeypatch.setenv("VIDGEN_MEDIA_URI", "s3://media-bucket/vidgen")
     monkeypatch.delenv("VIDGEN_EXECUTOR", raising=False)
     assert executor_from_env().name == "k8s"
+
+
+def test_switching_the_default_preset_changes_the_code_version(monkeypatch):
+    def versions() -> dict[str, str]:
+        graph = build_definitions().resolve_asset_graph()
+        return {name: graph.get(dg.AssetKey(name)).code_version for name in ("keyframes", "videos", "reel")}
+
+    before = versions()
+    monkeypatch.setenv("VIDGEN_VIDEO_MODEL", "svd-xt")
+    after = versions()
+    assert after["videos"] != before["videos"] and "9e43909513c6714f1bc78bcb44d96e733cd242aa" in after["videos"]
+    assert after["keyframes"] == before["keyframes"] and after["reel"] == before["reel"]

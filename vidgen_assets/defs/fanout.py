@@ -1,5 +1,6 @@
 """How a day fans out over GPU steps and comes back: step pods, pool, retries, the collected output."""
 
+import os
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import date
@@ -7,7 +8,7 @@ from datetime import date
 import dagster as dg
 
 from vidgen_assets.defs.partitions import manifest_key
-from vidgen_assets.lib.generation import ModelUnavailableError, UnknownPresetError
+from vidgen_assets.lib.generation import ModelUnavailableError, UnknownPresetError, get_preset, model_revision
 from vidgen_assets.lib.generation.profile import day_metadata
 from vidgen_assets.lib.storage import MediaStore, content_key
 
@@ -30,6 +31,12 @@ def permanent_errors_fail_fast():
         yield
     except (ModelUnavailableError, UnknownPresetError) as error:
         raise dg.Failure(description=str(error), allow_retries=False) from error
+
+
+def code_version(revision: str, variable: str, *tasks: str) -> str:
+    """This code's revision plus the default model it renders with, so switching the preset marks the asset stale."""
+    preset = get_preset(os.getenv(variable, "tiny"), *tasks)
+    return f"{revision}+{preset.model_id}@{model_revision(preset)}"
 
 
 def collected_output(

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from vidgen_assets.defs.fanout import CPU_STEP, GPU_STEP, collected_output, permanent_errors_fail_fast
+from vidgen_assets.defs.fanout import CPU_STEP, GPU_STEP, code_version, collected_output, permanent_errors_fail_fast
 from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.generation import PIPELINES
@@ -69,7 +69,7 @@ def collect_keyframes(
     ins={"prompts": dg.AssetIn(dagster_type=dg.Nothing)},
     kinds={"pytorch", "diffusers"},
     group_name="vidgen",
-    code_version="2",
+    code_version=code_version("2", "VIDGEN_KEYFRAME_MODEL", "text-to-image"),
 )
 def keyframes(prompts):
     """One keyframe PNG per prompt row from a text-to-image model, seeded per row; unchanged ones are reused."""

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from vidgen_assets.defs.fanout import CPU_STEP, GPU_STEP, collected_output, permanent_errors_fail_fast
+from vidgen_assets.defs.fanout import CPU_STEP, GPU_STEP, code_version, collected_output, permanent_errors_fail_fast
 from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.generation import PIPELINES
@@ -68,7 +68,7 @@ def collect_clips(
     ins={"keyframes": dg.AssetIn(dagster_type=dg.Nothing)},
     kinds={"pytorch", "diffusers"},
     group_name="vidgen",
-    code_version="2",
+    code_version=code_version("2", "VIDGEN_VIDEO_MODEL", "image-to-video", "text-to-video"),
 )
 def videos(keyframes):
     """One MP4 (H.264, yuv420p, faststart) per keyframe × motion bucket; unchanged clips are reused."""

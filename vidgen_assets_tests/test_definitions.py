@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from datetime import datetime, timezone
 
@@ -95,13 +98,19 @@ def test_a_dagster_plus_deployment_defaults_to_k8s(monkeypatch):
     assert executor_from_env().name == "k8s"
 
 
-def test_switching_the_default_preset_changes_the_code_version(monkeypatch):
-    def versions() -> dict[str, str]:
-        graph = build_definitions().resolve_asset_graph()
-        return {name: graph.get(dg.AssetKey(name)).code_version for name in ("keyframes", "videos", "reel")}
+def code_versions(**env: str) -> dict[str, str]:
+    """The assets' code versions as a code server started with `env` sees them (a fresh process)."""
+    script = (
+        "import json, dagster as dg; from vidgen_assets.definitions import build_definitions; "
+        "g = build_definitions().resolve_asset_graph(); "
+        "print(json.dumps({n: g.get(dg.AssetKey(n)).code_version for n in ('keyframes', 'videos', 'reel')}))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                            env={**os.environ, **env})  # fmt: skip
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
-    before = versions()
-    monkeypatch.setenv("VIDGEN_VIDEO_MODEL", "svd-xt")
-    after = versions()
+
+def test_switching_the_default_preset_changes_the_code_version():
+    before, after = code_versions(VIDGEN_VIDEO_MODEL="tiny"), code_versions(VIDGEN_VIDEO_MODEL="svd-xt")
     assert after["videos"] != before["videos"] and "9e43909513c6714f1bc78bcb44d96e733cd242aa" in after["videos"]
     assert after["keyframes"] == before["keyframes"] and after["reel"] == before["reel"]

@@ -6,7 +6,7 @@ import csv
 import os
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import dagster as dg
@@ -24,7 +24,7 @@ from vidgen_assets.lib.generation.profile import StepProfile
 from vidgen_assets.lib.storage import LocalMediaStore
 from vidgen_assets.lib.video import probe_video
 from vidgen_assets.runner import run_day
-from vidgen_assets_tests.conftest import TEST_DAY
+from vidgen_assets_tests.conftest import TEST_DAY, wait_for
 
 ROWS = [{"prompt_id": f"o{n}", "prompt": f"a storm {n}", "seed": n, "negative_prompt": ""} for n in range(4)]
 
@@ -166,19 +166,27 @@ def test_doctor_exits_non_zero_when_something_required_is_missing(vidgen_home, t
 def test_two_runs_of_the_same_day_take_turns(vidgen_home):
     from vidgen_assets.lib.warehouse import Warehouse
     from vidgen_assets.lib.warehouse.importer import demo_rows, import_rows
+    from vidgen_assets.runner import one_writer_per_day, use_dagster_home
 
     import_rows(Warehouse(environment.warehouse_target()), demo_rows(TEST_DAY, 2), {"tiny"}, {"tiny"})
+    use_dagster_home()
     command = [sys.executable, "-m", "vidgen_assets.cli", "run", "--date", str(TEST_DAY)]
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    time.sleep(1)  # the first takes the day's lock
-    second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    outputs = [process.communicate(timeout=300)[0] for process in (first, second)]
-    assert [p.returncode for p in (first, second)] == [0, 0]
-    assert "another run of" in outputs[1] and outputs[0].splitlines()[-1] == outputs[1].splitlines()[-1]
-    assert probe_video(outputs[0].splitlines()[-1]).frames == 2 * 8
+    outputs: list[list[str]] = [[], []]
+    # The test holds the day first, so both launches must queue behind it, whatever the machine's speed.
+    with one_writer_per_day(TEST_DAY, on_wait=lambda _: None):
+        runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in outputs]
+        readers = [threading.Thread(target=lambda r=r, o=o: o.extend(r.stdout), daemon=True) for r, o in zip(runs, outputs)]
+        for reader in readers:
+            reader.start()
+        wait_for(lambda: all(any("another run of" in line for line in o) for o in outputs), 120, "both runs to wait")
+    for run, reader in zip(runs, readers):
+        assert run.wait(timeout=300) == 0
+        reader.join(timeout=10)
+    assert outputs[0][-1] == outputs[1][-1]  # the same reel
+    assert probe_video(outputs[0][-1].strip()).frames == 2 * 8
     with dg.DagsterInstance.get() as instance:
-        records = sorted(instance.get_run_records(), key=lambda r: r.start_time)
-    assert len(records) == 2 and records[0].end_time <= records[1].start_time  # never both at once
+        first, second = sorted(instance.get_run_records(), key=lambda r: r.start_time)
+    assert first.end_time <= second.start_time  # never both at once
 
 
 def test_the_local_instance_config_is_valid(vidgen_home):

@@ -43,13 +43,13 @@ def collected_output(
     asset: str,
     day: date,
     store: MediaStore,
-    shard_results: list[dict],
+    items: list[dict],
+    shard_profiles: list[dict],
     *,
     price_per_gpu_hour: float,
     preview: Callable[[MediaStore, list[dict]], str],
 ) -> dg.Output:
     """The day's manifest from all shards, as the asset's output: data version, profile and preview."""
-    items = [item for result in shard_results for item in result["items"]]
     manifest_uri = store.put_json(manifest_key(asset, day), {"partition": day.isoformat(), "items": items})
     return dg.Output(
         manifest_uri,
@@ -61,6 +61,6 @@ def collected_output(
             "models": ", ".join(sorted({f"{i['model']}@{i['revision']}" for i in items})),
             "manifest": dg.MetadataValue.path(manifest_uri),
             "preview": dg.MetadataValue.md(preview(store, items)),
-            **day_metadata([r["profile"] for r in shard_results], price_per_gpu_hour),
+            **day_metadata(shard_profiles, price_per_gpu_hour),
         },
     )

@@ -6,13 +6,10 @@ from vidgen_assets.defs.fanout import CPU_STEP, GPU_STEP, code_version, collecte
 from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.generation import PIPELINES
-from vidgen_assets.lib.generation.plan import plan_keyframes, render_keyframe_shard, shards
+from vidgen_assets.lib.generation.plan import keyframe_lineage, plan_keyframes, render_keyframe_shard, shards
 from vidgen_assets.lib.generation.profile import StepProfile, shard_summary
 from vidgen_assets.lib.video import keyframes_preview_md
-from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
-
-IMAGE_PARAMS = ("prompt", "negative_prompt", "seed", "width", "height", "num_inference_steps", "guidance_scale")
-
+from vidgen_assets.lib.warehouse.lineage import record_lineage
 
 @dg.op(ins={"prompts": dg.In(dg.Nothing)}, out=dg.DynamicOut(list), **CPU_STEP)
 def plan_keyframe_shards(context: dg.OpExecutionContext, media: MediaResource, generation: GenerationResource):
@@ -47,21 +44,12 @@ def collect_keyframes(
 ) -> dg.Output:
     """Writes the day's keyframe manifest and lineage rows."""
     day = partition_day(context)
-    store = media.open()
-    output = collected_output(
-        "keyframes", day, store, shard_results, price_per_gpu_hour=generation.price_per_gpu_hour, preview=keyframes_preview_md
-    )
     items = [item for result in shard_results for item in result["items"]]
-    record_lineage(warehouse.open(), [
-        lineage_row(
-            key=i["key"], kind="keyframe", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
-            models={"keyframe": {"preset": i["preset"], "model": i["model"], "revision": i["revision"]}},
-            params={p: i[p] for p in IMAGE_PARAMS}, timings={"render_s": i.get("seconds", 0.0)},
-            device=generation.resolved_device(), cache_hit=i["cache_hit"], run_id=context.run_id,
-        )
-        for i in items
-    ])  # fmt: skip
-    return output
+    record_lineage(warehouse.open(), keyframe_lineage(items, day, context.run_id))
+    return collected_output(
+        "keyframes", day, media.open(), items, [r["profile"] for r in shard_results],
+        price_per_gpu_hour=generation.price_per_gpu_hour, preview=keyframes_preview_md,
+    )
 
 
 @dg.graph_asset(

@@ -1,6 +1,7 @@
 """The day's reel: its passing clips joined in a stable order, plus a contact sheet of the keyframes."""
 
 from contextlib import ExitStack
+from dataclasses import asdict
 
 import dagster as dg
 
@@ -9,12 +10,9 @@ from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partit
 from vidgen_assets.defs.resources import MediaResource, ReelResource, WarehouseResource
 from vidgen_assets.defs.videos.assets import videos
 from vidgen_assets.lib.storage import content_key
-from vidgen_assets.lib.video import ReelClip, ReelSettings, compile_reel, contact_sheet, data_uri_markdown, png_grid_b64
+from vidgen_assets.lib.video import ReelClip, ReelSettings, compile_reel, contact_sheet, keyframes_preview_md
 from vidgen_assets.lib.video.quality import check_day_clips
 from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
-
-PREVIEW_MAX_BYTES = 200_000  # previews live in the event log: keep them small
-
 
 @dg.asset(
     partitions_def=daily_partitions,
@@ -45,7 +43,7 @@ def reel(
         order=reel_settings.order, crossfade_s=reel_settings.crossfade_s, captions=reel_settings.captions,
         audio_path=reel_settings.audio_path or None,
     )  # fmt: skip
-    key = content_key("reel", {"clips": [i["key"] for i in included], "settings": settings.__dict__})
+    key = content_key("reel", {"clips": [i["key"] for i in included], "settings": asdict(settings)})
     reel_key, sheet_key = f"reels/{day}/{key}.mp4", f"reels/{day}/{key}-contact.png"
     keyframes = store.get_json(manifest_key("keyframes", day))["items"]
     with ExitStack() as stack:
@@ -59,12 +57,10 @@ def reel(
         ]  # fmt: skip
         with store.writing(reel_key) as path:
             result = compile_reel(clips, path, settings)
-        keyframe_paths = [stack.enter_context(store.local_path(k["media_key"])) for k in keyframes]
-        captions = [k["prompt"] for k in keyframes]
-        preview = png_grid_b64(keyframe_paths, captions=captions, max_bytes=PREVIEW_MAX_BYTES) if keyframes else None
         if keyframes:
+            keyframe_paths = [stack.enter_context(store.local_path(k["media_key"])) for k in keyframes]
             with store.writing(sheet_key) as path:
-                contact_sheet(keyframe_paths, captions, path)
+                contact_sheet(keyframe_paths, [k["prompt"] for k in keyframes], path)
     reel_uri = store.uri(reel_key)
     info = result.info
     store.put_json(manifest_key("reel", day), {
@@ -75,7 +71,7 @@ def reel(
     record_lineage(warehouse.open(), [
         lineage_row(
             key=key, kind="reel", day=day, uri=reel_uri, parents=[i["key"] for i in included],
-            params={**settings.__dict__, "stream_copy": result.stream_copy}, run_id=context.run_id,
+            params={**asdict(settings), "stream_copy": result.stream_copy}, run_id=context.run_id,
         )
     ])  # fmt: skip
     context.log.info(f"reel for {day}: {reel_uri}")
@@ -85,7 +81,7 @@ def reel(
             "dagster/uri": reel_uri,
             "path": dg.MetadataValue.path(reel_uri),
             "contact_sheet": dg.MetadataValue.path(store.uri(sheet_key)),
-            "preview": dg.MetadataValue.md(data_uri_markdown(preview, f"keyframes of {day}") if preview else "no keyframes"),
+            "preview": dg.MetadataValue.md(keyframes_preview_md(store, keyframes)),
             "clips_included": len(included),
             "clips_excluded": len(excluded),
             "frames": info.frames,

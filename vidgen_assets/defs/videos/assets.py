@@ -6,10 +6,10 @@ from vidgen_assets.defs.fanout import CPU_STEP, GPU_STEP, code_version, collecte
 from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.generation import PIPELINES
-from vidgen_assets.lib.generation.plan import plan_clips, render_clip_shard, shards
+from vidgen_assets.lib.generation.plan import clip_lineage, plan_clips, render_clip_shard, shards
 from vidgen_assets.lib.generation.profile import StepProfile, shard_summary
 from vidgen_assets.lib.video import clips_poster_md
-from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
+from vidgen_assets.lib.warehouse.lineage import record_lineage
 
 
 @dg.op(ins={"keyframes": dg.In(dg.Nothing)}, out=dg.DynamicOut(list), **CPU_STEP)
@@ -45,22 +45,12 @@ def collect_clips(
 ) -> dg.Output:
     """Writes the day's clip manifest and lineage rows."""
     day = partition_day(context)
-    store = media.open()
-    output = collected_output(
-        "videos", day, store, shard_results, price_per_gpu_hour=generation.price_per_gpu_hour, preview=clips_poster_md
-    )
     items = [item for result in shard_results for item in result["items"]]
-    record_lineage(warehouse.open(), [
-        lineage_row(
-            key=i["key"], kind="clip", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
-            parents=[i["keyframe"]] if i.get("keyframe") else [],
-            models={"video": {"preset": i["preset"], "model": i["model"], "revision": i["revision"]}},
-            params=i["params"], timings={"render_s": i.get("seconds", 0.0), **i.get("timings", {})},
-            device=generation.resolved_device(), cache_hit=i["cache_hit"], run_id=context.run_id,
-        )
-        for i in items
-    ])  # fmt: skip
-    return output
+    record_lineage(warehouse.open(), clip_lineage(items, day, context.run_id))
+    return collected_output(
+        "videos", day, media.open(), items, [r["profile"] for r in shard_results],
+        price_per_gpu_hour=generation.price_per_gpu_hour, preview=clips_poster_md,
+    )
 
 
 @dg.graph_asset(

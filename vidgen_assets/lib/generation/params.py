@@ -34,8 +34,6 @@ def clip_params(row: Mapping[str, Any], preset: ModelPreset, motion_bucket_id: i
             values[field.name] = row[field.name]
         elif field.name in preset.defaults:
             values[field.name] = preset.defaults[field.name]
-    if preset.task == "text-to-video":
-        values["guidance_scale"] = row.get("max_guidance_scale") or preset.defaults["guidance_scale"]
     return ClipParams(**values)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image
 
 from ..storage import MediaStore, content_key
+from ..warehouse.lineage import lineage_row
 from .keyframes import KeyframeRequest, render_keyframes
 from .params import clip_params, keyframe_settings, motion_buckets
 from .presets import get_preset
@@ -121,7 +122,7 @@ def render_keyframe_shard(
                     with store.writing(item["media_key"]) as path:
                         image.save(path, format="PNG")
                     # Batches finish together: charge each image its share of the time since the last one.
-                    item["seconds"] = round(time.perf_counter() - started, 4)
+                    item.update(seconds=round(time.perf_counter() - started, 4), device=profile.device)
                     report(f"keyframe {item['prompt_id']}: {profile.add(item['seconds'])}")
                     started, done = time.perf_counter(), done + 1
             except Exception as error:
@@ -152,7 +153,7 @@ def render_clip_shard(
                 params = replace(params, decode_chunk_size=max(1, params.decode_chunk_size // 2))
                 release_memory()
                 report(f"out of memory on {item['prompt_id']}: retrying with decode chunk {params.decode_chunk_size}")
-        item.update(seconds=round(time.perf_counter() - started, 4), frames=result.frames,
+        item.update(seconds=round(time.perf_counter() - started, 4), frames=result.frames, device=profile.device,
                     decode_chunk_size_used=params.decode_chunk_size,
                     timings={"denoise_s": round(result.denoise_s, 4), "decode_encode_s": round(result.decode_encode_s, 4)})  # fmt: skip
         progress = profile.add(item["seconds"], denoise_steps=params.num_inference_steps, denoise_seconds=result.denoise_s)
@@ -167,3 +168,33 @@ def _render_one_clip(pipeline, item: dict, store: MediaStore, params: ClipParams
         with store.local_path(item["keyframe_media_key"]) as keyframe_path:
             image = Image.open(keyframe_path).convert("RGB")
         return render_clip(pipeline, image, path, params)
+
+
+IMAGE_PARAMS = ("prompt", "negative_prompt", "seed", "width", "height", "num_inference_steps", "guidance_scale")
+
+
+def keyframe_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
+    """Lineage rows for rendered keyframe items; `device` is where each was rendered (None: a cache hit)."""
+    return [
+        lineage_row(
+            key=i["key"], kind="keyframe", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
+            models={"keyframe": {"preset": i["preset"], "model": i["model"], "revision": i["revision"]}},
+            params={p: i[p] for p in IMAGE_PARAMS}, timings={"render_s": i.get("seconds", 0.0)},
+            device=i.get("device"), cache_hit=i["cache_hit"], run_id=run_id,
+        )
+        for i in items
+    ]  # fmt: skip
+
+
+def clip_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
+    """Lineage rows for rendered clip items, each pointing at its keyframe (none for text-to-video)."""
+    return [
+        lineage_row(
+            key=i["key"], kind="clip", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
+            parents=[i["keyframe"]] if i.get("keyframe") else [],
+            models={"video": {"preset": i["preset"], "model": i["model"], "revision": i["revision"]}},
+            params=i["params"], timings={"render_s": i.get("seconds", 0.0), **i.get("timings", {})},
+            device=i.get("device"), cache_hit=i["cache_hit"], run_id=run_id,
+        )
+        for i in items
+    ]  # fmt: skip

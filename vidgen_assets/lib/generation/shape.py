@@ -42,9 +42,9 @@ def _sdxl_turbo():
     from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from .tiny import _tokenizer
+    from .tiny import clip_tokenizer
 
-    tokenizer = _tokenizer()
+    tokenizer = clip_tokenizer()
     common = dict(
         vocab_size=len(tokenizer), max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,

@@ -30,7 +30,7 @@ def _byte_level_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
     return {token: index for index, token in enumerate(dict.fromkeys(tokens))}, merges
 
 
-def _tokenizer():
+def clip_tokenizer():
     from transformers import CLIPTokenizer
 
     vocab, merges = _byte_level_vocab()
@@ -44,7 +44,7 @@ def build_tiny_text_to_image(target: Path) -> None:
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(TINY_SEED)
-    tokenizer = _tokenizer()
+    tokenizer = clip_tokenizer()
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,

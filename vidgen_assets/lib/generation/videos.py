@@ -27,7 +27,7 @@ class ClipParams:
     width: int = 64
     height: int = 64
     seed: int = 0
-    guidance_scale: float = 1.0  # text-to-video models; image-to-video uses min/max above
+    guidance_scale: float = 1.0  # text-to-video models (from the preset); image-to-video uses min/max above
 
 
 @dataclass(frozen=True)

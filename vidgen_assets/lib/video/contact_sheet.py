@@ -53,7 +53,7 @@ def contact_sheet(
         offset = (left + (thumb_size - thumb.width) // 2, top + (thumb_size - thumb.height) // 2)
         sheet.paste(thumb, offset, thumb)
         if captions is not None and caption_height > 0:
-            text = _fit_text(draw, captions[index], font, thumb_size - 4)
+            text = fit_text(draw, captions[index], font, thumb_size - 4)
             # Centre by measured box: the bitmap fallback font does not support anchors.
             box_left, box_top, box_right, box_bottom = draw.textbbox((0, 0), text, font=font)
             text_x = left + (thumb_size - (box_right - box_left)) // 2 - box_left
@@ -63,7 +63,7 @@ def contact_sheet(
     return sheet.size
 
 
-def _fit_text(
+def fit_text(
     draw: ImageDraw.ImageDraw,
     text: str,
     font: ImageFont.ImageFont | ImageFont.FreeTypeFont,

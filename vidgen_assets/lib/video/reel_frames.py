@@ -14,7 +14,7 @@ from fractions import Fraction
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from vidgen_assets.lib.video.contact_sheet import _fit_text
+from vidgen_assets.lib.video.contact_sheet import fit_text
 
 _CAPTION_BACKDROP = (0, 0, 0, 150)  # translucent black keeps the picture visible behind text
 _CAPTION_TEXT = (255, 255, 255, 255)
@@ -59,7 +59,7 @@ class CaptionBand:
         font = ImageFont.load_default(size=max(6, self.band_height - 4))
         band = Image.new("RGBA", (width, self.band_height), _CAPTION_BACKDROP)
         draw = ImageDraw.Draw(band)
-        line = _fit_text(draw, " ".join(text.split()), font, width - 4)
+        line = fit_text(draw, " ".join(text.split()), font, width - 4)
         left, top, right, bottom = draw.textbbox((0, 0), line, font=font)
         origin = ((width - (right - left)) // 2 - left, (self.band_height - (bottom - top)) // 2 - top)
         draw.text(origin, line, font=font, fill=_CAPTION_TEXT)

@@ -105,6 +105,10 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         return 1
     for row in chain["prompts"]:
         print(f"prompt   {row['prompt_id']}  {row['scheduled_for']}  seed={row['seed']}  {row['prompt']!r}")
+    if not chain["rendered"]:
+        day = chain["prompts"][0]["scheduled_for"]
+        print(f"not rendered yet: no run has made anything from {args.id!r}; render its day with `vidgen run --date {day}`")
+        return 0
     for output in chain["outputs"]:
         models = ", ".join(f"{m['model']}@{str(m['revision'])[:12]}" for m in (output["models"] or {}).values())
         parents = ",".join(p[:20] for p in output["parent_keys"] or [])
@@ -112,11 +116,14 @@ def cmd_lineage(args: argparse.Namespace) -> int:
             f"{output['kind']:<8} {output['key']}  {output['uri']}\n"
             f"         from [{parents}] {models}  cache_hit={output['cache_hit']}  run={output['run_id']}"
         )
+    for run in chain["runs"]:
+        print(f"run      {run['run_id']}  {run['day']}  {run['recorded_at']:%Y-%m-%d %H:%M:%S}  rendered={run['rendered']}  reused={run['reused']}")
     return 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from vidgen_assets.lib.doctor import format_table, run_checks
+    from vidgen_assets.runner import gpu_pool_check, use_dagster_home
 
     def s3_client():
         """The client the pipeline uses: same retries, credentials resolved from their EnvVars."""
@@ -127,7 +134,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         with dg.build_resources({"s3": s3_resource()}) as resources:
             return resources.s3  # S3Resource provides the boto3 client itself
 
-    checks = run_checks(s3_client)
+    use_dagster_home()  # a new local instance gets its defaults here, before `dagster dev` reads it
+    checks = run_checks(s3_client, extra=[("gpu pool", gpu_pool_check)])
     print(format_table(checks))
     failed = [c.name for c in checks if c.required and not c.ok]
     if failed:

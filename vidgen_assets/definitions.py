@@ -5,9 +5,51 @@ from pathlib import Path
 
 import dagster as dg
 
+from vidgen_assets.lib import environment
+from vidgen_assets.lib.day_lock import hold_day
 from vidgen_assets.lib.environment import Environment, get_environment, media_uri
 
 EXECUTORS = ("in_process", "multiprocess", "k8s")
+
+
+class OneWriterPerDayExecutor(dg.Executor):
+    """Runs the wrapped executor while holding the run's day lock, the one `vidgen run` takes too.
+
+    The run queue keeps two daemon runs of a day apart (a `dagster/partition` tag limit), but the
+    CLI's in-process runs never pass through it: the shared lock makes both kinds take turns.
+    """
+
+    def __init__(self, inner: dg.Executor):
+        self._inner = inner
+
+    @property
+    def retries(self):
+        return self._inner.retries
+
+    @property
+    def step_dependency_config(self):
+        return self._inner.step_dependency_config
+
+    def execute(self, plan_context, execution_plan):
+        run = plan_context.dagster_run
+        day = run.tags.get("dagster/partition")
+        if day is None:  # not a one-day run: nothing to guard
+            yield from self._inner.execute(plan_context, execution_plan)
+            return
+        holder = {"run_id": run.run_id, "launched_by": run.tags.get("vidgen/launched_by") or "dagster"}
+        with hold_day(environment.dagster_home() / "locks", day, holder, on_wait=plan_context.log.info):
+            yield from self._inner.execute(plan_context, execution_plan)
+
+
+def one_writer_per_day(executor: dg.ExecutorDefinition) -> dg.ExecutorDefinition:
+    """The same executor, config and requirements, taking the day lock around the run."""
+    return dg.ExecutorDefinition(
+        name=executor.name,
+        config_schema=executor.config_schema,
+        requirements=executor.get_requirements,
+        executor_creation_fn=lambda init_context: OneWriterPerDayExecutor(executor.executor_creation_fn(init_context)),
+        description=executor.description,
+    )
 
 
 def executor_from_env() -> dg.ExecutorDefinition:
@@ -15,9 +57,9 @@ def executor_from_env() -> dg.ExecutorDefinition:
     default = "multiprocess" if get_environment() == Environment.LOCAL else "k8s"
     name = os.getenv("VIDGEN_EXECUTOR", default)
     if name == "in_process":
-        return dg.in_process_executor
+        return one_writer_per_day(dg.in_process_executor)
     if name == "multiprocess":
-        return dg.multiprocess_executor
+        return one_writer_per_day(dg.multiprocess_executor)
     if name == "k8s":
         from dagster_k8s import k8s_job_executor
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import socket
+import time
+import uuid
+from collections.abc import Callable
 from datetime import date
 
+from dagster import DagsterRunStatus, RunsFilter
+
 from vidgen_assets.lib import environment
+from vidgen_assets.lib.day_lock import hold_day
 
 
 class RunFailed(RuntimeError):
@@ -37,24 +41,91 @@ def use_dagster_home() -> str:
     if not config.exists():
         config.write_text(LOCAL_INSTANCE_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
+    limit_gpu_pool()
     return str(home)
 
 
-@contextmanager
-def one_writer_per_day(day: date, on_wait: Callable[[str], None] = print) -> Iterator[None]:
-    """Hold the day's lock in this instance; a second run of the same day waits, then proceeds.
+def limit_gpu_pool() -> int:
+    """The local instance's `gpu` pool limit: set to the CUDA devices here (1 without any) unless already set.
 
-    In-process runs bypass Dagster's run queue, so the CLI takes this lock itself.
+    Every GPU step joins the pool, so the multiprocess executor runs at most one step per GPU
+    instead of loading a model copy per shard process onto one card. `dagster instance concurrency
+    set gpu N` changes it; a limit already set is left alone.
     """
-    locks = environment.dagster_home() / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with open(locks / f"{day.isoformat()}.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            on_wait(f"another run of {day} is in progress; waiting for it to finish")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+    import dagster as dg
+
+    from vidgen_assets.lib.k8s import GPU_POOL
+
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        current = {pool.name: pool.limit for pool in storage.get_pool_limits()}.get(GPU_POOL)
+        if current is None:
+            from vidgen_assets.lib.generation.loader import cuda_device_count
+
+            current = max(1, cuda_device_count())
+            storage.set_concurrency_slots(GPU_POOL, current)
+        return current
+
+
+def gpu_pool_check():
+    """`vidgen doctor`'s line for the local `gpu` pool: its limit and the CUDA devices it was sized for."""
+    from vidgen_assets.lib.doctor import Check
+    from vidgen_assets.lib.generation.loader import cuda_device_count
+
+    limit, devices = limit_gpu_pool(), cuda_device_count()
+    return Check("gpu pool", True, f"at most {limit} GPU step(s) at once locally; {devices} CUDA device(s) here", required=False)
+
+
+def one_writer_per_day(day: date, holder: dict | None = None, on_wait: Callable[[str], None] = print):
+    """Hold the day's lock in this instance; a run of the same day, CLI or daemon, waits for it.
+
+    In-process runs bypass Dagster's run queue, so the CLI takes the lock itself; runs launched by the
+    daemon take the same lock in their executor (see `definitions.py`).
+    """
+    holder = holder or {"launched_by": "cli"}
+    return hold_day(environment.dagster_home() / "locks", day.isoformat(), holder, on_wait)
+
+
+ACTIVE = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+
+
+def wait_for_other_runs(instance, day: date, on_wait: Callable[[str], None] = print, poll_s: float = 2.0) -> None:
+    """Wait while the instance shows another run of the day in progress (e.g. one launched on another machine).
+
+    A run left "started" by a CLI process that was killed on this host is marked failed instead of
+    waited for: nothing else would ever end it, and it would hold the day in the run queue forever.
+    """
+    announced = set()
+    while True:
+        records = instance.get_run_records(RunsFilter(tags={"dagster/partition": day.isoformat()}, statuses=ACTIVE))
+        waiting = []
+        for record in records:
+            run = record.dagster_run
+            if _orphaned_cli_run(run.tags):
+                instance.report_run_failed(run, message=f"the vidgen CLI process that ran it (pid {run.tags['vidgen/pid']}) is gone")
+                on_wait(f"marked run {run.run_id} of {day} failed: its CLI process is gone")
+            else:
+                waiting.append(run)
+        if not waiting:
+            return
+        for run in waiting:
+            if run.run_id not in announced:
+                launched_by = run.tags.get("vidgen/launched_by") or run.tags.get("dagster/sensor_name") or "the daemon"
+                on_wait(f"run {run.run_id} of {day} (launched by {launched_by}) is in progress; waiting for it to finish")
+                announced.add(run.run_id)
+        time.sleep(poll_s)
+
+
+def _orphaned_cli_run(tags) -> bool:
+    if tags.get("vidgen/launched_by") != "cli" or tags.get("vidgen/host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(tags["vidgen/pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (KeyError, ValueError, PermissionError):
+        return False
+    return False
 
 
 def daily_reel_job():
@@ -73,12 +144,12 @@ def run_day(day: date) -> str:
     use_dagster_home()
     definitions = build_definitions()
     job = definitions.resolve_job_def("daily_reel_job")
-    with one_writer_per_day(day), dg.DagsterInstance.get() as instance:
+    run_id = str(uuid.uuid4())
+    tags = {"vidgen/launched_by": "cli", "vidgen/host": socket.gethostname(), "vidgen/pid": str(os.getpid())}
+    with one_writer_per_day(day, {"run_id": run_id, "launched_by": "cli"}), dg.DagsterInstance.get() as instance:
+        wait_for_other_runs(instance, day)
         result = job.execute_in_process(
-            partition_key=day.isoformat(),
-            instance=instance,
-            raise_on_error=False,
-            tags={"vidgen/launched_by": "cli"},
+            partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_id=run_id, tags=tags
         )
     if not result.success:
         errors = [

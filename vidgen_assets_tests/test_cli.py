@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from vidgen_assets.lib.video import probe_video
 from vidgen_assets_tests.conftest import TEST_DAY
@@ -88,3 +89,44 @@ def test_run_with_an_absent_real_model_stops_with_instructions(vidgen_home, tmp_
     assert "'sdxl-turbo' (stabilityai/sdxl-turbo at revision 71153311d3dbb46851df1931d3ca6e939de83304)" in message
     assert "huggingface-cli download" in message and "VIDGEN_MODELS_DIR" in message
     assert "Traceback" not in message
+
+
+def test_demo_succeeds_on_a_path_without_ffprobe(vidgen_home, tmp_path):
+    import dagster as dg
+
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    result = vidgen("demo", "--date", TEST_DAY.isoformat(), "--count", "2", env={"PATH": str(empty_bin)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert probe_video(result.stdout.strip().splitlines()[-1]).frames == 2 * 8
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.ASSET_CHECK_EVALUATION))
+    evaluations = {r.event_log_entry.dagster_event.event_specific_data.check_name: r.event_log_entry.dagster_event.event_specific_data
+                   for r in records}  # fmt: skip
+    evaluation = evaluations["reel_plays_and_adds_up"]
+    assert evaluation.passed
+    assert evaluation.metadata["decoder"].value == "ffmpeg"  # imageio-ffmpeg's binary stood in for ffprobe
+
+
+def test_setup_without_root_skips_the_system_packages_and_says_so():
+    """`make system-packages` as an unprivileged user: no apt-get attempt, a note on what is skipped, exit 0."""
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("runuser"):
+        pytest.skip("needs root to act as an unprivileged user")
+    # A world-readable copy: the user `nobody` may not be able to enter the checkout or pytest's temp dirs.
+    with tempfile.TemporaryDirectory() as place:
+        work = Path(place)
+        work.chmod(0o755)
+        shutil.copy(Path(__file__).parents[1] / "Makefile", work / "Makefile")
+        tools = work / "bin"
+        tools.mkdir(mode=0o755)
+        for tool in ("make", "sh", "id", "apt-get"):  # no ffprobe or chromium on this PATH
+            (tools / tool).symlink_to(shutil.which(tool))
+        result = subprocess.run(
+            [shutil.which("runuser"), "-u", "nobody", "--", str(tools / "make"), "-s", "-C", str(work), "system-packages"],
+            capture_output=True, text=True, timeout=60, env={"PATH": str(tools), "HOME": str(work)},
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "skipping the optional system packages" in result.stdout and "imageio-ffmpeg" in result.stdout

@@ -8,14 +8,16 @@ from vidgen_assets.lib import environment
 from vidgen_assets.lib.storage import open_media_store
 from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.importer import import_rows
-from vidgen_assets.runner import daily_reel_job
+from vidgen_assets.runner import daily_reel_job, use_dagster_home
 from vidgen_assets_tests.conftest import TEST_DAY
 
 ROWS = 120
 SHARD_SIZE = 50
 
 
-def test_a_day_of_120_rows_runs_3_shard_steps_per_stage(vidgen_home, monkeypatch):
+def test_a_day_of_120_rows_runs_3_shard_steps_per_stage_one_gpu_step_at_a_time(vidgen_home, monkeypatch):
+    """The local instance's `gpu` pool (1 on a machine without CUDA) keeps shard steps off each other's GPU."""
+    use_dagster_home()
     monkeypatch.setenv("VIDGEN_SHARD_SIZE", str(SHARD_SIZE))
     monkeypatch.setenv("VIDGEN_EXECUTOR", "multiprocess")
     rows = [
@@ -35,9 +37,24 @@ def test_a_day_of_120_rows_runs_3_shard_steps_per_stage(vidgen_home, monkeypatch
         assert result.success
         steps = {event.step_key for event in result.all_events if event.is_step_success}
         pids = {event.pid for event in result.all_events if event.is_step_start}
+        gpu_steps = gpu_step_intervals(instance, result.run_id)
+    assert len(gpu_steps) == 6
+    for (_, end), (next_start, _) in zip(gpu_steps, gpu_steps[1:]):
+        assert end <= next_start  # the pool's one slot: GPU steps ran one after another
     for asset, op in (("keyframes", "render_keyframes_shard"), ("videos", "render_clips_shard")):
         assert {s for s in steps if op in s} == {f"{asset}.{op}[shard_{n}]" for n in range(3)}
     assert len(pids) > 1  # steps ran in separate processes
     clips = open_media_store(environment.media_uri()).get_json(f"manifests/videos/{TEST_DAY}.json")["items"]
     assert len(clips) == ROWS + ROWS // 10  # one clip per bucket: every tenth row has two
     assert len({c["key"] for c in clips}) == len(clips)
+
+
+def gpu_step_intervals(instance: dg.DagsterInstance, run_id: str) -> list[tuple[float, float]]:
+    """(start, end) wall times of the run's render steps, in start order, from its event log."""
+    times: dict[str, dict[str, float]] = {}
+    for record in instance.get_records_for_run(run_id).records:
+        event = record.event_log_entry
+        step = event.step_key or ""
+        if "render_" in step and event.dagster_event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS):
+            times.setdefault(step, {})[event.dagster_event_type.value] = event.timestamp
+    return sorted((t["STEP_START"], t["STEP_SUCCESS"]) for t in times.values())

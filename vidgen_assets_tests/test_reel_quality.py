@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import shutil
 import wave
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from PIL import Image
 
 from vidgen_assets.lib.video import (
     FfprobeUnavailableError,
+    VideoDecodeError,
     ReelClip,
     ReelSettings,
     animated_poster,
@@ -25,6 +27,7 @@ from vidgen_assets.lib.video import (
     iter_frames,
     png_grid_b64,
     probe_video,
+    second_opinion,
 )
 from vidgen_assets_tests.test_video_lib import write_clip
 
@@ -185,10 +188,16 @@ def test_unsupported_settings_are_rejected(tmp_path: Path) -> None:
 # --- ffprobe and previews ---------------------------------------------------------------
 
 
-def test_ffprobe_agrees_with_probe_video(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tool", ["ffprobe", "ffmpeg"])
+def test_both_second_opinions_agree_with_probe_video(tool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if tool == "ffprobe" and shutil.which("ffprobe") is None:
+        pytest.skip("no system ffprobe here (optional: make setup installs it as root)")
+    if tool == "ffmpeg":
+        monkeypatch.setenv("PATH", str(tmp_path))  # no system ffprobe: imageio-ffmpeg's binary takes over
     clips = [ReelClip(write_clip(tmp_path / f"{n}.mp4", 7 + n), f"p{n}", "x") for n in range(3)]
     compile_reel(clips, tmp_path / "reel.mp4", ReelSettings(crossfade_s=0.1))
-    ours, theirs = probe_video(tmp_path / "reel.mp4"), ffprobe_info(tmp_path / "reel.mp4")
+    ours, theirs = probe_video(tmp_path / "reel.mp4"), second_opinion(tmp_path / "reel.mp4")
+    assert theirs["tool"] == tool
     assert (theirs["frames"], theirs["fps"], theirs["width"], theirs["height"]) == (
         ours.frames, ours.fps, ours.width, ours.height,
     )  # fmt: skip
@@ -199,6 +208,14 @@ def test_missing_ffprobe_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(FfprobeUnavailableError, match="apt-get install ffmpeg"):
         ffprobe_info(write_clip(tmp_path / "clip.mp4", 3))
+
+
+def test_a_broken_file_is_a_decode_error_from_either_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(write_clip(tmp_path / "clip.mp4", 3).read_bytes()[:400])  # cut inside the first frame
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(VideoDecodeError, match="ffmpeg"):
+        second_opinion(broken)
 
 
 def test_png_grid_stays_under_its_size_cap(tmp_path: Path) -> None:

@@ -69,4 +69,6 @@ def test_day_on_s3_caches_by_content_and_records_lineage(vidgen_home, s3_bucket,
     printed = subprocess.run(
         [sys.executable, "-m", "vidgen_assets.cli", "lineage", "s2"], capture_output=True, text=True, check=True
     ).stdout
-    assert printed.splitlines()[0].startswith("prompt   s2") and [line.split()[0] for line in printed.splitlines()][1::2] == kinds
+    lines = printed.splitlines()
+    assert lines[0].startswith("prompt   s2") and [line.split()[0] for line in lines][1 : 1 + 2 * len(kinds) : 2] == kinds
+    assert len([line for line in lines if line.startswith("run ")]) == 3  # rendered, all reused, one re-rendered

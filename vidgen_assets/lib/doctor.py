@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,9 +92,13 @@ def _gpu() -> Check:
     return Check("GPU", False, "none visible; rendering runs on the CPU", required=wants_cuda)
 
 
-def _ffprobe() -> Check:
-    path = shutil.which("ffprobe")
-    return Check("ffprobe", path is not None, path or "not on PATH (only the reel check needs it)", required=False)
+def _second_opinion() -> Check:
+    """Which FFmpeg tool the reel check decodes with: the system ffprobe when present, else imageio-ffmpeg's."""
+    from .video import second_opinion_tool
+
+    tool, path = second_opinion_tool()
+    where = "system ffprobe" if tool == "ffprobe" else "imageio-ffmpeg's ffmpeg (no system ffprobe on PATH)"
+    return Check("reel check decoder", True, f"{where}: {path}")
 
 
 def _dagster_home() -> Check:
@@ -103,12 +106,16 @@ def _dagster_home() -> Check:
     return Check("DAGSTER_HOME", home.is_dir() and os.access(home, os.W_OK), f"{home} (created by the first vidgen run)", required=False)
 
 
-def run_checks(s3_client_factory: Callable[[], object]) -> list[Check]:
-    """Every check; one that raises becomes a failed check with the error, never a crash."""
+Probe = tuple[str, Callable[[], "Check | list[Check]"]]
+
+
+def run_checks(s3_client_factory: Callable[[], object], extra: Sequence[Probe] = ()) -> list[Check]:
+    """Every check (plus `extra` (name, probe) pairs); one that raises becomes a failed check, never a crash."""
     results: list[Check] = []
-    probes: list[tuple[str, Callable[[], Check | list[Check]]]] = [
+    probes: list[Probe] = [
         ("warehouse", _warehouse), ("media store", lambda: _media(s3_client_factory)), ("PyAV codecs", _codecs),
-        ("models", _presets), ("GPU", _gpu), ("ffprobe", _ffprobe), ("DAGSTER_HOME", _dagster_home),
+        ("models", _presets), ("GPU", _gpu), ("reel check decoder", _second_opinion), ("DAGSTER_HOME", _dagster_home),
+        *extra,
     ]  # fmt: skip
     for name, probe in probes:
         try:

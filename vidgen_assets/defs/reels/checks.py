@@ -7,12 +7,13 @@ import dagster as dg
 from vidgen_assets.defs.partitions import manifest_key
 from vidgen_assets.defs.reels.assets import reel
 from vidgen_assets.defs.resources import MediaResource
-from vidgen_assets.lib.video import ffprobe_info, probe_video
+from vidgen_assets.lib.video import probe_video, second_opinion
 
 
 @dg.asset_check(
     asset=reel,
-    description="ffprobe reads the reel, and its duration is the sum of the included clips' (less crossfades) within one frame.",
+    description="An FFmpeg tool (system ffprobe, else imageio-ffmpeg's ffmpeg) decodes the reel, and its duration is "
+    "the sum of the included clips' (less crossfades) within one frame.",
 )
 def reel_plays_and_adds_up(context: dg.AssetCheckExecutionContext, media: MediaResource) -> dg.AssetCheckResult:
     day = date.fromisoformat(context.run.tags["dagster/partition"])
@@ -20,7 +21,7 @@ def reel_plays_and_adds_up(context: dg.AssetCheckExecutionContext, media: MediaR
     manifest = store.get_json(manifest_key("reel", day))
     params = {c["key"]: c["params"] for c in store.get_json(manifest_key("videos", day))["items"]}
     with store.local_path(manifest["media_key"]) as path:
-        probed = ffprobe_info(path)
+        probed = second_opinion(path)
         ours = probe_video(path)
     fps = ours.fps
     expected_s = sum(params[k]["num_frames"] / params[k]["fps"] for k in manifest["clips"])
@@ -30,8 +31,8 @@ def reel_plays_and_adds_up(context: dg.AssetCheckExecutionContext, media: MediaR
     return dg.AssetCheckResult(
         passed=within_a_frame and agree and probed["codec"] == "h264",
         metadata={
-            "ffprobe_frames": probed["frames"], "pyav_frames": ours.frames,
-            "ffprobe_duration_s": round(probed["duration_s"], 4), "expected_duration_s": round(expected_s, 4),
+            "decoder": str(probed["tool"]), "decoder_frames": probed["frames"], "pyav_frames": ours.frames,
+            "decoder_duration_s": round(probed["duration_s"], 4), "expected_duration_s": round(expected_s, 4),
             "codec": str(probed["codec"]),
         },  # fmt: skip
     )

@@ -110,6 +110,13 @@ def pick_device(requested: str = "auto") -> str:
     return "cpu"
 
 
+def cuda_device_count() -> int:
+    """CUDA devices visible to this process (0 on a CPU-only machine)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def pick_dtype(device: str, requested: str = "auto"):
     import torch
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from vidgen_assets.lib.video.compose import ReelClip, ReelResult, ReelSettings, compile_reel, order_clips
 from vidgen_assets.lib.video.contact_sheet import contact_sheet
 from vidgen_assets.lib.video.encode import ClipWriter, encode_frames
-from vidgen_assets.lib.video.ffprobe import FfprobeUnavailableError, ffprobe_info
+from vidgen_assets.lib.video.ffprobe import FfprobeUnavailableError, ffprobe_info, second_opinion, second_opinion_tool
 from vidgen_assets.lib.video.preview import (
     animated_poster,
     clips_poster_md,
@@ -34,6 +34,8 @@ __all__ = [
     "data_uri_markdown",
     "encode_frames",
     "ffprobe_info",
+    "second_opinion",
+    "second_opinion_tool",
     "iter_frames",
     "keyframes_preview_md",
     "order_clips",

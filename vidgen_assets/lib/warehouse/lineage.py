@@ -59,48 +59,69 @@ def _rows(connection, sql: str, params: list) -> list[dict[str, Any]]:
 
 
 def lineage_chain(warehouse: Warehouse, identifier: str) -> dict[str, Any]:
-    """The prompt rows and outputs linked to a prompt id or content key: its ancestors and descendants."""
+    """The prompt rows, outputs and runs linked to a prompt id or content key.
+
+    `outputs` are the latest records of what the identifier's newest run made on its latest day, its
+    ancestors (a clip's keyframe, a reel's clips) and the newest reel made from them. Rows that share
+    a content key (same prompt and seed) each keep their own records. `runs` lists every run that
+    recorded one of the identifier's outputs, rendered or reused, oldest first. A prompt id that is in
+    the warehouse but was never rendered gives its row and no outputs (`rendered` False).
+    """
     with warehouse.connect() as connection:
-        found = connection.execute(
-            "SELECT partition_date FROM clips WHERE key = ? OR prompt_id = ? ORDER BY recorded_at DESC LIMIT 1",
-            [identifier, identifier],
-        ).fetchone()
-        if found is None:
-            raise LookupError(f"no lineage for {identifier!r}: not a known prompt id or content key")
-        (day,) = found
-        # The latest record of each output of that day; older records are earlier runs' cache hits.
+        records = _rows(connection, "SELECT * FROM clips WHERE key = ? OR prompt_id = ? ORDER BY recorded_at", [identifier, identifier])
+        if not records:
+            known = _rows(connection, "SELECT * FROM prompts WHERE prompt_id = ?", [identifier])
+            if not known:
+                raise LookupError(f"no lineage for {identifier!r}: not a known prompt id or content key")
+            return {"prompts": known, "outputs": [], "runs": [], "rendered": False}
+        day = records[-1]["partition_date"]
+        # The latest record of each (output, prompt row) that day; older ones are earlier runs.
         latest = _rows(
             connection,
             "SELECT * FROM clips WHERE partition_date = ? "
-            "QUALIFY row_number() OVER (PARTITION BY key ORDER BY recorded_at DESC) = 1",
+            "QUALIFY row_number() OVER (PARTITION BY key, prompt_id ORDER BY recorded_at DESC) = 1",
             [day],
         )
         for output in latest:
             for column in JSON_COLUMNS:
                 output[column] = json.loads(output[column]) if output[column] else None
-        by_key = {o["key"]: o for o in latest}
-        if identifier in by_key:
-            start = {identifier}
-        else:  # a prompt id: what its latest run made, not what earlier versions of the row made
-            mine = [o for o in latest if o["prompt_id"] == identifier]
-            newest_run = max(mine, key=lambda o: o["recorded_at"])["run_id"]
-            start = {o["key"] for o in mine if o["run_id"] == newest_run}
-        linked = set(start)
-        for key in start:  # ancestors: keyframe of a clip, clips of a reel, ...
-            stack = list(by_key[key]["parent_keys"] or [])
-            while stack:
-                parent = stack.pop()
-                if parent in by_key and parent not in linked:
-                    linked.add(parent)
-                    stack.extend(by_key[parent]["parent_keys"] or [])
-        # Descendants: the newest reel made from any of these outputs.
-        reels = [o for o in latest if o["kind"] == "reel" and set(o["parent_keys"] or []) & start]
-        if reels:
-            linked.add(max(reels, key=lambda o: o["recorded_at"])["key"])
+        linked = _linked_keys(latest, identifier)
+        # For a prompt id, its own records (not those of other rows sharing a key); for a key, everyone's.
+        is_prompt = any(o["prompt_id"] == identifier for o in latest)
         outputs = sorted(
-            (by_key[k] for k in linked),
+            (o for o in latest if o["key"] in linked and (not is_prompt or o["kind"] == "reel" or o["prompt_id"] == identifier)),
             key=lambda o: (("keyframe", "clip", "reel").index(o["kind"]), o["prompt_id"] or "", o["key"]),
         )
         prompt_ids = sorted({o["prompt_id"] for o in outputs if o["prompt_id"] and o["kind"] != "reel"})
         prompts = _rows(connection, "SELECT * FROM prompts WHERE list_contains(?, prompt_id) ORDER BY prompt_id", [prompt_ids])
-    return {"prompts": prompts, "outputs": outputs}
+    return {"prompts": prompts, "outputs": outputs, "runs": _runs(records), "rendered": True}
+
+
+def _linked_keys(latest: list[dict[str, Any]], identifier: str) -> set[str]:
+    """The identifier's outputs of its newest run, their ancestors, and the newest reel made from them."""
+    mine = [o for o in latest if identifier in (o["key"], o["prompt_id"])]
+    newest_run = max(mine, key=lambda o: o["recorded_at"])["run_id"]
+    start = {o["key"] for o in mine if o["key"] == identifier or o["run_id"] == newest_run}
+    parents = {o["key"]: o["parent_keys"] or [] for o in latest}
+    linked, stack = set(start), [p for key in start for p in parents.get(key, [])]
+    while stack:
+        parent = stack.pop()
+        if parent in parents and parent not in linked:
+            linked.add(parent)
+            stack.extend(parents[parent])
+    reels = [o for o in latest if o["kind"] == "reel" and set(o["parent_keys"] or []) & start]
+    if reels:
+        linked.add(max(reels, key=lambda o: o["recorded_at"])["key"])
+    return linked
+
+
+def _runs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per run that recorded these outputs: its day, first record time, rendered and reused counts."""
+    runs: dict[str, dict[str, Any]] = {}
+    for record in records:
+        run = runs.setdefault(
+            record["run_id"],
+            {"run_id": record["run_id"], "day": record["partition_date"], "recorded_at": record["recorded_at"], "rendered": 0, "reused": 0},
+        )
+        run["reused" if record["cache_hit"] else "rendered"] += 1
+    return list(runs.values())

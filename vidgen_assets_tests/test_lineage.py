@@ -76,3 +76,22 @@ def test_an_unknown_id_is_a_clear_error(warehouse):
         lineage_chain(warehouse, "nobody")
     printed = vidgen_lineage("nobody")
     assert printed.returncode == 1 and "not a known prompt id" in printed.stderr and "Traceback" not in printed.stderr
+
+
+def test_a_day_of_lineage_is_one_set_based_insert(vidgen_home):
+    """20,000 rows, typed as the row-by-row insert typed them, NULLs included."""
+    warehouse = Warehouse(environment.warehouse_target())
+    rows = [
+        lineage_row(key=f"clip-{n}", kind="clip", day=DAY, uri=f"{n}.mp4", prompt_id=f"p{n}" if n % 7 else None,
+                    parents=[f"keyframe-{n}"], params={"seed": n}, device="cpu" if n % 2 else None,
+                    cache_hit=bool(n % 3), run_id="big")
+        for n in range(20_000)
+    ]  # fmt: skip
+    assert record_lineage(warehouse, rows) == 20_000
+    with warehouse.connect() as connection:
+        counts = connection.execute(
+            "SELECT count(*), count(prompt_id), count(device), sum(cache_hit::INT), count(DISTINCT partition_date) FROM clips"
+        ).fetchone()
+        sample = connection.execute("SELECT parent_keys, params FROM clips WHERE key = 'clip-14'").fetchone()
+    assert counts == (20_000, 20_000 - len(range(0, 20_000, 7)), 10_000, 20_000 - len(range(0, 20_000, 3)), 1)
+    assert sample == ('["keyframe-14"]', '{"seed": 14}')

@@ -145,6 +145,34 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from vidgen_assets.lib.stats.format import aligned_table, as_csv, as_json
+    from vidgen_assets.lib.warehouse.render_stats import read_stats
+
+    if args.days < 1:
+        print("error: --days must be at least 1", file=sys.stderr)
+        return 2
+    last = args.until or datetime.now(timezone.utc).date()
+    stats = read_stats(_warehouse(), last - timedelta(days=args.days - 1), last)
+    if args.format == "csv":
+        print(as_csv(stats), end="")
+    elif args.format == "json":
+        print(as_json(stats))
+    elif stats.empty:
+        print(f"no render statistics for the {args.days} day(s) up to {last}: render a day with `vidgen run --date D`")
+    else:
+        print(aligned_table(stats))
+    return 0
+
+
+def add_stats_parser(commands) -> None:
+    stats = commands.add_parser("stats", help="render statistics per day and model (the render_stats table)")
+    stats.add_argument("--days", type=int, default=7, help="how many days back, ending --until (default 7)")
+    stats.add_argument("--until", type=_day, help="the last day shown, YYYY-MM-DD (default: today, UTC)")
+    stats.add_argument("--format", choices=("table", "csv", "json"), default="table", help="table (default), csv or json")
+    stats.set_defaults(handler=cmd_stats)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidgen", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -182,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="check the setup; exits non-zero when something required is missing")
     doctor.set_defaults(handler=cmd_doctor)
+    add_stats_parser(commands)
     return parser
 
 

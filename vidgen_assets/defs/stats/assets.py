@@ -41,7 +41,7 @@ def render_stats(
     )  # fmt: skip
     save_day_stats(store, day, stats)
     history = read_stats(store, day - timedelta(days=CHART_DAYS - 1), day)
-    png = stats_chart_png(history, phase_seconds(records, timings), day.isoformat())
+    png = stats_chart_png(history, phase_seconds(records, timings), day, CHART_DAYS)
     clips = stats[stats["kind"] == "clip"] if len(stats) else stats
     return dg.MaterializeResult(
         metadata={

@@ -41,9 +41,11 @@ def save_day_stats(warehouse: Warehouse, day: date, stats: pd.DataFrame) -> int:
 
 
 def read_stats(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
-    """Stored rows of the days `first`..`last`, by day, kind and model."""
+    """Stored rows of the days `first`..`last`, by day, kind and model; `day` as dates."""
     with warehouse.connect() as connection:
-        return connection.execute(
+        frame = connection.execute(
             f"SELECT {', '.join(STATS_COLUMNS)} FROM render_stats WHERE day BETWEEN ? AND ? ORDER BY day, kind, model",
             [first, last],
         ).df()
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    return frame

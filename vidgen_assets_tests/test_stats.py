@@ -168,3 +168,24 @@ def test_the_freshness_check_runs_through_dagster():
         report_reel(instance, date.fromisoformat(late.metadata["expected_partition"].value))
         fresh = evaluate(instance)
         assert fresh.passed and "dagster/fresh_until_timestamp" in fresh.metadata
+
+
+def test_vidgen_stats_prints_the_stored_table(vidgen_home, capsys):
+    from vidgen_assets.cli import main
+
+    warehouse = Warehouse(environment.warehouse_target())
+    synthetic_day(warehouse, "run-1")
+    run = RunTimings(run_id="run-1", queue_s=5.0, wall_s=30.0)
+    save_day_stats(warehouse, TEST_DAY, day_stats(lineage_records(warehouse, TEST_DAY, TEST_DAY), run, price_per_gpu_hour=36.0))
+    window = ["--days", "2", "--until", (TEST_DAY + timedelta(days=1)).isoformat()]
+    assert main(["stats", *window]) == 0
+    heading, line = capsys.readouterr().out.splitlines()
+    assert heading.split()[:4] == ["day", "kind", "model", "device"]
+    assert line.split()[:6] == [TEST_DAY.isoformat(), "clip", "tiny", "cuda", "3", "3"]
+    assert main(["stats", *window, "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["day"], row["items"], row["s_per_item_mean"], row["cost_day_usd"]) == (TEST_DAY.isoformat(), 3, 2.0, pytest.approx(0.06))
+    assert main(["stats", *window, "--format", "csv"]) == 0
+    assert pd.read_csv(io.StringIO(capsys.readouterr().out))["denoise_s_p50"].tolist() == [1.5]
+    assert main(["stats", "--days", "1", "--until", (TEST_DAY - timedelta(days=1)).isoformat()]) == 0
+    assert "no render statistics" in capsys.readouterr().out

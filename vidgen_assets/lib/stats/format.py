@@ -49,4 +49,5 @@ def as_csv(stats: pd.DataFrame) -> str:
 
 
 def as_json(stats: pd.DataFrame) -> str:
-    return stats.to_json(orient="records", date_format="iso", indent=1)
+    # Days as YYYY-MM-DD, as in the table and CSV, not midnight timestamps.
+    return stats.assign(day=stats["day"].astype(str)).to_json(orient="records", indent=1)

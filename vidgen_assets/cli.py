@@ -39,20 +39,24 @@ def _import(rows: list[dict]) -> int:
     return stored
 
 
-def _render(day: date) -> int:
+def _render(day: date, verbose: bool = False) -> int:
     from vidgen_assets.defs.partitions import FIRST_DAY
     from vidgen_assets.runner import RunFailed, run_day
+    from vidgen_assets.terminal import StageProgress
 
     if day.isoformat() < FIRST_DAY:
         print(f"error: days before {FIRST_DAY} are outside the daily partitions", file=sys.stderr)
         return 2
     print(f"rendering {day} (VIDGEN_HOME={environment.vidgen_home()}, DAGSTER_HOME={environment.dagster_home()})")
+    progress = None if verbose else StageProgress()
     try:
-        reel = run_day(day)
+        reel = run_day(day, progress=progress)
     except RunFailed as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(reel)
+    if progress is not None:
+        print(progress.summary())
+    print(reel)  # last, always: scripts read the reel's path from the final line
     return 0
 
 
@@ -60,11 +64,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from vidgen_assets.lib.warehouse.importer import demo_rows
 
     _import(demo_rows(args.date, args.count))
-    return _render(args.date)
+    return _render(args.date, args.verbose)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return _render(args.date)
+    return _render(args.date, args.verbose)
 
 
 def cmd_prompts_import(args: argparse.Namespace) -> int:
@@ -180,10 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="load demo prompts for a day and render it")
     demo.add_argument("--date", type=_day, default=_yesterday_utc(), help="YYYY-MM-DD (default: yesterday, UTC)")
     demo.add_argument("--count", type=int, default=6, help="demo prompts to load (default 6)")
+    demo.add_argument("--verbose", action="store_true", help="Dagster's full event log instead of progress bars")
     demo.set_defaults(handler=cmd_demo)
 
     run = commands.add_parser("run", help="render a day from the prompts already in the warehouse")
     run.add_argument("--date", type=_day, required=True, help="YYYY-MM-DD")
+    run.add_argument("--verbose", action="store_true", help="Dagster's full event log instead of progress bars")
     run.set_defaults(handler=cmd_run)
 
     prompts = commands.add_parser("prompts", help="add prompt rows to the warehouse")
@@ -216,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not getattr(args, "verbose", True):
+        from vidgen_assets.terminal import quiet_libraries
+
+        quiet_libraries()
     return args.handler(args)
 
 

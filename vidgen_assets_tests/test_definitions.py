@@ -1,4 +1,4 @@
-"""The code location loads, holds the four assets on one daily partitioning, and schedules days."""
+"""The code location loads, holds the daily assets on one partitioning, and schedules days."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from vidgen_assets.definitions import build_definitions, executor_from_env
 from vidgen_assets.runner import run_day
 from vidgen_assets_tests.conftest import TEST_DAY
 
-ASSETS = {"prompts", "keyframes", "videos", "reel"}
+ASSETS = {"prompts", "keyframes", "videos", "reel", "render_stats"}
 
 
-def test_definitions_hold_the_four_daily_assets():
+def test_definitions_hold_the_daily_assets():
     definitions = build_definitions()
     specs = {spec.key.to_user_string(): spec for spec in definitions.resolve_all_asset_specs()}
     assert set(specs) == ASSETS

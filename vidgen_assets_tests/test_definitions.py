@@ -72,6 +72,16 @@ def test_dagster_dev_serves_the_code_location_with_the_partition_materialized(da
     nodes = graphql(dagster_dev, "{ assetNodes { assetKey { path } partitionStats { numMaterialized } } }")
     materialized = {n["assetKey"]["path"][0]: n["partitionStats"]["numMaterialized"] for n in nodes["assetNodes"]}
     assert materialized == {asset: 1 for asset in ASSETS}
+    # The day's statistics carry their chart, and their queue target was evaluated with the run.
+    stats = graphql(
+        dagster_dev,
+        '{ assetNodeOrError(assetKey: {path: ["render_stats"]}) { ... on AssetNode { assetMaterializations(limit: 1) '
+        "{ metadataEntries { label } } assetChecksOrError { ... on AssetChecks { checks { name "
+        "executionForLatestMaterialization { status } } } } } } }",
+    )["assetNodeOrError"]
+    assert "chart" in {e["label"] for e in stats["assetMaterializations"][0]["metadataEntries"]}
+    checks = {c["name"]: c["executionForLatestMaterialization"]["status"] for c in stats["assetChecksOrError"]["checks"]}
+    assert checks == {"queue_wait_within_target": "SUCCEEDED"}
 
 
 def test_k8s_executor_takes_its_settings_from_the_environment(monkeypatch):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import dagster as dg
+
+from vidgen_assets.terminal import StageProgress
 from vidgen_assets_tests.conftest import TEST_DAY
 from vidgen_assets_tests.test_cli import vidgen
 
@@ -23,3 +27,21 @@ def test_demo_shows_stages_and_a_summary_not_the_event_stream(vidgen_home):
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     assert "STEP_START" in verbose.stderr and "done:" not in verbose.stdout
     assert verbose.stdout.strip().splitlines()[-1] == lines[-1]  # same rows, same reel
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_bar_follows_each_rendered_item():
+    screen = Terminal()
+    progress = StageProgress(out=screen)
+    for shard, done in (("shard_0", 1), ("shard_1", 1), ("shard_0", 2)):
+        progress.handle(dg.EventLogEntry(
+            error_info=None, level=20, user_message=f"clip p{done} bucket 127: {done}/2 in 0.50s, ETA {2 - done}s",
+            run_id="r", timestamp=0.0, step_key=f"videos.render_clips_shard[{shard}]", dagster_event=None,
+        ))  # fmt: skip
+    frames = screen.getvalue().split("\r")[1:]
+    assert [f.split()[2] for f in frames] == ["1/2", "2/4", "3/4"]  # both shards add up, each line overwrites the last
+    assert frames[-1].startswith("videos       [###############.....]") and "ETA 1s" in frames[-1]

@@ -39,20 +39,24 @@ def _import(rows: list[dict]) -> int:
     return stored
 
 
-def _render(day: date) -> int:
+def _render(day: date, verbose: bool = False) -> int:
     from vidgen_assets.defs.partitions import FIRST_DAY
     from vidgen_assets.runner import RunFailed, run_day
+    from vidgen_assets.terminal import StageProgress
 
     if day.isoformat() < FIRST_DAY:
         print(f"error: days before {FIRST_DAY} are outside the daily partitions", file=sys.stderr)
         return 2
     print(f"rendering {day} (VIDGEN_HOME={environment.vidgen_home()}, DAGSTER_HOME={environment.dagster_home()})")
+    progress = None if verbose else StageProgress()
     try:
-        reel = run_day(day)
+        reel = run_day(day, progress=progress)
     except RunFailed as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(reel)
+    if progress is not None:
+        print(progress.summary())
+    print(reel)  # last, always: scripts read the reel's path from the final line
     return 0
 
 
@@ -60,11 +64,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from vidgen_assets.lib.warehouse.importer import demo_rows
 
     _import(demo_rows(args.date, args.count))
-    return _render(args.date)
+    return _render(args.date, args.verbose)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return _render(args.date)
+    return _render(args.date, args.verbose)
 
 
 def cmd_prompts_import(args: argparse.Namespace) -> int:
@@ -145,6 +149,34 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from vidgen_assets.lib.stats.format import aligned_table, as_csv, as_json
+    from vidgen_assets.lib.warehouse.render_stats import read_stats
+
+    if args.days < 1:
+        print("error: --days must be at least 1", file=sys.stderr)
+        return 2
+    last = args.until or datetime.now(timezone.utc).date()
+    stats = read_stats(_warehouse(), last - timedelta(days=args.days - 1), last)
+    if args.format == "csv":
+        print(as_csv(stats), end="")
+    elif args.format == "json":
+        print(as_json(stats))
+    elif stats.empty:
+        print(f"no render statistics for the {args.days} day(s) up to {last}: render a day with `vidgen run --date D`")
+    else:
+        print(aligned_table(stats))
+    return 0
+
+
+def add_stats_parser(commands) -> None:
+    stats = commands.add_parser("stats", help="render statistics per day and model (the render_stats table)")
+    stats.add_argument("--days", type=int, default=7, help="how many days back, ending --until (default 7)")
+    stats.add_argument("--until", type=_day, help="the last day shown, YYYY-MM-DD (default: today, UTC)")
+    stats.add_argument("--format", choices=("table", "csv", "json"), default="table", help="table (default), csv or json")
+    stats.set_defaults(handler=cmd_stats)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidgen", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -152,10 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="load demo prompts for a day and render it")
     demo.add_argument("--date", type=_day, default=_yesterday_utc(), help="YYYY-MM-DD (default: yesterday, UTC)")
     demo.add_argument("--count", type=int, default=6, help="demo prompts to load (default 6)")
+    demo.add_argument("--verbose", action="store_true", help="Dagster's full event log instead of progress bars")
     demo.set_defaults(handler=cmd_demo)
 
     run = commands.add_parser("run", help="render a day from the prompts already in the warehouse")
     run.add_argument("--date", type=_day, required=True, help="YYYY-MM-DD")
+    run.add_argument("--verbose", action="store_true", help="Dagster's full event log instead of progress bars")
     run.set_defaults(handler=cmd_run)
 
     prompts = commands.add_parser("prompts", help="add prompt rows to the warehouse")
@@ -182,11 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="check the setup; exits non-zero when something required is missing")
     doctor.set_defaults(handler=cmd_doctor)
+    add_stats_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not getattr(args, "verbose", True):
+        from vidgen_assets.terminal import quiet_libraries
+
+        quiet_libraries()
     return args.handler(args)
 
 

@@ -6,7 +6,9 @@ import os
 import socket
 import time
 import uuid
+import warnings
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import date
 
 from dagster import DagsterRunStatus, RunsFilter
@@ -135,11 +137,16 @@ def daily_reel_job():
     return build_definitions().resolve_job_def("daily_reel_job")
 
 
-def run_day(day: date) -> str:
-    """Materialize the day's four assets in this process and return the reel's URI."""
+def run_day(day: date, progress=None) -> str:
+    """Materialize the day's assets in this process and return the reel's URI.
+
+    With a `terminal.StageProgress`, it follows the run instead of Dagster's console log, and library
+    warnings are silenced; the instance still records every event for the UI.
+    """
     import dagster as dg
 
     from vidgen_assets.definitions import build_definitions
+    from vidgen_assets.terminal import QUIET_RUN_CONFIG
 
     use_dagster_home()
     definitions = build_definitions()
@@ -148,9 +155,15 @@ def run_day(day: date) -> str:
     tags = {"vidgen/launched_by": "cli", "vidgen/host": socket.gethostname(), "vidgen/pid": str(os.getpid())}
     with one_writer_per_day(day, {"run_id": run_id, "launched_by": "cli"}), dg.DagsterInstance.get() as instance:
         wait_for_other_runs(instance, day)
-        result = job.execute_in_process(
-            partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_id=run_id, tags=tags
-        )
+        with ExitStack() as quiet:
+            if progress is not None:
+                quiet.enter_context(progress.watching(run_id))
+                quiet.enter_context(warnings.catch_warnings())
+                warnings.simplefilter("ignore")
+            result = job.execute_in_process(
+                partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_id=run_id, tags=tags,
+                run_config=QUIET_RUN_CONFIG if progress is not None else None,
+            )  # fmt: skip
     if not result.success:
         errors = [
             f"{event.step_key}: {event.step_failure_data.error.message.strip()}"

@@ -1,4 +1,4 @@
-"""The code location loads, holds the four assets on one daily partitioning, and schedules days."""
+"""The code location loads, holds the daily assets on one partitioning, and schedules days."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from vidgen_assets.definitions import build_definitions, executor_from_env
 from vidgen_assets.runner import run_day
 from vidgen_assets_tests.conftest import TEST_DAY
 
-ASSETS = {"prompts", "keyframes", "videos", "reel"}
+ASSETS = {"prompts", "keyframes", "videos", "reel", "render_stats"}
 
 
-def test_definitions_hold_the_four_daily_assets():
+def test_definitions_hold_the_daily_assets():
     definitions = build_definitions()
     specs = {spec.key.to_user_string(): spec for spec in definitions.resolve_all_asset_specs()}
     assert set(specs) == ASSETS
@@ -75,6 +75,16 @@ def test_dagster_dev_serves_the_code_location_with_the_partition_materialized(da
     nodes = graphql(dagster_dev, "{ assetNodes { assetKey { path } partitionStats { numMaterialized } } }")
     materialized = {n["assetKey"]["path"][0]: n["partitionStats"]["numMaterialized"] for n in nodes["assetNodes"]}
     assert materialized == {asset: 1 for asset in ASSETS}
+    # The day's statistics carry their chart, and their queue target was evaluated with the run.
+    stats = graphql(
+        dagster_dev,
+        '{ assetNodeOrError(assetKey: {path: ["render_stats"]}) { ... on AssetNode { assetMaterializations(limit: 1) '
+        "{ metadataEntries { label } } assetChecksOrError { ... on AssetChecks { checks { name "
+        "executionForLatestMaterialization { status } } } } } } }",
+    )["assetNodeOrError"]
+    assert "chart" in {e["label"] for e in stats["assetMaterializations"][0]["metadataEntries"]}
+    checks = {c["name"]: c["executionForLatestMaterialization"]["status"] for c in stats["assetChecksOrError"]["checks"]}
+    assert checks == {"queue_wait_within_target": "SUCCEEDED"}
 
 
 def test_k8s_executor_takes_its_settings_from_the_environment(monkeypatch):

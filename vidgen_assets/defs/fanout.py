@@ -59,6 +59,7 @@ def collected_output(
             "dagster/row_count": len(items),
             "cache_hits": sum(i["cache_hit"] for i in items),
             "models": ", ".join(sorted({f"{i['model']}@{i['revision']}" for i in items})),
+            "dagster/uri": manifest_uri,  # what to open: the day's manifest (the pickled output is internal)
             "manifest": dg.MetadataValue.path(manifest_uri),
             "preview": dg.MetadataValue.md(preview(store, items)),
             **day_metadata(shard_profiles, price_per_gpu_hour),

@@ -1,6 +1,7 @@
-"""Checks on the day's reel, read by a decoder other than the one that wrote it."""
+"""Checks on the day's reel: read by a decoder other than the one that wrote it, and on time."""
 
-from datetime import date
+import os
+from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
@@ -36,3 +37,48 @@ def reel_plays_and_adds_up(context: dg.AssetCheckExecutionContext, media: MediaR
             "codec": str(probed["codec"]),
         },  # fmt: skip
     )
+
+
+REEL_DUE_HOUR = int(os.getenv("VIDGEN_REEL_DUE_HOUR", "6"))
+# Read by Dagster's freshness-check sensor: until then a passing check cannot turn overdue.
+FRESH_UNTIL_KEY = "dagster/fresh_until_timestamp"
+
+
+def reel_freshness(instance: dg.DagsterInstance, now: datetime, due_hour: int = REEL_DUE_HOUR) -> dg.AssetCheckResult:
+    """Passes when the previous day's reel exists, once that day's deadline (`due_hour` UTC the next day) has passed.
+
+    Before today's deadline the expected reel is the one of the day before yesterday, as the last deadline set it.
+    """
+    day, deadline = expected_reel_day(now, due_hour)
+    found = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=reel.key, asset_partitions=[day.isoformat()]), limit=1
+    ).records
+    metadata = {"expected_partition": day.isoformat(), "deadline": dg.MetadataValue.timestamp(deadline)}
+    if found:
+        metadata[FRESH_UNTIL_KEY] = dg.MetadataValue.timestamp(deadline + timedelta(days=1))
+        metadata["materialized_at"] = dg.MetadataValue.timestamp(found[0].timestamp)
+    else:
+        metadata["overdue_s"] = round((now - deadline).total_seconds())
+    return dg.AssetCheckResult(
+        passed=bool(found),
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"the reel of {day} {'exists' if found else 'is late'} (due {deadline:%Y-%m-%d %H:%M} UTC)",
+        metadata=metadata,
+    )
+
+
+def expected_reel_day(now: datetime, due_hour: int) -> tuple[date, datetime]:
+    """The day whose reel must exist at `now`, and the deadline that made it due."""
+    deadline = now.astimezone(timezone.utc).replace(hour=due_hour, minute=0, second=0, microsecond=0)
+    if deadline > now:
+        deadline -= timedelta(days=1)
+    return deadline.date() - timedelta(days=1), deadline
+
+
+@dg.asset_check(
+    asset=reel,
+    description="Freshness target: the previous day's reel exists by VIDGEN_REEL_DUE_HOUR (default 06:00) UTC; "
+    "WARN when late. Evaluated by every daily run and by `reel_freshness_sensor`.",
+)
+def reel_due_by_deadline(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    return reel_freshness(context.instance, datetime.now(timezone.utc))

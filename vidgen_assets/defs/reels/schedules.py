@@ -9,9 +9,9 @@ from vidgen_assets.defs.partitions import daily_partitions
 
 daily_reel_job = dg.define_asset_job(
     "daily_reel_job",
-    selection=dg.AssetSelection.assets("prompts", "keyframes", "videos", "reel"),
+    selection=dg.AssetSelection.assets("prompts", "keyframes", "videos", "reel", "render_stats"),
     partitions_def=daily_partitions,
-    description="Render one day: prompts → keyframes → videos → reel.",
+    description="Render one day: prompts → keyframes → videos → reel, then its render statistics.",
 )
 
 SCHEDULE_HOUR = int(os.getenv("VIDGEN_SCHEDULE_HOUR", "1"))

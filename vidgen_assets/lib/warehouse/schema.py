@@ -79,6 +79,43 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         ALTER TABLE prompts ADD COLUMN height INTEGER;
         """,
     ),
+    (
+        4,
+        "render statistics per day and model",
+        """
+        CREATE TABLE render_stats (
+            day DATE NOT NULL,
+            kind VARCHAR NOT NULL,  -- keyframe or clip
+            model VARCHAR NOT NULL,  -- preset name
+            model_id VARCHAR,
+            device VARCHAR,  -- where the rendered items ran, comma-separated
+            run_id VARCHAR,  -- the day's latest run, which the counts describe
+            items INTEGER,
+            rendered INTEGER,
+            cache_hits INTEGER,
+            cache_hit_rate DOUBLE,
+            s_per_item_mean DOUBLE,
+            s_per_item_p50 DOUBLE,
+            s_per_item_p95 DOUBLE,
+            denoise_s_p50 DOUBLE,
+            denoise_s_p95 DOUBLE,
+            decode_encode_s_p50 DOUBLE,
+            decode_encode_s_p95 DOUBLE,
+            steps_per_s DOUBLE,
+            peak_memory_gb DOUBLE,
+            render_s_total DOUBLE,
+            cost_per_item_usd DOUBLE,
+            cost_day_usd DOUBLE,
+            run_queue_s DOUBLE,
+            pool_wait_p50_s DOUBLE,
+            pool_wait_p95_s DOUBLE,
+            queue_wait_p95_s DOUBLE,
+            run_wall_s DOUBLE,
+            computed_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (day, kind, model)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

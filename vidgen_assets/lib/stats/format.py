@@ -1,0 +1,53 @@
+"""The stats table as text: aligned for a terminal, Markdown for the UI, CSV or JSON for scripts."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+# (column, heading) shown in the terminal and the UI; CSV and JSON carry every column.
+SHOWN = (
+    ("day", "day"), ("kind", "kind"), ("model", "model"), ("device", "device"), ("items", "items"),
+    ("rendered", "rendered"), ("cache_hit_rate", "hit%"), ("s_per_item_p50", "p50 s"), ("s_per_item_p95", "p95 s"),
+    ("denoise_s_p50", "denoise p50"), ("decode_encode_s_p50", "dec+enc p50"), ("steps_per_s", "steps/s"),
+    ("peak_memory_gb", "peak GB"), ("cost_per_item_usd", "$/item"), ("cost_day_usd", "$/day"),
+    ("queue_wait_p95_s", "queue p95 s"), ("run_wall_s", "wall s"),
+)  # fmt: skip
+
+
+def _cell(column: str, value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if column == "cache_hit_rate":
+        return f"{100 * value:.0f}"
+    if column.endswith("_usd"):
+        return f"{value:.4f}"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def _cells(stats: pd.DataFrame) -> list[list[str]]:
+    return [[_cell(c, row[c]) for c, _ in SHOWN] for row in stats.to_dict("records")]
+
+
+def aligned_table(stats: pd.DataFrame) -> str:
+    """A plain table: one line per day × kind × model, columns padded to their widest cell."""
+    rows = [[heading for _, heading in SHOWN], *_cells(stats)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(SHOWN))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def markdown_table(stats: pd.DataFrame) -> str:
+    rows = [[heading for _, heading in SHOWN], ["---"] * len(SHOWN), *_cells(stats)]
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def as_csv(stats: pd.DataFrame) -> str:
+    return stats.to_csv(index=False)
+
+
+def as_json(stats: pd.DataFrame) -> str:
+    # Days as YYYY-MM-DD, as in the table and CSV, not midnight timestamps.
+    return stats.assign(day=stats["day"].astype(str)).to_json(orient="records", indent=1)

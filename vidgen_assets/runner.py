@@ -153,9 +153,12 @@ def run_day(day: date, progress=None) -> str:
     job = definitions.resolve_job_def("daily_reel_job")
     run_id = str(uuid.uuid4())
     tags = {"vidgen/launched_by": "cli", "vidgen/host": socket.gethostname(), "vidgen/pid": str(os.getpid())}
-    with one_writer_per_day(day, {"run_id": run_id, "launched_by": "cli"}), dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as instance:
+        # The instance first, then the lock: a daemon run that started in between blocks on the lock we
+        # hold and goes on after us; waiting for started runs while holding the lock could deadlock with it.
         wait_for_other_runs(instance, day)
-        with ExitStack() as quiet:
+        lock = one_writer_per_day(day, {"run_id": run_id, "launched_by": "cli"})
+        with lock, ExitStack() as quiet:
             if progress is not None:
                 quiet.enter_context(progress.watching(run_id))
                 quiet.enter_context(warnings.catch_warnings())

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 
 import dagster as dg
 import pytest
@@ -14,7 +15,7 @@ from dagster_graphql import DagsterGraphQLClient
 from vidgen_assets.lib import environment
 from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.importer import import_rows
-from vidgen_assets.runner import use_dagster_home
+from vidgen_assets.runner import one_writer_per_day, use_dagster_home
 from vidgen_assets_tests.conftest import TEST_DAY, wait_for
 
 DAY = str(TEST_DAY)
@@ -28,9 +29,13 @@ def local_instance(vidgen_home) -> str:
     return use_dagster_home()
 
 
-def cli_run() -> subprocess.Popen:
+def cli_run() -> tuple[subprocess.Popen, list[str]]:
+    """`vidgen run` of the day in its own process, and the lines it prints so far (read as they come)."""
     command = [sys.executable, "-m", "vidgen_assets.cli", "run", "--date", DAY]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    return process, lines
 
 
 def records_by_launcher(instance: dg.DagsterInstance) -> dict[str, list[dg.RunRecord]]:
@@ -48,22 +53,23 @@ def finished(client: DagsterGraphQLClient, run_id: str) -> str | None:
 def test_cli_and_daemon_runs_of_one_day_take_turns(local_instance, dagster_dev):
     client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_dev)
     with dg.DagsterInstance.get() as instance:
-        # The daemon's run first: the CLI sees it in the instance and waits for it to end.
-        daemon_first = client.submit_job_execution("daily_reel_job", tags={"dagster/partition": DAY})
-        wait_for(lambda: instance.get_run_by_id(daemon_first).status == dg.DagsterRunStatus.STARTED, 120, "the daemon's run")
-        cli = cli_run()
+        # The daemon's run first: the CLI sees it in the instance and waits for it to end. The test holds
+        # the day's lock until then, so the daemon's run is still going whatever the machine's speed.
+        with one_writer_per_day(TEST_DAY, {"launched_by": "the test"}, on_wait=lambda _: None):
+            daemon_first = client.submit_job_execution("daily_reel_job", tags={"dagster/partition": DAY})
+            wait_for(lambda: instance.get_run_by_id(daemon_first).status == dg.DagsterRunStatus.STARTED, 120, "the daemon's run")
+            cli, lines = cli_run()
+            waiting = f"run {daemon_first} of {DAY} (launched by the daemon) is in progress; waiting"
+            wait_for(lambda: any(waiting in line for line in lines), 120, "the CLI to wait for the daemon's run")
         assert wait_for(lambda: finished(client, daemon_first), 300, "the daemon's run to end") == "SUCCESS"
-        output, _ = cli.communicate(timeout=300)
-        assert cli.returncode == 0, output[-3000:]
-        assert f"run {daemon_first} of {DAY} (launched by the daemon) is in progress; waiting" in output
+        assert cli.wait(timeout=300) == 0, "".join(lines)[-3000:]
 
         # Now the CLI's run first: the daemon's queue holds the day until the CLI's run ends.
-        cli = cli_run()
+        cli, lines = cli_run()
         wait_for(lambda: [r for r in records_by_launcher(instance)["cli"] if r.dagster_run.status == dg.DagsterRunStatus.STARTED],
                  120, "the CLI's second run to start")  # fmt: skip
         daemon_second = client.submit_job_execution("daily_reel_job", tags={"dagster/partition": DAY})
-        output, _ = cli.communicate(timeout=300)
-        assert cli.returncode == 0, output[-3000:]
+        assert cli.wait(timeout=300) == 0, "".join(lines)[-3000:]
         assert wait_for(lambda: finished(client, daemon_second), 300, "the queued daemon run") == "SUCCESS"
 
         runs = sorted((r for records in records_by_launcher(instance).values() for r in records), key=lambda r: r.start_time)

@@ -3,11 +3,9 @@
 import os
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import date
 
 import dagster as dg
 
-from vidgen_assets.defs.partitions import manifest_key
 from vidgen_assets.lib.generation import ModelUnavailableError, UnknownPresetError, get_preset, model_revision
 from vidgen_assets.lib.generation.profile import day_metadata
 from vidgen_assets.lib.storage import MediaStore, content_key
@@ -41,25 +39,30 @@ def code_version(revision: str, variable: str, *tasks: str) -> str:
 
 def collected_output(
     asset: str,
-    day: date,
     store: MediaStore,
-    items: list[dict],
+    value: dict,
+    versioned: dict,
     shard_profiles: list[dict],
     *,
     price_per_gpu_hour: float,
     preview: Callable[[MediaStore, list[dict]], str],
 ) -> dg.Output:
-    """The day's manifest from all shards, as the asset's output: data version, profile and preview."""
-    manifest_uri = store.put_json(manifest_key(asset, day), {"partition": day.isoformat(), "items": items})
+    """The day's output from all shards (`value`, with its `items`): data version, profile and preview.
+
+    The data version hashes `versioned`, everything in `value` a downstream step's result depends on. A
+    readable copy is written under that version for people; no step reads it.
+    """
+    items = value["items"]
+    version = content_key(asset, versioned)
+    copy_uri = store.put_json(f"manifests/{asset}/{value['partition']}/{version}.json", value)
     return dg.Output(
-        manifest_uri,
-        # Content keys name everything that made each output: same keys, same data, nothing stale.
-        data_version=dg.DataVersion(content_key(asset, {"keys": sorted(i["key"] for i in items)})),
+        value,
+        data_version=dg.DataVersion(version),
         metadata={
             "dagster/row_count": len(items),
             "cache_hits": sum(i["cache_hit"] for i in items),
             "models": ", ".join(sorted({f"{i['model']}@{i['revision']}" for i in items})),
-            "manifest": dg.MetadataValue.path(manifest_uri),
+            "manifest": dg.MetadataValue.path(copy_uri),
             "preview": dg.MetadataValue.md(preview(store, items)),
             **day_metadata(shard_profiles, price_per_gpu_hour),
         },

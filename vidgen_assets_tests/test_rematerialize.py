@@ -6,6 +6,7 @@ another asset wrote at a fixed path, or stop naming the upstream to materialize.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,12 +31,15 @@ ROWS = [
 
 def materialize(asset: str, day: str = DAY) -> subprocess.CompletedProcess:
     """`dagster asset materialize` for one asset and day, as a user would run it."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.getenv("PYTHONPATH")]))}
     return subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "vidgen_assets.definitions",
          "--select", asset, "--partition", day],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
+
+
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.getenv("PYTHONPATH")]))}
 
 
 def materialized(asset: str) -> None:
@@ -49,6 +53,17 @@ def output(asset: str):
 
     with dg.DagsterInstance.get() as instance:
         return build_definitions().load_asset_value(asset, instance=instance, partition_key=DAY)
+
+
+def stale_status() -> dict[str, str]:
+    """Each asset's stale status for the day, as the UI shows it, through Dagster's GraphQL CLI."""
+    query = '{ assetNodes { assetKey { path } staleStatusByPartition(partitions: ["%s"]) } }' % DAY
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster-graphql"), "-m", "vidgen_assets.definitions", "-t", query],
+        cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    answer = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
+    return {n["assetKey"]["path"][-1]: n["staleStatusByPartition"][0] for n in answer["data"]["assetNodes"]}
 
 
 def sql(statement: str) -> None:
@@ -69,6 +84,7 @@ def test_each_asset_rematerialized_alone_builds_from_its_direct_upstream(vidgen_
     materialized("reel")
     reel = output("reel")
     assert reel["key"] == first_reel["key"] and reel["cache_hit"]  # same inputs: the same file, reused
+    assert stale_status()["keyframes"] == "STALE"  # the UI marks what the new snapshot would change
 
     # `keyframes` alone follows the new snapshot; `reel` alone still follows the unchanged videos.
     materialized("keyframes")
@@ -89,6 +105,7 @@ def test_each_asset_rematerialized_alone_builds_from_its_direct_upstream(vidgen_
         (c["key"] for c in videos["items"]), key=lambda k: next(c["prompt_id"] for c in videos["items"] if c["key"] == k)
     )  # fmt: skip
     assert not reel["cache_hit"] and reel["frames"] == 2 * 4
+    assert set(stale_status().values()) == {"FRESH"}
 
     # A changed prompt text: `videos` alone keeps following the keyframes it reads, until they change.
     sql("UPDATE prompts SET prompt = 'a red fox in snow', updated_at = now() WHERE prompt_id = 'p1'")

@@ -8,6 +8,7 @@ import dagster as dg
 
 from vidgen_assets.lib.generation import ModelUnavailableError, UnknownPresetError, get_preset, model_revision
 from vidgen_assets.lib.generation.profile import day_metadata
+from vidgen_assets.lib.generation.recipe import RENDER_VERSIONS
 from vidgen_assets.lib.storage import MediaStore, content_key
 
 from vidgen_assets.lib.k8s import GPU_POOL, GpuStepSettings, cpu_op_tags, gpu_op_tags
@@ -31,10 +32,11 @@ def permanent_errors_fail_fast():
         raise dg.Failure(description=str(error), allow_retries=False) from error
 
 
-def code_version(revision: str, variable: str, *tasks: str) -> str:
-    """This code's revision plus the default model it renders with, so switching the preset marks the asset stale."""
+def code_version(revision: str, stage: str, variable: str, *tasks: str) -> str:
+    """This code's revision, the stage's render version and the default model it renders with, so a new
+    render version or preset marks the asset stale (and the keys of what it made change with them)."""
     preset = get_preset(os.getenv(variable, "tiny"), *tasks)
-    return f"{revision}+{preset.model_id}@{model_revision(preset)}"
+    return f"{revision}.r{RENDER_VERSIONS[stage]}+{preset.model_id}@{model_revision(preset)}"
 
 
 def collected_output(

@@ -63,7 +63,7 @@ def collect_keyframes(
     ins={"prompts": dg.AssetIn()},
     kinds={"pytorch", "diffusers"},
     group_name="vidgen",
-    code_version=code_version("2", "VIDGEN_KEYFRAME_MODEL", "text-to-image"),
+    code_version=code_version("3", "keyframe", "VIDGEN_KEYFRAME_MODEL", "text-to-image"),
 )
 def keyframes(prompts):
     """One keyframe PNG per prompt row from a text-to-image model, seeded per row; unchanged ones are reused."""

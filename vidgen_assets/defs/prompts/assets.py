@@ -18,7 +18,7 @@ from vidgen_assets.lib.warehouse import Rejection, validate_rows
     kinds={"duckdb"},
     group_name="vidgen",
     op_tags=CPU_STEP["tags"],
-    code_version="1",
+    code_version="2",  # the snapshot is now the output value `keyframes` loads
 )
 def prompts(
     context: dg.AssetExecutionContext,

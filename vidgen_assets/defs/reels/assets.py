@@ -8,7 +8,7 @@ import dagster as dg
 from vidgen_assets.defs.fanout import CPU_STEP
 from vidgen_assets.defs.partitions import daily_partitions, partition_day
 from vidgen_assets.defs.resources import MediaResource, ReelResource, WarehouseResource
-from vidgen_assets.lib.generation.recipe import file_sha256, reel_key
+from vidgen_assets.lib.generation.recipe import RENDER_VERSIONS, file_sha256, reel_key
 from vidgen_assets.lib.video import ReelClip, ReelSettings, compile_reel, contact_sheet, keyframes_preview_md, order_clips
 from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
 
@@ -18,7 +18,7 @@ from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
     kinds={"ffmpeg"},
     group_name="vidgen",
     op_tags=CPU_STEP["tags"],
-    code_version="4",
+    code_version=f"4.r{RENDER_VERSIONS['reel']}",
 )
 def reel(
     context: dg.AssetExecutionContext,

@@ -78,7 +78,7 @@ def collect_clips(
     ins={"keyframes": dg.AssetIn()},
     kinds={"pytorch", "diffusers"},
     group_name="vidgen",
-    code_version=code_version("2", "VIDGEN_VIDEO_MODEL", "image-to-video", "text-to-video"),
+    code_version=code_version("3", "clip", "VIDGEN_VIDEO_MODEL", "image-to-video", "text-to-video"),
 )
 def videos(keyframes):
     """One MP4 (H.264, yuv420p, faststart) per keyframe × motion bucket; unchanged clips are reused."""

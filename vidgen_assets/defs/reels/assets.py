@@ -48,8 +48,9 @@ def reel(
         order=reel_settings.order, crossfade_s=reel_settings.crossfade_s, captions=reel_settings.captions,
         audio_path=reel_settings.audio_path or None,
     )  # fmt: skip
-    by_key = {i["key"]: i for i in included}
-    ordered = [by_key[c.path] for c in order_clips([_reel_clip(i, rows, i["key"]) for i in included], settings.order)]
+    # The effective order, before any file is opened: it is part of the reel's key.
+    sortable = [_reel_clip(item, rows, str(n)) for n, item in enumerate(included)]  # paths stand in for indexes
+    ordered = [included[int(clip.path)] for clip in order_clips(sortable, settings.order)]
     key = reel_key([i["key"] for i in ordered], settings, file_sha256(settings.audio_path) if settings.audio_path else None)
     reel_media, sheet_media, info_media = (f"reels/{day}/{key}{suffix}" for suffix in (".mp4", "-contact.png", ".json"))
     # Keyframes of the included clips, in reel order (text-to-video clips have none).

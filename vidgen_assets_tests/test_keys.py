@@ -139,3 +139,11 @@ def test_a_clip_version_bump_re_renders_every_clip_and_no_keyframe_and_an_unchan
     found = manifests()
     assert all(k["cache_hit"] for k in found["keyframes"]["items"])
     assert not any(c["cache_hit"] for c in found["videos"]["items"]) and not found["reel"]["cache_hit"]
+
+
+def test_the_rendering_step_keys_outputs_by_the_dtype_it_really_uses(models_dir, tmp_path):
+    pipeline = PIPELINES.get(get_preset("tiny", "text-to-image"), models_dir)
+    planned = plan_keyframes(ROWS[:2], "tiny", "tiny", lambda preset: "float32")  # a planning step on another device
+    rendered = render_keyframe_shard(planned, LocalMediaStore(tmp_path), lambda *_: pipeline, StepProfile(total=2))
+    assert [k["dtype"] for k in rendered] == ["float64", "float64"]  # what the tiny preset loads in
+    assert [k["key"] for k in rendered] == [k["key"] for k in plan_keyframes(ROWS[:2], "tiny", "tiny")]

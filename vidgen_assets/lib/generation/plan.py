@@ -121,10 +121,12 @@ def _settle_keys(items: Sequence[dict], dtype_of: DtypeOf) -> None:
     """Re-key items for the dtype this step renders in (the planning step may run on another device)."""
     for item in items:
         dtype = dtype_of(get_preset(item["preset"], item.get("task", "text-to-image")))
-        if dtype != item["dtype"]:
-            _keyed_clip(item, item["params"], dtype) if "task" in item else _keyed_keyframe(item, dtype)
-
-
+        if dtype == item["dtype"]:
+            continue
+        if "task" in item:
+            _keyed_clip(item, item["params"], dtype)
+        else:
+            _keyed_keyframe(item, dtype)
 
 
 def render_keyframe_shard(

@@ -96,7 +96,7 @@ def _keyed_clip(item: dict, params: Mapping[str, Any], dtype: str) -> dict:
 def shards(items: Sequence[dict], rows_per_shard: int) -> list[list[dict]]:
     """Items split into shards of at most `rows_per_shard` prompt rows (a row's clips stay together).
 
-    Always at least one shard, so an empty day still completes and writes its manifest.
+    Always at least one shard, so an empty day still completes with an (empty) output.
     """
     if rows_per_shard < 1:
         raise ValueError(f"shard size must be at least 1 row, got {rows_per_shard}")

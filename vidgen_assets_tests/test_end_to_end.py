@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vidgen_assets.defs.partitions import manifest_key
 from vidgen_assets.lib import environment
 from vidgen_assets.lib.generation import preset_names
-from vidgen_assets.lib.storage import open_media_store
 from vidgen_assets.lib.video import encode_frames, probe_video
 from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.importer import import_rows
@@ -37,8 +35,15 @@ def load(rows) -> None:
 
 
 def manifests() -> dict:
-    store = open_media_store(environment.media_uri())
-    return {asset: store.get_json(manifest_key(asset, TEST_DAY)) for asset in ("keyframes", "videos", "reel")}
+    """The latest stored output of each asset for the day, loaded through the IO manager as a downstream would."""
+    from vidgen_assets.definitions import build_definitions
+
+    definitions = build_definitions()
+    with dg.DagsterInstance.get() as instance:
+        return {
+            asset: definitions.load_asset_value(asset, instance=instance, partition_key=TEST_DAY.isoformat())
+            for asset in ("keyframes", "videos", "reel")
+        }
 
 
 def test_one_day_end_to_end(vidgen_home):
@@ -127,7 +132,8 @@ def test_broken_clips_are_left_out_of_the_reel_and_listed(vidgen_home, monkeypat
     reel = probe_video(run_day(TEST_DAY))  # the clips exist, so they are not re-rendered: the check must catch them
     found = manifests()
     assert sorted(found["reel"]["excluded"]) == sorted(c["key"] for c in broken)
-    kept = [c for c in found["videos"]["items"] if c["key"] in found["reel"]["clips"]]
+    reel_keys = [c["key"] for c in found["reel"]["clips"]]
+    kept = [c for c in found["videos"]["items"] if c["key"] in reel_keys]
     assert len(kept) == 2 and reel.frames == sum(c["params"]["num_frames"] for c in kept)
     with dg.DagsterInstance.get() as instance:
         (latest,) = instance.get_runs(limit=1)

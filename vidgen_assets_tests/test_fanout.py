@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from vidgen_assets.definitions import build_definitions
 from vidgen_assets.lib import environment
-from vidgen_assets.lib.storage import open_media_store
 from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.importer import import_rows
 from vidgen_assets.runner import daily_reel_job, use_dagster_home
@@ -38,13 +38,13 @@ def test_a_day_of_120_rows_runs_3_shard_steps_per_stage_one_gpu_step_at_a_time(v
         steps = {event.step_key for event in result.all_events if event.is_step_success}
         pids = {event.pid for event in result.all_events if event.is_step_start}
         gpu_steps = gpu_step_intervals(instance, result.run_id)
+        clips = build_definitions().load_asset_value("videos", instance=instance, partition_key=str(TEST_DAY))["items"]
     assert len(gpu_steps) == 6
     for (_, end), (next_start, _) in zip(gpu_steps, gpu_steps[1:]):
         assert end <= next_start  # the pool's one slot: GPU steps ran one after another
     for asset, op in (("keyframes", "render_keyframes_shard"), ("videos", "render_clips_shard")):
         assert {s for s in steps if op in s} == {f"{asset}.{op}[shard_{n}]" for n in range(3)}
     assert len(pids) > 1  # steps ran in separate processes
-    clips = open_media_store(environment.media_uri()).get_json(f"manifests/videos/{TEST_DAY}.json")["items"]
     assert len(clips) == ROWS + ROWS // 10  # one clip per bucket: every tenth row has two
     assert len({c["key"] for c in clips}) == len(clips)
 

@@ -68,13 +68,19 @@ def test_out_of_memory_while_decoding_retries_with_a_smaller_chunk(models_dir, t
             raise torch.OutOfMemoryError("CUDA out of memory")
         return decode(latents, **kwargs)
 
+    (planned,) = plan_clips(ROWS[:1], keyframes, "tiny")
     i2v.vae.decode = decode_small_chunks_only
     try:
         (clip,) = render_clip_shard(plan_clips(ROWS[:1], keyframes, "tiny"), store, lambda *_: i2v, StepProfile(total=1))
+        # The next run plans the original chunk again, runs out of memory again, and finds the retried clip.
+        (again,) = render_clip_shard(plan_clips(ROWS[:1], keyframes, "tiny"), store, lambda *_: i2v, StepProfile(total=1))
     finally:
         del i2v.vae.decode  # back to the class's own method
     assert clip["decode_chunk_size_used"] == 2 and clip["frames"] == 8
-    assert probe_video(store.uri(clip["media_key"])).frames == 8
+    # Stored under the key of what it rendered (SVD's decoded pixels depend on the chunk), not the planned one.
+    assert clip["key"] != planned["key"] and clip["params"]["decode_chunk_size"] == 2
+    assert not store.exists(planned["media_key"]) and probe_video(store.uri(clip["media_key"])).frames == 8
+    assert again["cache_hit"] and again["key"] == clip["key"]
 
 
 def test_missing_model_fails_at_once_without_retries(vidgen_home, tmp_path, monkeypatch):

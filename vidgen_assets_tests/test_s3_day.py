@@ -72,3 +72,17 @@ def test_day_on_s3_caches_by_content_and_records_lineage(vidgen_home, s3_bucket,
     lines = printed.splitlines()
     assert lines[0].startswith("prompt   s2") and [line.split()[0] for line in lines][1 : 1 + 2 * len(kinds) : 2] == kinds
     assert len([line for line in lines if line.startswith("run ")]) == 3  # rendered, all reused, one re-rendered
+
+
+def test_on_s3_an_asset_without_its_upstream_output_names_it(vidgen_home, s3_bucket, monkeypatch):  # noqa: F811
+    _, bucket = s3_bucket
+    monkeypatch.setenv("VIDGEN_MEDIA_URI", f"s3://{bucket}/media")
+    from vidgen_assets.definitions import build_definitions
+
+    job = build_definitions().resolve_job_def("daily_reel_job")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            partition_key=str(TEST_DAY), asset_selection=[dg.AssetKey("reel")], instance=instance, raise_on_error=False
+        )
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    assert f"materialize `videos` for {TEST_DAY} first" in failure.step_failure_data.error.message

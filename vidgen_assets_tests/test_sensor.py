@@ -8,7 +8,6 @@ from datetime import date, timedelta
 import dagster as dg
 import pytest
 
-from vidgen_assets.defs.partitions import manifest_key
 from vidgen_assets.defs.prompts.sensors import prompts_changed_sensor
 from vidgen_assets.defs.resources import WarehouseResource
 from vidgen_assets.definitions import build_definitions
@@ -184,8 +183,9 @@ def test_a_changed_row_is_rendered_end_to_end(definitions, store):
 
     def render(partition_key: str) -> dict[str, bool]:
         with dg.DagsterInstance.ephemeral() as instance:
-            assert job.execute_in_process(partition_key=partition_key, instance=instance).success
-        items = media.get_json(manifest_key("videos", DAYS[4]))["items"]
+            result = job.execute_in_process(partition_key=partition_key, instance=instance)
+            assert result.success
+            items = result.output_for_node("videos")["items"]
         assert all(media.exists(item["media_key"]) for item in items)
         return {item["prompt_id"]: item["cache_hit"] for item in items}
 

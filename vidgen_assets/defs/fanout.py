@@ -3,13 +3,12 @@
 import os
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import date
 
 import dagster as dg
 
-from vidgen_assets.defs.partitions import manifest_key
 from vidgen_assets.lib.generation import ModelUnavailableError, UnknownPresetError, get_preset, model_revision
 from vidgen_assets.lib.generation.profile import day_metadata
+from vidgen_assets.lib.generation.recipe import RENDER_VERSIONS
 from vidgen_assets.lib.storage import MediaStore, content_key
 
 from vidgen_assets.lib.k8s import GPU_POOL, GpuStepSettings, cpu_op_tags, gpu_op_tags
@@ -33,34 +32,40 @@ def permanent_errors_fail_fast():
         raise dg.Failure(description=str(error), allow_retries=False) from error
 
 
-def code_version(revision: str, variable: str, *tasks: str) -> str:
-    """This code's revision plus the default model it renders with, so switching the preset marks the asset stale."""
+def code_version(revision: str, stage: str, variable: str, *tasks: str) -> str:
+    """This code's revision, the stage's render version and the default model it renders with, so a new
+    render version or preset marks the asset stale (and the keys of what it made change with them)."""
     preset = get_preset(os.getenv(variable, "tiny"), *tasks)
-    return f"{revision}+{preset.model_id}@{model_revision(preset)}"
+    return f"{revision}.r{RENDER_VERSIONS[stage]}+{preset.model_id}@{model_revision(preset)}"
 
 
 def collected_output(
     asset: str,
-    day: date,
     store: MediaStore,
-    items: list[dict],
+    value: dict,
+    versioned: dict,
     shard_profiles: list[dict],
     *,
     price_per_gpu_hour: float,
     preview: Callable[[MediaStore, list[dict]], str],
 ) -> dg.Output:
-    """The day's manifest from all shards, as the asset's output: data version, profile and preview."""
-    manifest_uri = store.put_json(manifest_key(asset, day), {"partition": day.isoformat(), "items": items})
+    """The day's output from all shards (`value`, with its `items`): data version, profile and preview.
+
+    The data version hashes `versioned`, everything in `value` a downstream step's result depends on. A
+    readable copy is written under that version for people; no step reads it.
+    """
+    items = value["items"]
+    version = content_key(asset, versioned)
+    copy_uri = store.put_json(f"manifests/{asset}/{value['partition']}/{version}.json", value)
     return dg.Output(
-        manifest_uri,
-        # Content keys name everything that made each output: same keys, same data, nothing stale.
-        data_version=dg.DataVersion(content_key(asset, {"keys": sorted(i["key"] for i in items)})),
+        value,
+        data_version=dg.DataVersion(version),
         metadata={
             "dagster/row_count": len(items),
             "cache_hits": sum(i["cache_hit"] for i in items),
             "models": ", ".join(sorted({f"{i['model']}@{i['revision']}" for i in items})),
-            "dagster/uri": manifest_uri,  # what to open: the day's manifest (the pickled output is internal)
-            "manifest": dg.MetadataValue.path(manifest_uri),
+            "dagster/uri": copy_uri,  # what to open: the readable manifest (the pickled output is internal)
+            "manifest": dg.MetadataValue.path(copy_uri),
             "preview": dg.MetadataValue.md(preview(store, items)),
             **day_metadata(shard_profiles, price_per_gpu_hour),
         },

@@ -14,6 +14,12 @@ def partition_day(context: dg.AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
 
 
-def manifest_key(asset: str, day: date) -> str:
-    """Where an asset's manifest for a day lives in the media store: what crosses steps."""
-    return f"manifests/{asset}/{day.isoformat()}.json"
+def checked_output(context: dg.AssetCheckExecutionContext, asset: str):
+    """The output `asset` stored for this run's day, through its IO manager.
+
+    A check of a partitioned asset runs once per run and gets no partitioned input, so it loads the value
+    for the run's partition itself.
+    """
+    day = context.run.tags["dagster/partition"]
+    return context.op_execution_context.load_asset_value(dg.AssetKey(asset), partition_key=day)
+

@@ -1,9 +1,11 @@
 """Keyframes: one PNG per prompt row, rendered in shards so one day spreads over many GPU steps."""
 
+from datetime import date
+
 import dagster as dg
 
 from vidgen_assets.defs.fanout import CPU_STEP, GPU_STEP, code_version, collected_output, permanent_errors_fail_fast
-from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
+from vidgen_assets.defs.partitions import daily_partitions
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.generation import PIPELINES
 from vidgen_assets.lib.generation.plan import keyframe_lineage, plan_keyframes, render_keyframe_shard, shards
@@ -11,13 +13,16 @@ from vidgen_assets.lib.generation.profile import StepProfile, shard_summary
 from vidgen_assets.lib.video import keyframes_preview_md
 from vidgen_assets.lib.warehouse.lineage import record_lineage
 
-@dg.op(ins={"prompts": dg.In(dg.Nothing)}, out=dg.DynamicOut(list), **CPU_STEP)
-def plan_keyframe_shards(context: dg.OpExecutionContext, media: MediaResource, generation: GenerationResource):
-    """Splits the day's keyframes into shards of at most `shard_size` rows; each renders in its own step."""
-    rows = media.open().get_json(manifest_key("prompts", partition_day(context)))["rows"]
-    items = plan_keyframes(rows, generation.keyframe_model, generation.video_model)
+@dg.op(out={"shards": dg.DynamicOut(list), "rows": dg.Out(dict)}, **CPU_STEP)
+def plan_keyframe_shards(generation: GenerationResource, prompts: dict):
+    """Splits the day's keyframes into shards of at most `shard_size` rows; each renders in its own step.
+
+    `prompts` is the snapshot of the day being materialized; its rows travel on to `videos`.
+    """
+    items = plan_keyframes(prompts["rows"], generation.keyframe_model, generation.video_model, generation.dtype_of)
     for index, shard in enumerate(shards(items, generation.shard_size)):
-        yield dg.DynamicOutput(shard, mapping_key=f"shard_{index}")
+        yield dg.DynamicOutput(shard, output_name="shards", mapping_key=f"shard_{index}")
+    yield dg.Output({"partition": prompts["partition"], "rows": prompts["rows"]}, output_name="rows")
 
 
 @dg.op(**GPU_STEP)
@@ -29,7 +34,7 @@ def render_keyframes_shard(
     with permanent_errors_fail_fast():
         items = render_keyframe_shard(
             shard, media.open(), generation.pipeline, profile,
-            batch_size=generation.keyframe_batch_size, report=context.log.info,
+            batch_size=generation.keyframe_batch_size, report=context.log.info, dtype_of=generation.dtype_of,
         )  # fmt: skip
     return {"items": items, "profile": shard_summary(profile, PIPELINES.stats.loads, PIPELINES.stats.load_seconds)}
 
@@ -41,24 +46,26 @@ def collect_keyframes(
     warehouse: WarehouseResource,
     generation: GenerationResource,
     shard_results: list,
+    rows: dict,
 ) -> dg.Output:
-    """Writes the day's keyframe manifest and lineage rows."""
-    day = partition_day(context)
+    """The day's keyframes with the prompt rows they were planned from (what `videos` needs), and lineage rows."""
     items = [item for result in shard_results for item in result["items"]]
-    record_lineage(warehouse.open(), keyframe_lineage(items, day, context.run_id))
+    record_lineage(warehouse.open(), keyframe_lineage(items, date.fromisoformat(rows["partition"]), context.run_id))
+    value = {**rows, "items": items}
     return collected_output(
-        "keyframes", day, media.open(), items, [r["profile"] for r in shard_results],
-        price_per_gpu_hour=generation.price_per_gpu_hour, preview=keyframes_preview_md,
-    )
+        "keyframes", media.open(), value, {"keys": sorted(i["key"] for i in items), "rows": rows["rows"]},
+        [r["profile"] for r in shard_results], price_per_gpu_hour=generation.price_per_gpu_hour, preview=keyframes_preview_md,
+    )  # fmt: skip
 
 
 @dg.graph_asset(
     partitions_def=daily_partitions,
-    ins={"prompts": dg.AssetIn(dagster_type=dg.Nothing)},
+    ins={"prompts": dg.AssetIn()},
     kinds={"pytorch", "diffusers"},
     group_name="vidgen",
-    code_version=code_version("2", "VIDGEN_KEYFRAME_MODEL", "text-to-image"),
+    code_version=code_version("3", "keyframe", "VIDGEN_KEYFRAME_MODEL", "text-to-image"),
 )
 def keyframes(prompts):
     """One keyframe PNG per prompt row from a text-to-image model, seeded per row; unchanged ones are reused."""
-    return collect_keyframes(plan_keyframe_shards(prompts).map(render_keyframes_shard).collect())
+    shards, rows = plan_keyframe_shards(prompts)
+    return collect_keyframes(shards.map(render_keyframes_shard).collect(), rows)

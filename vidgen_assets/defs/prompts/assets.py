@@ -5,7 +5,7 @@ from dataclasses import asdict
 import dagster as dg
 
 from vidgen_assets.defs.fanout import CPU_STEP
-from vidgen_assets.defs.partitions import daily_partitions, manifest_key, partition_day
+from vidgen_assets.defs.partitions import daily_partitions, partition_day
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.generation import preset_names
 from vidgen_assets.lib.generation.params import apply_preset_limits
@@ -18,15 +18,18 @@ from vidgen_assets.lib.warehouse import Rejection, validate_rows
     kinds={"duckdb"},
     group_name="vidgen",
     op_tags=CPU_STEP["tags"],
-    code_version="1",
+    code_version="2",  # the snapshot is now the output value `keyframes` loads
 )
 def prompts(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     media: MediaResource,
     generation: GenerationResource,
-) -> dg.MaterializeResult:
-    """The day's rows from the warehouse table `prompts`, validated; bad rows go to `prompt_rejections`."""
+) -> dg.Output:
+    """The day's rows from the warehouse table `prompts`, validated; bad rows go to `prompt_rejections`.
+
+    Its output (the snapshot) is what `keyframes` plans from, loaded by the IO manager for the same day.
+    """
     day = partition_day(context)
     store = warehouse.open()
     rows = store.day_rows(day)
@@ -42,12 +45,14 @@ def prompts(
         "rejected": [asdict(rejection) for rejection in rejected],
         "source_rows": len(rows),
     }
-    uri = media.open().put_json(manifest_key("prompts", day), snapshot)
+    # The same rows give the same version, so re-reading an unchanged day leaves downstream fresh.
+    version = content_key("prompts", {"rows": snapshot["rows"]})
+    uri = media.open().put_json(f"manifests/prompts/{day}/{version}.json", snapshot)  # a readable copy; no step reads it
     for rejection in rejected:
         context.log.warning(f"rejected {rejection.prompt_id!r}: {rejection.reason}")
-    return dg.MaterializeResult(
-        # The same rows give the same version, so re-reading an unchanged day leaves downstream fresh.
-        data_version=dg.DataVersion(content_key("prompts", {"rows": snapshot["rows"]})),
+    return dg.Output(
+        snapshot,
+        data_version=dg.DataVersion(version),
         metadata={
             "dagster/row_count": len(accepted),
             "rows_read": len(rows),

@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
-from vidgen_assets.defs.partitions import manifest_key
+from vidgen_assets.defs.partitions import checked_output
 from vidgen_assets.defs.reels.assets import reel
 from vidgen_assets.defs.resources import MediaResource
 from vidgen_assets.lib.video import probe_video, second_opinion
@@ -17,15 +17,13 @@ from vidgen_assets.lib.video import probe_video, second_opinion
     "the sum of the included clips' (less crossfades) within one frame.",
 )
 def reel_plays_and_adds_up(context: dg.AssetCheckExecutionContext, media: MediaResource) -> dg.AssetCheckResult:
-    day = date.fromisoformat(context.run.tags["dagster/partition"])
-    store = media.open()
-    manifest = store.get_json(manifest_key("reel", day))
-    params = {c["key"]: c["params"] for c in store.get_json(manifest_key("videos", day))["items"]}
-    with store.local_path(manifest["media_key"]) as path:
+    # The reel's output names its clips with their frame counts; nothing else is read.
+    manifest = checked_output(context, "reel")
+    with media.open().local_path(manifest["media_key"]) as path:
         probed = second_opinion(path)
         ours = probe_video(path)
     fps = ours.fps
-    expected_s = sum(params[k]["num_frames"] / params[k]["fps"] for k in manifest["clips"])
+    expected_s = sum(clip["num_frames"] / clip["fps"] for clip in manifest["clips"])
     expected_s -= manifest["crossfade_frames"] * (len(manifest["clips"]) - 1) / fps
     within_a_frame = abs(probed["duration_s"] - expected_s) <= 1 / fps + 1e-6
     agree = (probed["frames"], probed["width"], probed["height"]) == (ours.frames, ours.width, ours.height)

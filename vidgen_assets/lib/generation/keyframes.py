@@ -44,7 +44,8 @@ def render_keyframes(
         negatives = [r.negative_prompt for r in batch]
         images = pipeline(
             prompt=[r.prompt for r in batch],
-            # All-empty negatives equal none; None keeps guidance-free (turbo) models on their path.
+            # None for rows without one (SDXL then uses zero embeddings); callers never mix the two kinds
+            # in one request list's batch, or a row's pixels would depend on its neighbours.
             negative_prompt=negatives if any(negatives) else None,
             width=width,
             height=height,

@@ -14,41 +14,52 @@ from typing import Any
 
 from PIL import Image
 
-from ..storage import MediaStore, content_key
+from ..storage import MediaStore
 from ..warehouse.lineage import lineage_row
 from .keyframes import KeyframeRequest, render_keyframes
 from .params import clip_params, keyframe_settings, motion_buckets
-from .presets import get_preset
+from .presets import ModelPreset, get_preset
+from .recipe import clip_key, keyframe_key, negative_prompt_for, resolved_dtype
 from .profile import StepProfile
 from .videos import ClipParams, render_clip, render_text_to_video
 from .loader import is_out_of_memory, model_revision, release_memory
 
 GetPipeline = Callable[[str, str], Any]  # (preset name, task) -> loaded pipeline
 Report = Callable[[str], None]  # receives one progress line per rendered item
+DtypeOf = Callable[[ModelPreset], str]  # the dtype a preset renders in on this step's device
 
 
 def video_preset_for(row: Mapping[str, Any], default_video_model: str):
     return get_preset(row.get("video_model") or default_video_model, "image-to-video", "text-to-video")
 
 
-def plan_keyframes(rows: Iterable[Mapping[str, Any]], default_model: str, default_video_model: str) -> list[dict]:
-    """One keyframe per row, except rows whose video model renders straight from text."""
+def plan_keyframes(
+    rows: Iterable[Mapping[str, Any]], default_model: str, default_video_model: str, dtype_of: DtypeOf = resolved_dtype
+) -> list[dict]:
+    """One keyframe per row, except rows whose video model renders straight from text.
+
+    Keys use `dtype_of` here; the rendering step settles them for the dtype it really uses.
+    """
     items = []
     for row in rows:
         if video_preset_for(row, default_video_model).task == "text-to-video":
             continue
         preset = get_preset(row.get("keyframe_model") or default_model, "text-to-image")
-        inputs = {
-            "prompt": row["prompt"], "negative_prompt": row.get("negative_prompt") or "", "seed": row.get("seed") or 0,
+        item = {
+            "prompt_id": row["prompt_id"], "preset": preset.name, "prompt": row["prompt"],
+            "negative_prompt": negative_prompt_for(row, preset), "seed": row.get("seed") or 0,
             "model": preset.model_id, "revision": model_revision(preset), **keyframe_settings(preset),
         }  # fmt: skip
-        key = content_key("keyframe", inputs)
-        items.append({"prompt_id": row["prompt_id"], "key": key, "media_key": f"keyframes/{key}.png",
-                      "preset": preset.name, **inputs})  # fmt: skip
+        items.append(_keyed_keyframe(item, dtype_of(preset)))
     return items
 
 
-def plan_clips(rows: Iterable[Mapping[str, Any]], keyframes: Sequence[Mapping[str, Any]], default_video_model: str) -> list[dict]:
+def plan_clips(
+    rows: Iterable[Mapping[str, Any]],
+    keyframes: Sequence[Mapping[str, Any]],
+    default_video_model: str,
+    dtype_of: DtypeOf = resolved_dtype,
+) -> list[dict]:
     """One clip per keyframe and motion bucket; one clip per text-to-video row."""
     keyframe_by_prompt = {k["prompt_id"]: k for k in keyframes}
     items = []
@@ -56,25 +67,36 @@ def plan_clips(rows: Iterable[Mapping[str, Any]], keyframes: Sequence[Mapping[st
         preset = video_preset_for(row, default_video_model)
         keyframe = keyframe_by_prompt.get(row["prompt_id"])
         if keyframe is None and preset.task != "text-to-video":
-            continue  # its keyframe was not made; the keyframes manifest says why
+            continue  # its keyframe was not made; the keyframes output says why
         for bucket in motion_buckets(row, preset):
-            params = asdict(clip_params(row, preset, bucket))
-            source = {"keyframe": keyframe["key"]} if keyframe else {"prompt": row["prompt"],
-                                                                      "negative_prompt": row.get("negative_prompt") or ""}
-            inputs = {**source, "model": preset.model_id, "revision": model_revision(preset), "params": params}
-            key = content_key("clip", inputs)
-            items.append({
-                "prompt_id": row["prompt_id"], "key": key, "media_key": f"clips/{key}.mp4", "preset": preset.name,
-                "task": preset.task, "keyframe_media_key": keyframe["media_key"] if keyframe else None,
-                "motion_bucket_id": bucket, **inputs,
-            })  # fmt: skip
+            source = {"keyframe": keyframe["key"]} if keyframe else {
+                "prompt": row["prompt"], "negative_prompt": negative_prompt_for(row, preset)}  # fmt: skip
+            item = {
+                "prompt_id": row["prompt_id"], "preset": preset.name, "task": preset.task,
+                "keyframe_media_key": keyframe["media_key"] if keyframe else None, "motion_bucket_id": bucket,
+                **source, "model": preset.model_id, "revision": model_revision(preset),
+                "params": asdict(clip_params(row, preset, bucket)),
+            }  # fmt: skip
+            items.append(_keyed_clip(item, item["params"], dtype_of(preset)))
     return items
+
+
+def _keyed_keyframe(item: dict, dtype: str) -> dict:
+    key = keyframe_key(item, dtype)
+    item.update(dtype=dtype, key=key, media_key=f"keyframes/{key}.png")
+    return item
+
+
+def _keyed_clip(item: dict, params: Mapping[str, Any], dtype: str) -> dict:
+    key = clip_key(item, params, dtype)
+    item.update(dtype=dtype, key=key, media_key=f"clips/{key}.mp4")
+    return item
 
 
 def shards(items: Sequence[dict], rows_per_shard: int) -> list[list[dict]]:
     """Items split into shards of at most `rows_per_shard` prompt rows (a row's clips stay together).
 
-    Always at least one shard, so an empty day still completes and writes its manifest.
+    Always at least one shard, so an empty day still completes with an (empty) output.
     """
     if rows_per_shard < 1:
         raise ValueError(f"shard size must be at least 1 row, got {rows_per_shard}")
@@ -95,6 +117,18 @@ def _mark_cached(store: MediaStore, items: Sequence[dict]) -> list[dict]:
     return [item for item in items if not item["cache_hit"]]
 
 
+def _settle_keys(items: Sequence[dict], dtype_of: DtypeOf) -> None:
+    """Re-key items for the dtype this step renders in (the planning step may run on another device)."""
+    for item in items:
+        dtype = dtype_of(get_preset(item["preset"], item.get("task", "text-to-image")))
+        if dtype == item["dtype"]:
+            continue
+        if "task" in item:
+            _keyed_clip(item, item["params"], dtype)
+        else:
+            _keyed_keyframe(item, dtype)
+
+
 def render_keyframe_shard(
     items: Sequence[dict],
     store: MediaStore,
@@ -103,12 +137,18 @@ def render_keyframe_shard(
     *,
     batch_size: int = 4,
     report: Report = print,
+    dtype_of: DtypeOf = resolved_dtype,
 ) -> list[dict]:
-    """Render the shard's missing keyframes in batches per model; returns the items with results."""
-    by_preset: dict[str, list[dict]] = defaultdict(list)
+    """Render the shard's missing keyframes in batches per model; returns the items with results.
+
+    Rows with and without a negative prompt never share a batch: guided pipelines treat "no negative
+    prompt" differently when any neighbour has one, so mixing would make pixels depend on the batch.
+    """
+    _settle_keys(items, dtype_of)
+    by_batch: dict[tuple[str, bool], list[dict]] = defaultdict(list)
     for item in _mark_cached(store, items):
-        by_preset[item["preset"]].append(item)
-    for preset_name, pending in by_preset.items():
+        by_batch[item["preset"], bool(item["negative_prompt"])].append(item)
+    for (preset_name, _), pending in by_batch.items():
         preset = get_preset(preset_name, "text-to-image")
         pipeline = get_pipeline(preset_name, "text-to-image")
         done, size = 0, batch_size
@@ -136,9 +176,20 @@ def render_keyframe_shard(
 
 
 def render_clip_shard(
-    items: Sequence[dict], store: MediaStore, get_pipeline: GetPipeline, profile: StepProfile, *, report: Report = print
+    items: Sequence[dict],
+    store: MediaStore,
+    get_pipeline: GetPipeline,
+    profile: StepProfile,
+    *,
+    report: Report = print,
+    dtype_of: DtypeOf = resolved_dtype,
 ) -> list[dict]:
-    """Render the shard's missing clips one by one, each straight into the media store."""
+    """Render the shard's missing clips one by one, each straight into the media store.
+
+    An out-of-memory retry decodes in smaller chunks, which changes SVD's pixels: the clip is stored
+    under the key of the chunk it was rendered with, and the item carries that key.
+    """
+    _settle_keys(items, dtype_of)
     for item in _mark_cached(store, items):
         params = ClipParams(**item["params"])
         pipeline = get_pipeline(item["preset"], item["task"])
@@ -151,8 +202,15 @@ def render_clip_shard(
                 if not is_out_of_memory(error) or params.decode_chunk_size == 1:
                     raise
                 params = replace(params, decode_chunk_size=max(1, params.decode_chunk_size // 2))
+                _keyed_clip(item, asdict(params), item["dtype"])
                 release_memory()
                 report(f"out of memory on {item['prompt_id']}: retrying with decode chunk {params.decode_chunk_size}")
+                if store.exists(item["media_key"]):  # an earlier run's retry already rendered this chunk size
+                    result = None
+                    break
+        item.update(uri=store.uri(item["media_key"]), cache_hit=result is None, params=asdict(params))
+        if result is None:
+            continue
         item.update(seconds=round(time.perf_counter() - started, 4), frames=result.frames, device=profile.device,
                     decode_chunk_size_used=params.decode_chunk_size,
                     timings={"denoise_s": round(result.denoise_s, 4), "decode_encode_s": round(result.decode_encode_s, 4)})  # fmt: skip
@@ -179,7 +237,7 @@ def keyframe_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
         lineage_row(
             key=i["key"], kind="keyframe", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
             models={"keyframe": {"preset": i["preset"], "model": i["model"], "revision": i["revision"]}},
-            params={p: i[p] for p in IMAGE_PARAMS}, timings={"render_s": i.get("seconds", 0.0)},
+            params={**{p: i[p] for p in IMAGE_PARAMS}, "dtype": i["dtype"]}, timings={"render_s": i.get("seconds", 0.0)},
             device=i.get("device"), cache_hit=i["cache_hit"], run_id=run_id,
         )
         for i in items
@@ -193,7 +251,8 @@ def clip_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
             key=i["key"], kind="clip", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
             parents=[i["keyframe"]] if i.get("keyframe") else [],
             models={"video": {"preset": i["preset"], "model": i["model"], "revision": i["revision"]}},
-            params=i["params"], timings={"render_s": i.get("seconds", 0.0), **i.get("timings", {})},
+            # The params it was rendered with: an out-of-memory retry's smaller decode chunk shows here.
+            params={**i["params"], "dtype": i["dtype"]}, timings={"render_s": i.get("seconds", 0.0), **i.get("timings", {})},
             device=i.get("device"), cache_hit=i["cache_hit"], run_id=run_id,
         )
         for i in items

@@ -27,6 +27,11 @@ class ModelPreset:
     def model_id(self) -> str:
         return self.repo_id or f"vidgen/{self.task}-{self.name}"
 
+    @property
+    def uses_negative_prompt(self) -> bool:
+        """Only classifier-free guidance (scale > 1) reads the negative prompt; image-to-video has no text at all."""
+        return self.task != "image-to-video" and self.defaults.get("guidance_scale", 1.0) > 1
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
 
@@ -53,6 +58,10 @@ _ALL = (
     ModelPreset(
     "tiny", "text-to-image", "StableDiffusionPipeline", builder="tiny", defaults=_TINY_IMAGE,
     dtype="float64",  # batch-size rounding stays far below one pixel level; see keyframes.py
+),
+    ModelPreset(
+    "tiny-cfg", "text-to-image", "StableDiffusionPipeline", builder="tiny",
+    defaults={**_TINY_IMAGE, "guidance_scale": 5.0}, dtype="float64",  # the tiny model with guidance: reads negatives
 ),
     ModelPreset(
         "sd-turbo", "text-to-image", "StableDiffusionPipeline", "stabilityai/sd-turbo",

@@ -16,6 +16,8 @@ from av.video.stream import VideoStream
 
 # movflags belongs to the mp4 muxer; set on the stream it would be silently ignored.
 FASTSTART = {"movflags": "+faststart"}
+# What every clip and reel is encoded with; part of their content keys, so a change re-encodes them.
+ENCODER_SETTINGS = {"codec": "libx264", "crf": 18, "preset": "medium", "pix_fmt": "yuv420p", **FASTSTART}
 
 
 def add_video_stream(
@@ -24,10 +26,10 @@ def add_video_stream(
     fps: int,
     width: int,
     height: int,
-    codec: str = "libx264",
-    crf: int = 18,
-    preset: str = "medium",
-    pix_fmt: str = "yuv420p",
+    codec: str = ENCODER_SETTINGS["codec"],
+    crf: int = ENCODER_SETTINGS["crf"],
+    preset: str = ENCODER_SETTINGS["preset"],
+    pix_fmt: str = ENCODER_SETTINGS["pix_fmt"],
 ) -> VideoStream:
     """Add an encoder stream whose time base counts frames (pts ``i`` is frame ``i``)."""
     _check_geometry(fps, width, height, pix_fmt)
@@ -72,10 +74,10 @@ class ClipWriter:
         fps: int,
         width: int,
         height: int,
-        codec: str = "libx264",
-        crf: int = 18,
-        preset: str = "medium",
-        pix_fmt: str = "yuv420p",
+        codec: str = ENCODER_SETTINGS["codec"],
+        crf: int = ENCODER_SETTINGS["crf"],
+        preset: str = ENCODER_SETTINGS["preset"],
+        pix_fmt: str = ENCODER_SETTINGS["pix_fmt"],
     ) -> None:
         _check_geometry(fps, width, height, pix_fmt)
         self.path = Path(path)

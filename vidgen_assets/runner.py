@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -158,11 +159,16 @@ def run_day(day: date, progress=None) -> str:
         # hold and goes on after us; waiting for started runs while holding the lock could deadlock with it.
         wait_for_other_runs(instance, day)
         lock = one_writer_per_day(day, {"run_id": run_id, "launched_by": "cli"})
+        log_path = environment.dagster_home() / "logs" / f"{run_id}.log"
         with lock, ExitStack() as quiet:
             if progress is not None:
                 quiet.enter_context(progress.watching(run_id))
                 quiet.enter_context(warnings.catch_warnings())
                 warnings.simplefilter("ignore")
+                # What still reaches stderr (input-loading debug lines, library chatter) goes to a file the
+                # error message points at, instead of between the progress lines.
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                quiet.enter_context(contextlib.redirect_stderr(quiet.enter_context(log_path.open("w"))))
             result = job.execute_in_process(
                 partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_id=run_id, tags=tags,
                 run_config=QUIET_RUN_CONFIG if progress is not None else None,
@@ -173,6 +179,7 @@ def run_day(day: date, progress=None) -> str:
             for event in result.all_events
             if event.is_step_failure and event.step_failure_data.error
         ]
-        raise RunFailed(f"run {result.run_id} for {day} failed:\n" + "\n".join(errors or ["see the run's logs"]))
+        where = f"\nfull log: {log_path}" if progress is not None else ""
+        raise RunFailed(f"run {result.run_id} for {day} failed:\n" + "\n".join(errors or ["see the run's logs"]) + where)
     (materialization,) = result.asset_materializations_for_node("reel")
     return materialization.metadata["dagster/uri"].value

@@ -33,9 +33,12 @@ _COLUMNS = f"SELECT prompt_id, scheduled_for, previous_scheduled_for, {_CHANGE_T
 # `prompts_updated_at` index (EXPLAIN: "Index Scan"), the second by row-group zone maps and
 # only matters for rows soft-deleted by a tool that left `updated_at` alone.
 # An `OR` across the two columns would force a sequential scan of the whole table.
+# Rows stamped at a change time handled as a whole (`$bulk`) are filtered out inside DuckDB, so
+# the ticks after a bulk statement do not pull its rows into Python again.
+_NOT_BULK = f"NOT list_contains($bulk, {_CHANGE_TIME})"
 CHANGES_SINCE_QUERY = (
-    f"{_COLUMNS} WHERE updated_at > $since "
-    f"UNION ALL {_COLUMNS} WHERE deleted_at > $since AND updated_at <= $since"
+    f"{_COLUMNS} WHERE updated_at > $since AND {_NOT_BULK} "
+    f"UNION ALL {_COLUMNS} WHERE deleted_at > $since AND updated_at <= $since AND {_NOT_BULK}"
 )
 _ALL_QUERY = _COLUMNS
 _NOW_QUERY = "SELECT now()"
@@ -151,7 +154,8 @@ def find_changes(warehouse: Warehouse, cursor: ChangeCursor, *, overlap: timedel
         if since is None:
             result = connection.execute(_ALL_QUERY)
         else:
-            result = connection.execute(CHANGES_SINCE_QUERY, {"since": since})
+            bulk = sorted(datetime.fromisoformat(stamp) for stamp in cursor.bulk)
+            result = connection.execute(CHANGES_SINCE_QUERY, {"since": since, "bulk": bulk})
         while batch := result.fetchmany(FETCH_BATCH):
             scanned += len(batch)
             for prompt_id, day, previous, changed_at in batch:
@@ -165,6 +169,7 @@ def find_changes(warehouse: Warehouse, cursor: ChangeCursor, *, overlap: timedel
                 if previous is not None and previous != day:
                     changes_by_day[previous] += 1
     seen, bulk = _bounded(window)
+    bulk |= {stamp for stamp in cursor.bulk if datetime.fromisoformat(stamp) > floor}  # not read, still handled
     new_cursor = ChangeCursor(watermark, seen, bulk, cursor.pending, cursor.requested)
     return ChangeSet(
         days=sorted(changes_by_day),

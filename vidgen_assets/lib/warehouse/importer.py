@@ -68,11 +68,6 @@ def read_chunks(path: str | Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[list
             yield batch
 
 
-def read_rows(path: str | Path) -> list[dict]:
-    """Every raw row of a small file at once."""
-    return [row for chunk in read_chunks(path) for row in chunk]
-
-
 def demo_rows(day: date, count: int = 6) -> list[dict]:
     """`count` rows composed from subjects × actions × locations × styles, seeded from their ids."""
     # The subject varies fastest, so even a short demo shows different scenes.

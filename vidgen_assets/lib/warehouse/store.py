@@ -199,13 +199,6 @@ class Warehouse:
             query = "SELECT scheduled_for, fingerprint FROM day_renders WHERE scheduled_for IN (SELECT unnest($days))"
             return dict(connection.execute(query, {"days": sorted(days)}).fetchall())
 
-    def record_rejections(self, rejections: Sequence[Rejection]) -> int:
-        """Import-time rejections (kept until a valid import of the same id)."""
-        if rejections:
-            with self.connect() as connection:
-                self._insert_rejections(connection, rejections, "import")
-        return len(rejections)
-
     def replace_rejections(self, day: date, prompt_ids: Sequence[str], rejections: Sequence[Rejection]) -> int:
         """The prompts step's latest verdict on these rows; import-time rejections are left alone."""
         with self.connect() as connection:

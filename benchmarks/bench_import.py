@@ -3,13 +3,14 @@
 Generates a CSV of `--rows` rows (default 1,000,000) over 30 days with varied fields (composed
 prompts, motion buckets, frame counts, a few model overrides) and ~1% bad rows, then imports it
 with `import_file` (what `vidgen prompts import` runs) in a child process, while a second child
-reads one day's rows every 0.5 s and counts the reads that failed. The lock hold is measured on
-the writer side: the longest time one chunk held the warehouse file.
+reads one day's rows every 0.5 s and a third runs the change sensor's tick every 5 s (the daemon's
+default is 60 s), each counting what failed. The lock hold is measured on the writer side: the
+longest time one chunk held the warehouse file.
 
     .venv/bin/python benchmarks/bench_import.py [--rows N] [--chunk-rows K]
 
 The last line printed is a JSON object: rows, import_s, rows_per_s, max_lock_hold_s, peak_rss_mb,
-reader_failures, rejected.
+reader_failures, rejected, sensor_ticks, sensor_tick_failures.
 """
 
 from __future__ import annotations
@@ -80,6 +81,28 @@ print(json.dumps({{"reads": reads, "failures": failures, "slowest_read_s": slowe
 """
 
 
+TICKER = """
+import json, os, sys, time
+import dagster as dg
+from vidgen_assets.defs.prompts.sensors import prompts_changed_sensor
+from vidgen_assets.defs.resources import WarehouseResource
+from vidgen_assets.definitions import build_definitions
+definitions, cursor, ticks, failures = build_definitions(), None, 0, 0
+with dg.DagsterInstance.ephemeral() as instance:
+    while not os.path.exists({stop!r}):
+        context = dg.build_sensor_context(cursor=cursor, definitions=definitions, instance=instance,
+                                          resources={{"warehouse": WarehouseResource(target={target!r})}})
+        try:
+            cursor = prompts_changed_sensor.evaluate_tick(context).cursor
+        except Exception as error:  # a failed tick is what this benchmark counts
+            failures += 1
+            print(f"tick failed: {{error}}", file=sys.stderr)
+        ticks += 1
+        time.sleep(5)
+print(json.dumps({{"ticks": ticks, "failures": failures}}))
+"""
+
+
 def child(code: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})  # fmt: skip
@@ -100,19 +123,22 @@ def main() -> None:
 
         Warehouse(target).schema_version()  # an existing, migrated warehouse, as in production
         reader = child(READER.format(target=target, stop=str(stop)))
-        time.sleep(1)
+        ticker = child(TICKER.format(target=target, stop=str(stop)))  # the change sensor, as the daemon runs it
+        time.sleep(5)  # both readers started
         importer = child(IMPORTER.format(target=target, path=str(csv_path), chunk_rows=args.chunk_rows))
         imported = json.loads(importer.communicate()[0].strip().splitlines()[-1])
         stop.touch()
         read = json.loads(reader.communicate()[0].strip().splitlines()[-1])
+        ticked = json.loads(ticker.communicate()[0].strip().splitlines()[-1])
     print(f"imported {imported['stored']:,} rows in {imported['chunks']} chunks, {imported['rejected']:,} rejected, "
           f"in {imported['import_s']:.1f}s; longest chunk write {imported['max_lock_hold_s']:.2f}s")  # fmt: skip
-    print(f"reader: {read['reads']} reads, {read['failures']} failed, slowest {read['slowest_read_s']:.2f}s")
+    print(f"reader: {read['reads']} reads, {read['failures']} failed, slowest {read['slowest_read_s']:.2f}s; "
+          f"sensor: {ticked['ticks']} ticks, {ticked['failures']} failed")  # fmt: skip
     print(json.dumps({
         "rows": args.rows, "import_s": round(imported["import_s"], 2),
         "rows_per_s": round(args.rows / imported["import_s"]), "max_lock_hold_s": round(imported["max_lock_hold_s"], 3),
         "peak_rss_mb": round(imported["peak_rss_mb"]), "reader_failures": read["failures"],
-        "rejected": imported["rejected"],
+        "rejected": imported["rejected"], "sensor_ticks": ticked["ticks"], "sensor_tick_failures": ticked["failures"],
     }))  # fmt: skip
 
 

@@ -74,8 +74,18 @@ def write_staged(connection: duckdb.DuckDBPyConnection, schema: str) -> int:
     An update bumps `updated_at` and clears `deleted_at` only when a value changes; a move keeps the
     old day in `previous_scheduled_for`. Returns the rows inserted or changed.
     """
-    columns = ", ".join(PROMPT_COLUMNS)
     connection.execute("BEGIN")
+    try:
+        written = _upsert(connection, schema)
+    except BaseException:
+        connection.execute("ROLLBACK")  # so the warehouse can be detached (and its lock released) at once
+        raise
+    connection.execute("COMMIT")
+    return written
+
+
+def _upsert(connection: duckdb.DuckDBPyConnection, schema: str) -> int:
+    columns = ", ".join(PROMPT_COLUMNS)
     (written,) = connection.execute(
         f"INSERT INTO {schema}.prompts ({columns}) SELECT {columns} FROM chunk "
         f"ON CONFLICT (prompt_id) DO UPDATE SET {_MOVED}, {_UPDATES}, updated_at = now(), deleted_at = NULL "
@@ -90,5 +100,4 @@ def write_staged(connection: duckdb.DuckDBPyConnection, schema: str) -> int:
         f"INSERT INTO {schema}.prompt_rejections (prompt_id, scheduled_for, reason, source) "
         "SELECT prompt_id, scheduled_for, reason, 'import' FROM rejected"
     )
-    connection.execute("COMMIT")
     return written

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from .changes import ChangeCursor, ChangeSet, find_changes
 from .store import EMPTY_FINGERPRINT, Warehouse
 
-MAX_PENDING_DAYS = 1_000  # future days remembered; distinct days, never rows
+MAX_PENDING_DAYS = 400  # future days remembered (distinct days, never rows); later ones: reconciliation
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ DEFAULT_OVERLAP = timedelta(minutes=5)
 CURSOR_VERSION = 2
 FETCH_BATCH = 10_000
 SEEN_BUDGET = 32_000  # characters of ids kept in the cursor; past it, whole change times are kept
-MAX_STAMPS = 1_000  # change times kept; the oldest go first (the reconciliation covers what they held)
+MAX_STAMPS = 500  # change times kept; the oldest go first (the reconciliation covers what they held)
 
 _CHANGE_TIME = "greatest(updated_at, coalesce(deleted_at, updated_at))"
 _COLUMNS = f"SELECT prompt_id, scheduled_for, previous_scheduled_for, {_CHANGE_TIME} AS changed_at FROM prompts"

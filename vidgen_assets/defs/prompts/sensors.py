@@ -1,4 +1,8 @@
-"""Re-render the days whose prompt rows were inserted, updated or soft-deleted.
+"""Re-render the days whose prompt rows changed, moved, or no longer match their last render.
+
+The rules (change scan, moves, reconciliation of recent days, future days, "nothing needless")
+live in `lib.warehouse.change_rules`, with the clock as an input; this module turns the plan
+into requests.
 
 How it requests work: a few changed days become one run per day; many days become one
 real backfill, built by `lib.dagster_backfill.backfill_run_request`. The alternative, an

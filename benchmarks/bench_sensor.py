@@ -6,9 +6,15 @@ times the full sensor tick (cursor parse, change query, partition check, the bac
 and a bare DuckDB query that selects the same rows on an open connection. The tick is repeated
 on a 100,000-row warehouse: work should follow the changed rows, not the table.
 
-    .venv/bin/python benchmarks/bench_sensor.py [--rows N] [--changed K] [--repeat R]
+Then one statement changes `--bulk` rows (default 200,000) of the big warehouse: the tick that
+handles it, then the next quiet tick (the cursor that tick saved, nothing changed since), and the
+saved cursor's size. Every day counts as rendered before the changes (as after daily runs), so the
+reconciliation of the recent days compares real fingerprints.
 
-The last line printed is a JSON object: rows, changed, tick_s, bare_query_s, tick_s_100k.
+    .venv/bin/python benchmarks/bench_sensor.py [--rows N] [--changed K] [--bulk B] [--repeat R]
+
+The last line printed is a JSON object: rows, changed, tick_s, bare_query_s, tick_s_100k,
+bulk_changed, tick_after_bulk_s, quiet_tick_after_bulk_s, cursor_bytes_after_bulk.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from vidgen_assets.defs.prompts.sensors import prompts_changed_sensor
 from vidgen_assets.defs.resources import WarehouseResource
 from vidgen_assets.definitions import build_definitions
 from vidgen_assets.lib.warehouse import Warehouse
+from vidgen_assets.lib.warehouse.store import FINGERPRINT_SQL
 from vidgen_assets.lib.warehouse.changes import (
     CHANGES_SINCE_QUERY,
     DEFAULT_OVERLAP,
@@ -54,6 +61,11 @@ def build_warehouse(path: Path, rows: int, changed: int) -> tuple[Warehouse, Cha
             "  FROM range($rows) t(i))",
             {"rows": rows},
         )
+        # Every day rendered as it is now: what the prompts step records after each daily run.
+        connection.execute(
+            f"INSERT INTO day_renders (scheduled_for, fingerprint) SELECT scheduled_for, {FINGERPRINT_SQL} "
+            "FROM prompts WHERE deleted_at IS NULL GROUP BY scheduled_for"
+        )
     print(f"built {rows:,} rows in {time.perf_counter() - started:.1f}s")
     cursor = ChangeCursor(watermark=database_now(warehouse))
     time.sleep(0.01)  # the changes must be stamped after the cursor
@@ -72,6 +84,35 @@ def build_warehouse(path: Path, rows: int, changed: int) -> tuple[Warehouse, Cha
         (actual,) = connection.execute(count_query, [cursor.watermark]).fetchone()
     print(f"changed {actual:,} rows after the cursor")
     return warehouse, cursor
+
+
+def evaluate(definitions, instance, warehouse: Warehouse, cursor: str) -> tuple[float, dg.SensorResult]:
+    context = dg.build_sensor_context(
+        cursor=cursor, definitions=definitions, instance=instance,
+        resources={"warehouse": WarehouseResource(target=warehouse.target)},
+    )  # fmt: skip
+    started = time.perf_counter()
+    result = prompts_changed_sensor.evaluate_tick(context)
+    return time.perf_counter() - started, result
+
+
+def time_bulk(definitions, warehouse: Warehouse, rows: int, bulk: int) -> dict:
+    """One statement changes `bulk` rows; then the tick that handles it and the next quiet tick."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        _, settled = evaluate(definitions, instance, warehouse, None)  # a running sensor's cursor
+        with warehouse.connect() as connection:
+            connection.execute(
+                "UPDATE prompts SET prompt = prompt || ' (bulk)', updated_at = now() WHERE prompt_id IN "
+                "(SELECT printf('row-%08d', j * $stride) FROM range($bulk) t(j))",
+                {"stride": rows // bulk, "bulk": bulk},
+            )
+        bulk_s, handled = evaluate(definitions, instance, warehouse, settled.cursor)
+        assert handled.run_requests, handled.skip_message
+        quiet_s, quiet = evaluate(definitions, instance, warehouse, handled.cursor)
+        assert not quiet.run_requests, "a quiet tick requested work"
+    print(f"bulk of {bulk:,} rows: tick {bulk_s:.2f}s; next quiet tick {quiet_s * 1000:.1f} ms ({quiet.skip_message})")
+    return {"bulk_changed": bulk, "tick_after_bulk_s": round(bulk_s, 4), "quiet_tick_after_bulk_s": round(quiet_s, 4),
+            "cursor_bytes_after_bulk": len(handled.cursor.encode())}  # fmt: skip
 
 
 def time_tick(definitions, warehouse: Warehouse, cursor: ChangeCursor, repeat: int) -> tuple[float, int]:
@@ -110,6 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--changed", type=int, default=1_000)
+    parser.add_argument("--bulk", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     definitions = build_definitions()
@@ -118,7 +160,7 @@ def main() -> None:
         with big.connect() as connection:
             # EXPLAIN ANALYZE: DuckDB picks the index at run time; a plain EXPLAIN shows "Seq Scan".
             plan = connection.execute(
-                "EXPLAIN ANALYZE " + CHANGES_SINCE_QUERY, {"since": big_cursor.watermark - DEFAULT_OVERLAP}
+                "EXPLAIN ANALYZE " + CHANGES_SINCE_QUERY, {"since": big_cursor.watermark - DEFAULT_OVERLAP, "bulk": []}
             ).fetchall()[0][1]
         scans = re.findall(r"Type: ([\w ]+?)\s*│", plan) + re.findall(r"(Row Groups Scanned: [\d /]+?)\s*│", plan)
         print("change query plan:", "; ".join(scans))
@@ -129,9 +171,10 @@ def main() -> None:
         small, small_cursor = build_warehouse(Path(tmp) / "small.duckdb", SMALL_ROWS, args.changed)
         tick_small_s, _ = time_tick(definitions, small, small_cursor, args.repeat)
         print(f"{SMALL_ROWS:,} rows: tick {tick_small_s * 1000:.1f} ms; ratio {tick_s / tick_small_s:.2f}")
+        bulk = time_bulk(definitions, big, args.rows, args.bulk)
     print(json.dumps({
         "rows": args.rows, "changed": found, "tick_s": round(tick_s, 4),
-        "bare_query_s": round(bare_s, 4), "tick_s_100k": round(tick_small_s, 4),
+        "bare_query_s": round(bare_s, 4), "tick_s_100k": round(tick_small_s, 4), **bulk,
     }))  # fmt: skip
 
 

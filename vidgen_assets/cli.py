@@ -8,6 +8,8 @@ from datetime import date, datetime, timedelta, timezone
 
 from vidgen_assets.lib import environment
 
+PRINTED_REJECTIONS = 50
+
 
 def _day(text: str) -> date:
     try:
@@ -26,17 +28,30 @@ def _warehouse():
     return Warehouse(environment.warehouse_target())
 
 
-def _import(rows: list[dict]) -> int:
+def _models() -> tuple[set[str], set[str]]:
     from vidgen_assets.lib.generation import preset_names
-    from vidgen_assets.lib.warehouse.importer import import_rows
 
-    stored, rejections = import_rows(
-        _warehouse(), rows, preset_names("text-to-image"), preset_names("image-to-video", "text-to-video")
+    return preset_names("text-to-image"), preset_names("image-to-video", "text-to-video")
+
+
+def _report(result) -> None:
+    print(
+        f"stored {result.stored} prompt rows in {environment.warehouse_target()} "
+        f"({result.changed} new or changed, {result.unchanged} unchanged); {result.rejected} rejected"
     )
-    print(f"stored {stored} prompt rows in {environment.warehouse_target()}")
-    for rejection in rejections:
+    for rejection in result.rejections[:PRINTED_REJECTIONS]:
         print(f"rejected {rejection.prompt_id!r}: {rejection.reason}", file=sys.stderr)
-    return stored
+    if result.rejected > PRINTED_REJECTIONS:
+        more = result.rejected - PRINTED_REJECTIONS
+        print(f"... and {more} more rejections: all are in the table prompt_rejections", file=sys.stderr)
+
+
+def _import(rows: list[dict]) -> int:
+    from vidgen_assets.lib.warehouse.importer import import_chunks
+
+    result = import_chunks(_warehouse(), [rows], *_models())
+    _report(result)
+    return result.stored
 
 
 def _render(day: date, verbose: bool = False) -> int:
@@ -47,6 +62,10 @@ def _render(day: date, verbose: bool = False) -> int:
     if day.isoformat() < FIRST_DAY:
         print(f"error: days before {FIRST_DAY} are outside the daily partitions", file=sys.stderr)
         return 2
+    if not _warehouse().day_count(day):
+        # Nothing to render: say so instead of launching a run that fails for want of clips.
+        print(f"no prompts scheduled for {day}", file=sys.stderr)
+        return 1
     print(f"rendering {day} (VIDGEN_HOME={environment.vidgen_home()}, DAGSTER_HOME={environment.dagster_home()})")
     progress = None if verbose else StageProgress()
     try:
@@ -72,15 +91,44 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_prompts_import(args: argparse.Namespace) -> int:
-    from vidgen_assets.lib.warehouse.importer import read_rows
+    from vidgen_assets.lib.warehouse.importer import import_file
+
+    def progress(result) -> None:
+        print(f"chunk {result.chunks}: {result.rows} rows read, {result.stored} stored, {result.rejected} rejected",
+              flush=True)  # fmt: skip
 
     try:
-        rows = read_rows(args.file)
+        result = import_file(_warehouse(), args.file, *_models(), chunk_rows=args.chunk_rows, progress=progress)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    _import(rows)
+    _report(result)
     return 0
+
+
+def cmd_prompts_list(args: argparse.Namespace) -> int:
+    store = _warehouse()
+    rows = store.day_rows(args.date, extra=("updated_at",))
+    print(f"{'prompt_id':<24} {'prompt':<42} {'seed':>10} {'models':<20} updated_at (UTC)")
+    for row in rows:
+        prompt = row["prompt"] if len(row["prompt"]) <= 40 else row["prompt"][:39] + "…"
+        models = f"{row['keyframe_model'] or '-'}/{row['video_model'] or '-'}"
+        updated = row["updated_at"].strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{row['prompt_id']:<24} {prompt:<42} {row['seed']:>10} {models:<20} {updated}")
+    rejected = len(store.rejections(args.date))
+    print(f"{len(rows)} prompt rows scheduled for {args.date}; {rejected} rejections recorded for it")
+    return 0
+
+
+def cmd_prompts_delete(args: argparse.Namespace) -> int:
+    from vidgen_assets.lib.warehouse.changes import soft_delete_ids
+
+    deleted = soft_delete_ids(_warehouse(), args.ids)
+    print(f"deleted {len(deleted)} prompt rows (soft delete: the change sensor re-renders their days)")
+    unknown = sorted(set(args.ids) - set(deleted))
+    if unknown:
+        print(f"not found or already deleted: {', '.join(unknown)}", file=sys.stderr)
+    return 0 if deleted else 1
 
 
 def cmd_prompts_add(args: argparse.Namespace) -> int:
@@ -192,11 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true", help="Dagster's full event log instead of progress bars")
     run.set_defaults(handler=cmd_run)
 
-    prompts = commands.add_parser("prompts", help="add prompt rows to the warehouse")
+    prompts = commands.add_parser("prompts", help="import, add, list and delete prompt rows")
     prompt_commands = prompts.add_subparsers(dest="prompts_command", required=True)
-    importer = prompt_commands.add_parser("import", help="import a CSV or Parquet file")
+    importer = prompt_commands.add_parser("import", help="import a CSV, Parquet or JSON-lines file, in chunks")
     importer.add_argument("file")
+    importer.add_argument("--chunk-rows", type=int, default=50_000, help="rows per write transaction")
     importer.set_defaults(handler=cmd_prompts_import)
+    listing = prompt_commands.add_parser("list", help="the live prompt rows of a day")
+    listing.add_argument("--date", type=_day, required=True)
+    listing.set_defaults(handler=cmd_prompts_list)
+    delete = prompt_commands.add_parser("delete", help="soft-delete prompt rows by id")
+    delete.add_argument("ids", nargs="+", metavar="ID")
+    delete.set_defaults(handler=cmd_prompts_delete)
     add = prompt_commands.add_parser("add", help="add one prompt row")
     add.add_argument("--date", type=_day, required=True)
     add.add_argument("--prompt", required=True)

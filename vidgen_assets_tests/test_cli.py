@@ -130,3 +130,23 @@ def test_setup_without_root_skips_the_system_packages_and_says_so():
         )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "skipping the optional system packages" in result.stdout and "imageio-ffmpeg" in result.stdout
+
+
+def test_list_delete_and_an_empty_day_refused(vidgen_home, tmp_path):
+    csv_file = tmp_path / "p.csv"
+    csv_file.write_text("prompt_id,scheduled_for,prompt,negative_prompt,seed\n"
+                        f"l1,{TEST_DAY},a lantern in the rain over a quiet harbour at night,,5\n"
+                        f"l2,{TEST_DAY},a kite,,6\nl3,{TEST_DAY},a kite,,-6\n")  # fmt: skip
+    imported = vidgen("prompts", "import", str(csv_file), "--chunk-rows", "2")
+    assert imported.returncode == 0 and "chunk 2: 3 rows read, 2 stored, 1 rejected" in imported.stdout
+    listing = vidgen("prompts", "list", "--date", str(TEST_DAY))
+    assert listing.returncode == 0, listing.stderr
+    assert "l1" in listing.stdout and "a lantern in the rain over a quiet harb…" in listing.stdout
+    assert f"2 prompt rows scheduled for {TEST_DAY}; 1 rejections recorded for it" in listing.stdout
+    deleted = vidgen("prompts", "delete", "l1", "nope")
+    assert deleted.returncode == 0 and "deleted 1 prompt rows" in deleted.stdout and "nope" in deleted.stderr
+    assert vidgen("prompts", "delete", "l1").returncode == 1  # already deleted: nothing to do
+    assert "1 prompt rows scheduled" in vidgen("prompts", "list", "--date", str(TEST_DAY)).stdout
+    empty = vidgen("run", "--date", "2026-10-30")
+    assert empty.returncode == 1 and empty.stderr.strip() == "no prompts scheduled for 2026-10-30"
+    assert not (vidgen_home / "dagster" / "storage").exists()  # no run was launched

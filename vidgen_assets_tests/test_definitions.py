@@ -29,15 +29,27 @@ def test_definitions_hold_the_daily_assets():
     assert definitions.resolve_schedule_def("daily_reel_schedule").job_name == "daily_reel_job"
 
 
-def test_schedule_tick_renders_the_previous_day():
+def test_schedule_tick_renders_the_previous_day_and_skips_an_empty_one(vidgen_home):
+    from datetime import date
+
+    from vidgen_assets.lib import environment
+    from vidgen_assets.lib.warehouse import PromptSpec, Warehouse
+
     definitions = build_definitions()
     schedule = definitions.resolve_schedule_def("daily_reel_schedule")
-    context = dg.build_schedule_context(
-        scheduled_execution_time=datetime(2026, 3, 1, 1, 0, tzinfo=timezone.utc),
-        repository_def=definitions.get_repository_def(),
-    )
-    (request,) = schedule.evaluate_tick(context).run_requests
+
+    def tick(day: int):
+        with dg.build_schedule_context(
+            scheduled_execution_time=datetime(2026, 3, day, 1, 0, tzinfo=timezone.utc),
+            repository_def=definitions.get_repository_def(), resources=definitions.resources,
+        ) as context:  # fmt: skip
+            return schedule.evaluate_tick(context)
+
+    Warehouse(environment.warehouse_target()).upsert_prompts([PromptSpec("a", date(2026, 2, 28), "a fox")])
+    (request,) = tick(1).run_requests
     assert request.partition_key == "2026-02-28"
+    empty = tick(2)
+    assert not empty.run_requests and empty.skip_message == "no prompts scheduled for 2026-03-01"
 
 
 @pytest.mark.parametrize(("name", "expected"), [("in_process", dg.in_process_executor), ("multiprocess", dg.multiprocess_executor)])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 
 import dagster as dg
@@ -63,7 +62,8 @@ def test_no_change_skips_and_says_what_it_read(definitions, store):
     again = tick(definitions, store, first.cursor)
     assert not again.run_requests
     assert "read 1 rows" in again.skip_message and "all already handled" in again.skip_message
-    assert json.loads(again.cursor)["watermark"] == json.loads(first.cursor)["watermark"]
+    # The watermark follows the database clock even when nothing changes, so quiet ticks read ~nothing.
+    assert ChangeCursor.from_json(again.cursor).watermark > ChangeCursor.from_json(first.cursor).watermark
 
 
 def test_inserts_updates_and_soft_deletes_request_their_days(definitions, store):
@@ -79,6 +79,7 @@ def test_inserts_updates_and_soft_deletes_request_their_days(definitions, store)
     assert keys(updated) == [DAYS[1].isoformat()]
     assert updated.run_requests[0].run_key != inserted.run_requests[1].run_key
 
+    store.record_render(DAYS[0], store.day_fingerprints([DAYS[0]])[DAYS[0]], "run-a")  # as the prompts step does
     assert soft_delete(store, ["a"]) == 1
     deleted = tick(definitions, store, updated.cursor)
     assert keys(deleted) == [DAYS[0].isoformat()]
@@ -126,7 +127,8 @@ def test_days_outside_the_partitions_are_skipped(definitions, store):
     cursor = tick(definitions, store, None).cursor
     sql(store, "INSERT INTO prompts (prompt_id, scheduled_for, prompt) VALUES ('future', DATE '2031-01-01', 'x')")
     result = tick(definitions, store, cursor)
-    assert not result.run_requests and "outside the partitions" in result.skip_message
+    assert not result.run_requests and "not yet partitions 2031-01-01" in result.skip_message
+    assert ChangeCursor.from_json(result.cursor).pending == {date(2031, 1, 1)}  # kept for when it becomes one
     with pytest.raises(ValueError, match="no partitions"):
         backfill_run_request(definitions.get_repository_def().asset_graph, ["reel"], ["2031-01-01"])
 
@@ -137,7 +139,7 @@ def test_restart_with_an_old_cursor_rescans_with_the_same_run_keys(definitions, 
     first = tick(definitions, store, old)
     replay = tick(definitions, store, old)  # the new cursor was lost: same changes, same run keys
     assert [r.run_key for r in replay.run_requests] == [r.run_key for r in first.run_requests]
-    assert len(first.run_requests) == 2 and replay.cursor == first.cursor
+    assert len(first.run_requests) == 2
 
 
 def test_malformed_cursor_resets_to_a_lookback_instead_of_crashing(definitions, store):
@@ -156,18 +158,13 @@ def test_cursor_errors_are_specific(text):
         ChangeCursor.from_json(text)
 
 
-def test_limit_resumes_where_it_stopped_and_future_stamps_do_not_move_the_watermark(store):
-    # One statement: five rows that share one updated_at, so the limit cuts inside a timestamp.
+def test_future_stamps_do_not_move_the_watermark_past_the_clock(store):
     five_rows = "INSERT INTO prompts (prompt_id, scheduled_for, prompt) SELECT 'r' || range, ?, 'x' FROM range(5)"
     sql(store, five_rows, [DAYS[0]])
-    first = find_changes(store, ChangeCursor(), limit=2)
-    rest = find_changes(store, first.new_cursor, limit=10)
-    assert (first.rows, rest.rows) == (2, 3)
-    assert first.changes_by_day[DAYS[0]].isdisjoint(rest.changes_by_day[DAYS[0]])
-    assert ChangeCursor.from_json(rest.new_cursor.to_json()) == rest.new_cursor
-
+    first = find_changes(store, ChangeCursor())
+    assert first.rows == 5 and ChangeCursor.from_json(first.new_cursor.to_json()) == first.new_cursor
     sql(store, "UPDATE prompts SET updated_at = now() + INTERVAL 1 DAY WHERE prompt_id = 'r0'")
-    future = find_changes(store, rest.new_cursor)
+    future = find_changes(store, first.new_cursor)
     assert future.rows == 1 and future.new_cursor.watermark <= database_now(store)
     assert find_changes(store, future.new_cursor).rows == 0
 

@@ -82,3 +82,24 @@ def test_duplicates_are_rejected_and_the_rest_kept():
     valid, rejected = validate_rows([row(), row(prompt="b"), row(prompt_id="r2", seed="x")], MODELS, MODELS)
     assert [s.prompt for s in valid] == ["a fox"]
     assert [r.reason for r in rejected] == ["row 2: duplicate prompt_id 'r1'", "row 3: seed must be an integer, got 'x'"]
+
+
+def test_migration_to_utc_keeps_existing_rows_and_reads_naive_times_as_utc(tmp_path):
+    import duckdb
+
+    from vidgen_assets.lib.warehouse.schema import MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as connection:  # a warehouse as version 3 left it
+        connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, "
+                           "applied_at TIMESTAMP DEFAULT current_timestamp)")  # fmt: skip
+        for version, name, sql in MIGRATIONS[:3]:
+            connection.execute(sql)
+            connection.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+        connection.execute("INSERT INTO prompts (prompt_id, scheduled_for, prompt, seed, updated_at) "
+                           "VALUES ('old', DATE '2026-11-01', 'a fox', 3, TIMESTAMP '2026-11-01 05:30:00')")  # fmt: skip
+    warehouse = Warehouse(path)
+    assert warehouse.schema_version() == LATEST_VERSION
+    (row,) = warehouse.day_rows(date(2026, 11, 1), extra=("updated_at", "previous_scheduled_for"))
+    assert row["prompt"] == "a fox" and row["seed"] == 3 and row["previous_scheduled_for"] is None
+    assert row["updated_at"].isoformat() == "2026-11-01T05:30:00+00:00"

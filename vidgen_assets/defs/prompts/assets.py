@@ -32,22 +32,28 @@ def prompts(
     """
     day = partition_day(context)
     store = warehouse.open()
-    rows = store.day_rows(day)
+    # The rows and their fingerprint in one read, so the recorded render matches what was rendered.
+    rows, fingerprint = store.day_snapshot(day)
     valid, rejected = validate_rows(
         rows, preset_names("text-to-image"), preset_names("image-to-video", "text-to-video")
     )
     accepted, over_limits = apply_preset_limits(valid, generation.video_model)
     rejected += over_limits
     store.replace_rejections(day, [row["prompt_id"] for row in rows], rejected)
+    # Rows an import turned away never reached the table; they count against the day all the same.
+    rendered_ids = {spec.prompt_id for spec in accepted}
+    rejected += [r for r in store.import_rejections(day) if r.prompt_id not in rendered_ids]
     snapshot = {
         "partition": day.isoformat(),
         "rows": [asdict(spec) for spec in accepted],
         "rejected": [asdict(rejection) for rejection in rejected],
         "source_rows": len(rows),
+        "fingerprint": fingerprint,
     }
     # The same rows give the same version, so re-reading an unchanged day leaves downstream fresh.
     version = content_key("prompts", {"rows": snapshot["rows"]})
     uri = media.open().put_json(f"manifests/prompts/{day}/{version}.json", snapshot)  # a readable copy; no step reads it
+    store.record_render(day, fingerprint, context.run_id)
     for rejection in rejected:
         context.log.warning(f"rejected {rejection.prompt_id!r}: {rejection.reason}")
     return dg.Output(

@@ -1,4 +1,8 @@
-"""Re-render the days whose prompt rows were inserted, updated or soft-deleted.
+"""Re-render the days whose prompt rows changed, moved, or no longer match their last render.
+
+The rules (change scan, moves, reconciliation of recent days, future days, "nothing needless")
+live in `lib.warehouse.change_rules`, with the clock as an input; this module turns the plan
+into requests.
 
 How it requests work: a few changed days become one run per day; many days become one
 real backfill, built by `lib.dagster_backfill.backfill_run_request`. The alternative, an
@@ -18,7 +22,8 @@ from vidgen_assets.defs.partitions import daily_partitions
 from vidgen_assets.defs.resources import WarehouseResource
 from vidgen_assets.lib.dagster_backfill import backfill_run_request
 from vidgen_assets.lib.warehouse import Warehouse
-from vidgen_assets.lib.warehouse.changes import ChangeCursor, ChangeSet, CursorError, cursor_looking_back, find_changes
+from vidgen_assets.lib.warehouse.change_rules import DayPlan, plan_days
+from vidgen_assets.lib.warehouse.changes import ChangeCursor, CursorError, cursor_looking_back
 
 RENDERED_ASSETS = ("prompts", "keyframes", "videos", "reel")
 SENSOR_NAME = "prompts_changed_sensor"
@@ -50,26 +55,32 @@ def _start_cursor(context: dg.SensorEvaluationContext, store: Warehouse) -> Chan
         return cursor_looking_back(store, lookback)
 
 
-def _partition_days(context: dg.SensorEvaluationContext, days: list[date]) -> list[date]:
-    """The changed days that are partitions; others (a typo'd year, a far-future day) are logged."""
-    first, last = daily_partitions.get_first_partition_key(), daily_partitions.get_last_partition_key()
-    outside = [day.isoformat() for day in days if not first <= day.isoformat() <= last]
-    if outside:
-        shown = ", ".join(outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
-        context.log.info(f"skipping changed days outside the partitions {first}..{last}: {shown}")
-    return [day for day in days if first <= day.isoformat() <= last]
+def _shown(days: list[date]) -> str:
+    return ", ".join(d.isoformat() for d in days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
 
 
-def _requests(context: dg.SensorEvaluationContext, changes: ChangeSet, days: list[date]) -> list[dg.RunRequest]:
+def _log_plan(context: dg.SensorEvaluationContext, plan: DayPlan) -> None:
+    if plan.before_partitions:
+        context.log.info(f"skipping changed days before the first partition: {_shown(plan.before_partitions)}")
+    if plan.pending:
+        context.log.info(f"changed days not yet partitions, requested when they become one: {_shown(plan.pending)}")
+    if plan.unchanged:
+        context.log.info(f"changed days whose rows equal their last render, not requested: {_shown(plan.unchanged)}")
+    if plan.reconciled:
+        context.log.info(f"days whose rows differ from their last render without a scanned change: {_shown(plan.reconciled)}")
+
+
+def _requests(context: dg.SensorEvaluationContext, plan: DayPlan) -> list[dg.RunRequest]:
     tags = {"vidgen/launched_by": SENSOR_NAME}
+    days = sorted(plan.requests)
     if len(days) <= int(_setting("VIDGEN_SENSOR_MAX_RUNS", 5)):
-        # The run key names the exact set of changes: re-evaluating the same changes (a tick
+        # The run key names the day's rows and its last render: re-evaluating the same state (a tick
         # retried before its cursor was saved, a restart from an old cursor) requests nothing new.
         return [
             dg.RunRequest(
                 partition_key=day.isoformat(),
-                run_key=f"{day.isoformat()}:{changes.fingerprint(day)}",
-                tags={**tags, "vidgen/changed_rows": str(len(changes.changes_by_day[day]))},
+                run_key=plan.requests[day],
+                tags={**tags, "vidgen/changed_rows": str(plan.changes.changes_by_day.get(day, 0))},
             )
             for day in days
         ]
@@ -92,28 +103,35 @@ def _requests(context: dg.SensorEvaluationContext, changes: ChangeSet, days: lis
     ),
 )
 def prompts_changed_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
-    """Each tick reads rows changed since its cursor (an `updated_at` watermark minus an overlap window).
+    """Each tick reads rows changed since its cursor and reconciles the recent days (see the prompts README).
 
     Settings: VIDGEN_SENSOR_INTERVAL_SECONDS (60), VIDGEN_SENSOR_MAX_RUNS (5),
-    VIDGEN_SENSOR_OVERLAP_SECONDS (300), VIDGEN_SENSOR_LOOKBACK_HOURS (24, first start or reset).
+    VIDGEN_SENSOR_OVERLAP_SECONDS (300), VIDGEN_SENSOR_LOOKBACK_HOURS (24, first start or reset),
+    VIDGEN_SENSOR_RECONCILE_DAYS (7).
     """
     store = warehouse.open()
     cursor = _start_cursor(context, store)
     overlap = timedelta(seconds=_setting("VIDGEN_SENSOR_OVERLAP_SECONDS", 300))
-    changes = find_changes(store, cursor, overlap=overlap)
-    next_cursor = changes.new_cursor.to_json()
-    if not changes.rows:
-        looked_at = f"after {changes.scanned_since} (watermark {cursor.watermark}, overlap {overlap})"
+    plan = plan_days(
+        store, cursor,
+        first_partition=date.fromisoformat(daily_partitions.get_first_partition_key()),
+        last_partition=date.fromisoformat(daily_partitions.get_last_partition_key()),
+        overlap=overlap, reconcile_days=int(_setting("VIDGEN_SENSOR_RECONCILE_DAYS", 7)),
+    )  # fmt: skip
+    _log_plan(context, plan)
+    next_cursor = plan.cursor.to_json()
+    if plan.requests:
+        return dg.SensorResult(run_requests=_requests(context, plan), cursor=next_cursor)
+    changes = plan.changes
+    looked_at = f"after {changes.scanned_since} (watermark {cursor.watermark}, overlap {overlap})"
+    if changes.rows:
         reason = (
-            f"No new prompt changes: read {changes.scanned} rows changed {looked_at}, all already handled."
-            if changes.scanned
-            else f"No prompt rows changed {looked_at}."
+            f"{changes.rows} changed rows, none needing a render: days unchanged since their last render "
+            f"{_shown(plan.unchanged) or '(none)'}; not yet partitions {_shown(plan.pending) or '(none)'}; "
+            f"before the partitions {_shown(plan.before_partitions) or '(none)'}."
         )
-        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=next_cursor)
-    days = _partition_days(context, changes.days)
-    if not days:
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"{changes.rows} changed rows, all on days outside the partitions"),
-            cursor=next_cursor,
-        )
-    return dg.SensorResult(run_requests=_requests(context, changes, days), cursor=next_cursor)
+    elif changes.scanned:
+        reason = f"No new prompt changes: read {changes.scanned} rows changed {looked_at}, all already handled."
+    else:
+        reason = f"No prompt rows changed {looked_at}."
+    return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=next_cursor)

@@ -6,6 +6,7 @@ from datetime import timedelta
 import dagster as dg
 
 from vidgen_assets.defs.partitions import daily_partitions
+from vidgen_assets.defs.resources import WarehouseResource
 
 daily_reel_job = dg.define_asset_job(
     "daily_reel_job",
@@ -25,6 +26,9 @@ SCHEDULE_TIMEZONE = os.getenv("VIDGEN_SCHEDULE_TIMEZONE", "UTC")
     execution_timezone=SCHEDULE_TIMEZONE,
     description="Renders the previous, complete day (default 01:00 UTC; VIDGEN_SCHEDULE_HOUR/_TIMEZONE).",
 )
-def daily_reel_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    day = (context.scheduled_execution_time.date() - timedelta(days=1)).isoformat()
-    return dg.RunRequest(run_key=f"schedule-{day}", partition_key=day)
+def daily_reel_schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource):
+    day = context.scheduled_execution_time.date() - timedelta(days=1)
+    # An empty day is nothing to render, not a run that fails for want of clips.
+    if not warehouse.open().day_count(day):
+        return dg.SkipReason(f"no prompts scheduled for {day.isoformat()}")
+    return dg.RunRequest(run_key=f"schedule-{day.isoformat()}", partition_key=day.isoformat())

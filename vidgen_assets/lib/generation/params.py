@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 from ..warehouse.validation import Rejection
@@ -52,7 +52,7 @@ def apply_preset_limits(specs: Sequence, default_video_model: str) -> tuple[list
     accepted, rejected = [], []
     for spec in specs:
         preset = get_preset(spec.video_model or default_video_model, "image-to-video", "text-to-video")
-        problem = preset_limit_error(asdict(spec), preset)
+        problem = preset_limit_error(vars(spec), preset)  # asdict deep-copies every field: slow at 1M rows
         if problem:
             rejected.append(Rejection(spec.prompt_id, spec.scheduled_for.isoformat(), problem))
         else:

@@ -1,62 +1,90 @@
-"""Which prompt rows changed since a cursor, and so which days need rendering again.
+"""Which prompt rows changed since a cursor, and so which days may need rendering again.
 
-A row's change time is the later of `updated_at` and `deleted_at`: inserts, updates and
-soft deletes all count. The cursor keeps a watermark (the latest change time handled)
-and re-reads an overlap window below it, because a transaction that began before the
-last tick may commit after it with an older `updated_at` (a late commit). Rows already
-handled inside that window are remembered in `seen`, so each change is reported once.
+A row's change time is the later of `updated_at` and `deleted_at` (UTC): inserts, updates and
+soft deletes all count, and a moved row names its previous day too. The cursor keeps a watermark
+that follows the database clock, and re-reads an overlap window below it, because a transaction
+that began before the last scan may commit after it with an older `updated_at` (a late commit).
+Changes already handled inside that window are remembered, so each is reported once.
+
+The cursor stays small whatever the size of past changes: only the overlap window is remembered,
+by id while the ids fit in `SEEN_BUDGET` characters, and beyond that by change time (a bulk
+statement stamps all its rows with one time): every row stamped at such a time counts as handled.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from .store import Warehouse
 
 DEFAULT_OVERLAP = timedelta(minutes=5)
-CURSOR_VERSION = 1
+CURSOR_VERSION = 2
 FETCH_BATCH = 10_000
+SEEN_BUDGET = 32_000  # characters of ids kept in the cursor; past it, whole change times are kept
+MAX_STAMPS = 500  # change times kept; the oldest go first (the reconciliation covers what they held)
 
 _CHANGE_TIME = "greatest(updated_at, coalesce(deleted_at, updated_at))"
-_COLUMNS = f"SELECT prompt_id, scheduled_for, {_CHANGE_TIME} AS changed_at FROM prompts"
+_COLUMNS = f"SELECT prompt_id, scheduled_for, previous_scheduled_for, {_CHANGE_TIME} AS changed_at FROM prompts"
 # Two disjoint branches, each a plain range filter: the first is answered by the
 # `prompts_updated_at` index (EXPLAIN: "Index Scan"), the second by row-group zone maps and
 # only matters for rows soft-deleted by a tool that left `updated_at` alone.
 # An `OR` across the two columns would force a sequential scan of the whole table.
+# Rows stamped at a change time handled as a whole (`$bulk`) are filtered out inside DuckDB, so
+# the ticks after a bulk statement do not pull its rows into Python again.
+_NOT_BULK = f"NOT list_contains($bulk, {_CHANGE_TIME})"
 CHANGES_SINCE_QUERY = (
-    f"{_COLUMNS} WHERE updated_at > $since "
-    f"UNION ALL {_COLUMNS} WHERE deleted_at > $since AND updated_at <= $since "
-    "ORDER BY changed_at, prompt_id"
+    f"{_COLUMNS} WHERE updated_at > $since AND {_NOT_BULK} "
+    f"UNION ALL {_COLUMNS} WHERE deleted_at > $since AND updated_at <= $since AND {_NOT_BULK}"
 )
-_ALL_QUERY = f"{_COLUMNS} ORDER BY changed_at, prompt_id"
-_NOW_QUERY = "SELECT CAST(now() AS TIMESTAMP)"
+_ALL_QUERY = _COLUMNS
+_NOW_QUERY = "SELECT now()"
 
 
 class CursorError(ValueError):
     """A stored cursor could not be read back (corrupt, hand-edited or from another format)."""
 
 
+def _utc(text: str) -> datetime:
+    """Version 1 cursors hold naive times, written by a UTC sensor: read them as UTC."""
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
 @dataclass(frozen=True)
 class ChangeCursor:
-    """Watermark plus the (prompt_id, change time ISO) pairs already handled in the overlap window.
+    """Watermark, what was handled in the overlap window, future days, days awaiting their run.
 
-    `watermark=None` means "from the beginning": the next scan reads every row.
+    `watermark=None` means "from the beginning": the next scan reads every row. `seen` holds
+    (prompt_id, change time) pairs, `bulk` change times handled as a whole, `pending` changed days
+    that are not partitions yet, `requested` a digest per recent day requested and not yet rendered.
     """
 
     watermark: datetime | None = None
     seen: frozenset[tuple[str, str]] = frozenset()
+    bulk: frozenset[str] = frozenset()
+    pending: frozenset[date] = frozenset()
+    requested: tuple[tuple[date, str], ...] = ()
+
+    def handled(self, prompt_id: str, stamp: str) -> bool:
+        return stamp in self.bulk or (prompt_id, stamp) in self.seen
 
     def to_json(self) -> str:
         return json.dumps(
             {
                 "version": CURSOR_VERSION,
-                "watermark": None if self.watermark is None else self.watermark.isoformat(),
+                "watermark": None if self.watermark is None else _stamp(self.watermark),
                 "seen": sorted([prompt_id, changed_at] for prompt_id, changed_at in self.seen),
+                "bulk": sorted(self.bulk),
+                "pending": sorted(day.isoformat() for day in self.pending),
+                "requested": {day.isoformat(): key for day, key in sorted(self.requested)},
             },
             separators=(",", ":"),
         )
@@ -65,8 +93,8 @@ class ChangeCursor:
     def from_json(cls, text: str | None) -> ChangeCursor:
         try:
             data = json.loads(text or "")
-            if not isinstance(data, dict) or data.get("version") != CURSOR_VERSION:
-                raise CursorError(f"expected a version {CURSOR_VERSION} cursor object")
+            if not isinstance(data, dict) or data.get("version") not in (1, CURSOR_VERSION):
+                raise CursorError(f"expected a version 1 or {CURSOR_VERSION} cursor object")
             watermark = data["watermark"]
             pairs = data["seen"]
             if not isinstance(pairs, list):
@@ -75,34 +103,34 @@ class ChangeCursor:
             for pair in pairs:
                 if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
                     raise CursorError(f"bad 'seen' entry {pair!r}")
-                datetime.fromisoformat(pair[1])
-                seen.add((pair[0], pair[1]))
-            return cls(None if watermark is None else datetime.fromisoformat(watermark), frozenset(seen))
+                seen.add((pair[0], _stamp(_utc(pair[1]))))
+            return cls(
+                None if watermark is None else _utc(watermark),
+                frozenset(seen),
+                frozenset(_stamp(_utc(s)) for s in data.get("bulk", [])),
+                frozenset(date.fromisoformat(d) for d in data.get("pending", [])),
+                tuple((date.fromisoformat(d), str(k)) for d, k in dict(data.get("requested", {})).items()),
+            )
         except CursorError:
             raise
-        except (ValueError, TypeError, KeyError) as error:
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise CursorError(f"unreadable change cursor {str(text)[:80]!r}: {error}") from error
 
 
 @dataclass(frozen=True)
 class ChangeSet:
-    """The result of one scan: the days to render again and the cursor for the next scan."""
+    """The result of one scan: the changed days and the cursor for the next scan."""
 
-    days: list[date]
+    days: list[date]  # days of changed rows, and the days moved rows left
     rows: int  # changed rows not handled before
     new_cursor: ChangeCursor
     scanned_since: datetime | None  # rows changed after this were read; None: the whole table
-    scanned: int = 0  # rows read, including those skipped as already seen
-    changes_by_day: dict[date, frozenset[tuple[str, str]]] = field(default_factory=dict)
-
-    def fingerprint(self, day: date) -> str:
-        """A short stable hash of the day's changes: the same changes give the same value."""
-        payload = json.dumps(sorted(self.changes_by_day[day]))
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    scanned: int = 0  # rows read, including those skipped as already handled
+    changes_by_day: dict[date, int] = field(default_factory=dict)  # new changed rows per day
 
 
 def database_now(warehouse: Warehouse) -> datetime:
-    """The warehouse's clock, in the same terms as its `updated_at` values."""
+    """The warehouse's clock, in UTC like its `updated_at` values."""
     with warehouse.connect() as connection:
         return connection.execute(_NOW_QUERY).fetchone()[0]
 
@@ -112,69 +140,79 @@ def cursor_looking_back(warehouse: Warehouse, lookback: timedelta) -> ChangeCurs
     return ChangeCursor(watermark=database_now(warehouse) - lookback)
 
 
-def find_changes(
-    warehouse: Warehouse,
-    cursor: ChangeCursor,
-    *,
-    overlap: timedelta = DEFAULT_OVERLAP,
-    limit: int | None = None,
-) -> ChangeSet:
-    """Rows changed after `cursor.watermark - overlap` and not yet seen, grouped by `scheduled_for`.
-
-    With `limit`, stops after that many new rows; the next scan resumes where this one ended.
-    """
+def find_changes(warehouse: Warehouse, cursor: ChangeCursor, *, overlap: timedelta = DEFAULT_OVERLAP) -> ChangeSet:
+    """Rows changed after `cursor.watermark - overlap` and not yet handled, counted by day."""
     since = None if cursor.watermark is None else cursor.watermark - overlap
-    changes_by_day: dict[date, set[tuple[str, str]]] = defaultdict(set)
-    latest, scanned, new_rows = cursor.watermark, 0, 0
+    changes_by_day: dict[date, int] = defaultdict(int)
+    window: dict[str, list[str]] = defaultdict(list)  # change time -> ids, for the next cursor
+    scanned = new_rows = 0
     with warehouse.connect() as connection:
         now = connection.execute(_NOW_QUERY).fetchone()[0]
+        # The watermark follows the clock, so a quiet tick reads only the overlap window.
+        watermark = now if cursor.watermark is None else max(cursor.watermark, now)
+        floor = watermark - overlap
         if since is None:
             result = connection.execute(_ALL_QUERY)
         else:
-            result = connection.execute(CHANGES_SINCE_QUERY, {"since": since})
-        while (limit is None or new_rows < limit) and (batch := result.fetchmany(FETCH_BATCH)):
-            for prompt_id, day, changed_at in batch:
-                scanned += 1
-                latest = changed_at if latest is None else max(latest, changed_at)
-                pair = (prompt_id, changed_at.isoformat())
-                if pair in cursor.seen:
+            bulk = sorted(datetime.fromisoformat(stamp) for stamp in cursor.bulk)
+            result = connection.execute(CHANGES_SINCE_QUERY, {"since": since, "bulk": bulk})
+        while batch := result.fetchmany(FETCH_BATCH):
+            scanned += len(batch)
+            for prompt_id, day, previous, changed_at in batch:
+                stamp = _stamp(changed_at)
+                if changed_at > floor:
+                    window[stamp].append(prompt_id)
+                if cursor.handled(prompt_id, stamp):
                     continue
-                changes_by_day[day].add(pair)
                 new_rows += 1
-                if limit is not None and new_rows >= limit:
-                    break
-    if latest is not None:
-        # A row stamped in the future must not push the watermark past the clock, or rows
-        # changed before that future time would fall out of every later scan.
-        latest = min(latest, now) if cursor.watermark is None else max(cursor.watermark, min(latest, now))
-    handled = set(cursor.seen).union(*changes_by_day.values())
+                changes_by_day[day] += 1
+                if previous is not None and previous != day:
+                    changes_by_day[previous] += 1
+    seen, bulk = _bounded(window)
+    bulk |= {stamp for stamp in cursor.bulk if datetime.fromisoformat(stamp) > floor}  # not read, still handled
+    new_cursor = ChangeCursor(watermark, seen, bulk, cursor.pending, cursor.requested)
     return ChangeSet(
         days=sorted(changes_by_day),
         rows=new_rows,
-        new_cursor=ChangeCursor(latest, _inside_window(handled, latest, overlap)),
+        new_cursor=new_cursor,
         scanned_since=since,
         scanned=scanned,
-        changes_by_day={day: frozenset(pairs) for day, pairs in changes_by_day.items()},
+        changes_by_day=dict(changes_by_day),
     )
 
 
-def _inside_window(pairs: Iterable[tuple[str, str]], watermark: datetime | None, overlap: timedelta) -> frozenset:
-    """Only pairs a later scan can read again need remembering; older ones are dropped."""
-    if watermark is None:
-        return frozenset(pairs)
-    floor = watermark - overlap
-    return frozenset(pair for pair in pairs if datetime.fromisoformat(pair[1]) > floor)
+def _bounded(window: dict[str, list[str]]) -> tuple[frozenset, frozenset]:
+    """The overlap window's handled changes in at most ~SEEN_BUDGET characters.
+
+    Ids are kept while they fit; past that the largest groups (bulk statements) are kept by
+    change time alone, and past `MAX_STAMPS` times the oldest are dropped: a change they held
+    may be reported again, which the fingerprint rule turns into no run.
+    """
+    stamps = sorted(window, reverse=True)[:MAX_STAMPS]
+    size = sum(len(prompt_id) + 40 for stamp in stamps for prompt_id in window[stamp])
+    bulk: set[str] = set()
+    for stamp in sorted(stamps, key=lambda s: len(window[s]), reverse=True):
+        if size <= SEEN_BUDGET:
+            break
+        bulk.add(stamp)
+        size -= sum(len(prompt_id) + 40 for prompt_id in window[stamp])
+    seen = frozenset((prompt_id, stamp) for stamp in stamps if stamp not in bulk for prompt_id in window[stamp])
+    return seen, frozenset(bulk)
 
 
 def soft_delete(warehouse: Warehouse, prompt_ids: Iterable[str]) -> int:
-    """Mark rows deleted; `updated_at` moves too, so the change sensor's index finds them."""
+    return len(soft_delete_ids(warehouse, prompt_ids))
+
+
+def soft_delete_ids(warehouse: Warehouse, prompt_ids: Iterable[str]) -> list[str]:
+    """Mark live rows deleted and return their ids; `updated_at` moves too, so the change scan's index finds them."""
     ids = sorted(set(prompt_ids))
     if not ids:
-        return 0
+        return []
     with warehouse.connect() as connection:
-        (count,) = connection.execute(
+        rows = connection.execute(
             "UPDATE prompts SET deleted_at = now(), updated_at = now() "
-            "WHERE prompt_id IN (SELECT unnest($ids)) AND deleted_at IS NULL",
+            "WHERE prompt_id IN (SELECT unnest($ids)) AND deleted_at IS NULL RETURNING prompt_id",
             {"ids": ids},
-        ).fetchone()
-    return count
+        ).fetchall()
+    return sorted(row[0] for row in rows)

@@ -81,6 +81,47 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     ),
     (
         4,
+        "UTC timestamps, moves, import rejections, day renders",
+        # DuckDB cannot retype an indexed column, so `prompts` is rebuilt. Existing naive values
+        # are read as UTC (the connection's zone): the assumption is that writers ran in UTC, as
+        # servers and containers do; rows written from another zone shift by its offset, once.
+        """
+        CREATE TABLE prompts_utc (
+            prompt_id VARCHAR PRIMARY KEY,
+            scheduled_for DATE NOT NULL,
+            prompt VARCHAR, subject VARCHAR, action VARCHAR, location VARCHAR, style VARCHAR,
+            camera VARCHAR, lighting VARCHAR, negative_prompt VARCHAR, seed BIGINT,
+            keyframe_model VARCHAR, video_model VARCHAR, motion_bucket_ids VARCHAR,
+            num_frames INTEGER, fps INTEGER,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+            updated_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+            deleted_at TIMESTAMPTZ,
+            noise_aug_strength DOUBLE, num_inference_steps INTEGER, min_guidance_scale DOUBLE,
+            max_guidance_scale DOUBLE, decode_chunk_size INTEGER, width INTEGER, height INTEGER,
+            previous_scheduled_for DATE  -- the day a row moved away from, so both days re-render
+        );
+        INSERT INTO prompts_utc BY NAME SELECT * FROM prompts;
+        DROP TABLE prompts;
+        ALTER TABLE prompts_utc RENAME TO prompts;
+        CREATE INDEX prompts_scheduled_for ON prompts (scheduled_for);
+        CREATE INDEX prompts_updated_at ON prompts (updated_at);
+        ALTER TABLE prompt_rejections ALTER COLUMN rejected_at TYPE TIMESTAMPTZ;
+        ALTER TABLE prompt_rejections ADD COLUMN source VARCHAR;  -- 'import', or the prompts step
+        DROP INDEX clips_prompt_id;
+        DROP INDEX clips_key;
+        ALTER TABLE clips ALTER COLUMN recorded_at TYPE TIMESTAMPTZ;
+        CREATE INDEX clips_prompt_id ON clips (prompt_id);
+        CREATE INDEX clips_key ON clips (key);
+        CREATE TABLE day_renders (
+            scheduled_for DATE PRIMARY KEY,
+            fingerprint VARCHAR NOT NULL,  -- of the live rows the day's last prompts step read
+            run_id VARCHAR,
+            rendered_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+        );
+        """,
+    ),
+    (
+        5,
         "render statistics per day and model",
         """
         CREATE TABLE render_stats (
@@ -111,7 +152,7 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             pool_wait_p95_s DOUBLE,
             queue_wait_p95_s DOUBLE,
             run_wall_s DOUBLE,
-            computed_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            computed_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
             PRIMARY KEY (day, kind, model)
         );
         """,

@@ -8,9 +8,8 @@ extension. Every query is parameterized: prompt text is data, never SQL.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
@@ -18,25 +17,20 @@ import duckdb
 
 from .schema import MIGRATIONS
 from .validation import PromptSpec, Rejection
+from .writes import PROMPT_COLUMNS, printable, stage, write_staged
 
-PROMPT_COLUMNS = (
-    "prompt_id", "scheduled_for", "prompt", "subject", "action", "location", "style", "camera",
-    "lighting", "negative_prompt", "seed", "keyframe_model", "video_model", "motion_bucket_ids",
-    "num_frames", "fps", "noise_aug_strength", "num_inference_steps", "min_guidance_scale",
-    "max_guidance_scale", "decode_chunk_size", "width", "height",
-)  # fmt: skip
-LOCK_RETRY_SECONDS = 30.0
-
-
-def _printable(text: str | None) -> str | None:
-    """Rejected values may hold lone surrogates that no database accepts; keep them readable."""
-    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
+LOCK_RETRY_SECONDS = 30.0  # far above the longest write window (one import chunk, ~1 s)
+LOCK_POLL_SECONDS = 0.05
+# Order-independent digest of a day's live rows: equal digests mean the day would render the same.
+FINGERPRINT_SQL = f"count(*) || ':' || coalesce(bit_xor(hash({', '.join(PROMPT_COLUMNS)})), 0)"
+EMPTY_FINGERPRINT = "0:0"
 
 
 class Warehouse:
     def __init__(self, target: str | Path):
         self.target = str(target)
         self._migrated = False
+        self.last_hold_s = 0.0  # how long the last connection held the file (its write lock)
 
     @property
     def is_file(self) -> bool:
@@ -44,25 +38,29 @@ class Warehouse:
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection; waits while another process holds the file's write lock."""
+        """A short-lived UTC connection; waits while another process holds the file's lock."""
         if self.is_file:
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + LOCK_RETRY_SECONDS
         while True:
+            opened = time.perf_counter()
             try:
                 connection = duckdb.connect(self.target)
                 break
             except duckdb.IOException as error:
-                # DuckDB files take one writer process at a time; steps of parallel runs queue here.
+                # DuckDB files take one process at a time; readers and import chunks queue here.
                 if "lock" not in str(error).lower() or time.monotonic() > deadline:
                     raise
-                time.sleep(0.2)
+                time.sleep(LOCK_POLL_SECONDS)
         try:
+            # Stored and compared in UTC whatever the zone of the writer, the sensor or the daemon.
+            connection.execute("SET TimeZone = 'UTC'")
             if not self._migrated:
                 self._migrate(connection)
             yield connection
         finally:
             connection.close()
+            self.last_hold_s = time.perf_counter() - opened
 
     def _migrate(self, connection: duckdb.DuckDBPyConnection) -> None:
         connection.execute(
@@ -84,67 +82,148 @@ class Warehouse:
             return connection.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
 
     def upsert_prompts(self, specs: Iterable[PromptSpec], parts: dict[str, dict[str, str]] | None = None) -> int:
-        """Insert or update rows by `prompt_id`; an update bumps `updated_at` and clears `deleted_at`."""
-        rows = []
-        for spec in specs:
-            values = asdict(spec)
-            values.update((parts or {}).get(spec.prompt_id, {}))
-            buckets = values["motion_bucket_ids"]
-            values["motion_bucket_ids"] = None if buckets is None else ";".join(map(str, buckets))
-            rows.append([values.get(column) for column in PROMPT_COLUMNS])
-        if not rows:
-            return 0
-        columns = ", ".join(PROMPT_COLUMNS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in PROMPT_COLUMNS[1:])
-        # Re-importing an unchanged row is not a change: updated_at moves only when a value does.
-        changed = " OR ".join(f"prompts.{c} IS DISTINCT FROM excluded.{c}" for c in PROMPT_COLUMNS[1:])
-        with self.connect() as connection:
-            connection.executemany(
-                f"INSERT INTO prompts ({columns}) VALUES ({', '.join('?' * len(PROMPT_COLUMNS))}) "
-                f"ON CONFLICT (prompt_id) DO UPDATE SET {updates}, updated_at = now(), deleted_at = NULL "
-                f"WHERE {changed} OR prompts.deleted_at IS NOT NULL",
-                rows,
-            )
-        return len(rows)
+        """Insert or update rows by `prompt_id`; returns how many rows were given."""
+        specs = list(specs)
+        self.write_prompts(specs, parts)
+        return len(specs)
 
-    def day_rows(self, day: date) -> list[dict]:
+    def write_prompts(
+        self,
+        specs: Sequence[PromptSpec],
+        parts: dict[str, dict[str, str]] | None = None,
+        rejections: Sequence[Rejection] = (),
+    ) -> int:
+        """One short transaction: upsert the rows set-based, and replace their ids' import rejections.
+
+        An update bumps `updated_at` and clears `deleted_at` only when a value changes (re-importing
+        an unchanged row is not a change); a move keeps the old day in `previous_scheduled_for`.
+        Returns the rows inserted or changed.
+        """
+        with duckdb.connect() as staging:
+            staging.execute("SET TimeZone = 'UTC'")
+            stage(staging, specs, parts, rejections)
+            with self.attached(staging) as schema:
+                return write_staged(staging, schema)
+
+    @contextmanager
+    def attached(self, connection: duckdb.DuckDBPyConnection) -> Iterator[str]:
+        """The warehouse attached to another (in-memory) connection as schema `warehouse`, briefly."""
+        if not self._migrated:
+            with self.connect():
+                pass
+        target = self.target.replace("'", "''")
+        deadline = time.monotonic() + LOCK_RETRY_SECONDS
+        while True:
+            opened = time.perf_counter()
+            try:
+                connection.execute(f"ATTACH '{target}' AS warehouse")
+                break
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(LOCK_POLL_SECONDS)
+        try:
+            yield "warehouse"
+        finally:
+            connection.execute("DETACH warehouse")
+            self.last_hold_s = time.perf_counter() - opened
+
+    @staticmethod
+    def _insert_rejections(connection, rejections: Sequence[Rejection], source: str) -> None:
+        if rejections:
+            connection.execute(
+                "INSERT INTO prompt_rejections (prompt_id, scheduled_for, reason, source) "
+                "SELECT unnest($ids), unnest($days), unnest($reasons), $source",
+                {
+                    "ids": [printable(r.prompt_id) for r in rejections],
+                    "days": [printable(r.scheduled_for) for r in rejections],
+                    "reasons": [printable(r.reason) for r in rejections],
+                    "source": source,
+                },
+            )
+
+    def day_rows(self, day: date, extra: Sequence[str] = ()) -> list[dict]:
         """The day's live (not soft-deleted) rows in a stable order."""
+        return self.day_snapshot(day, extra)[0]
+
+    def day_snapshot(self, day: date, extra: Sequence[str] = ()) -> tuple[list[dict], str]:
+        """The day's live rows and their fingerprint, read in one transaction so they agree."""
         with self.connect() as connection:
+            connection.execute("BEGIN")
             cursor = connection.execute(
-                f"SELECT {', '.join(PROMPT_COLUMNS)} FROM prompts "
+                f"SELECT {', '.join((*PROMPT_COLUMNS, *extra))} FROM prompts "
                 "WHERE scheduled_for = ? AND deleted_at IS NULL ORDER BY prompt_id",
                 [day],
             )
             names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
+            rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+            query = f"SELECT {FINGERPRINT_SQL} FROM prompts WHERE scheduled_for = ? AND deleted_at IS NULL"
+            (fingerprint,) = connection.execute(query, [day]).fetchone()
+            connection.execute("COMMIT")
+        return rows, fingerprint
 
-    def record_rejections(self, rejections: Sequence[Rejection]) -> int:
-        if rejections:
-            with self.connect() as connection:
-                connection.executemany(
-                    "INSERT INTO prompt_rejections (prompt_id, scheduled_for, reason) VALUES (?, ?, ?)",
-                    [[_printable(r.prompt_id), _printable(r.scheduled_for), _printable(r.reason)] for r in rejections],
-                )
-        return len(rejections)
+    def day_count(self, day: date) -> int:
+        with self.connect() as connection:
+            query = "SELECT count(*) FROM prompts WHERE scheduled_for = ? AND deleted_at IS NULL"
+            return connection.execute(query, [day]).fetchone()[0]
+
+    def day_fingerprints(self, days: Collection[date]) -> dict[date, str]:
+        """Current fingerprint of each day's live rows ("0:0" for none); cost follows those days' rows."""
+        if not days:
+            return {}
+        with self.connect() as connection:
+            found = dict(
+                connection.execute(
+                    f"SELECT scheduled_for, {FINGERPRINT_SQL} FROM prompts WHERE deleted_at IS NULL "
+                    "AND scheduled_for BETWEEN $low AND $high AND scheduled_for IN (SELECT unnest($days)) GROUP BY 1",
+                    {"days": sorted(days), "low": min(days), "high": max(days)},
+                ).fetchall()
+            )
+        return {day: found.get(day, EMPTY_FINGERPRINT) for day in days}
+
+    def record_render(self, day: date, fingerprint: str, run_id: str | None) -> None:
+        """What the day's prompts step last read: the reconciliation compares against it."""
+        with self.connect() as connection:
+            connection.execute(
+                "INSERT INTO day_renders (scheduled_for, fingerprint, run_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (scheduled_for) DO UPDATE SET fingerprint = excluded.fingerprint, "
+                "run_id = excluded.run_id, rendered_at = now()",
+                [day, fingerprint, run_id],
+            )
+
+    def last_renders(self, days: Collection[date]) -> dict[date, str]:
+        """The recorded fingerprint of each of these days that was ever rendered."""
+        if not days:
+            return {}
+        with self.connect() as connection:
+            query = "SELECT scheduled_for, fingerprint FROM day_renders WHERE scheduled_for IN (SELECT unnest($days))"
+            return dict(connection.execute(query, {"days": sorted(days)}).fetchall())
 
     def replace_rejections(self, day: date, prompt_ids: Sequence[str], rejections: Sequence[Rejection]) -> int:
-        """The day's latest verdict on these rows: earlier rejections of the same ids are replaced."""
+        """The prompts step's latest verdict on these rows; import-time rejections are left alone."""
         with self.connect() as connection:
             connection.execute("BEGIN")
             connection.execute(
-                "DELETE FROM prompt_rejections WHERE scheduled_for = ? AND list_contains(?, prompt_id)",
+                "DELETE FROM prompt_rejections WHERE scheduled_for = ? AND list_contains(?, prompt_id) "
+                "AND source IS DISTINCT FROM 'import'",
                 [day.isoformat(), list(prompt_ids)],
             )
-            if rejections:
-                connection.executemany(
-                    "INSERT INTO prompt_rejections (prompt_id, scheduled_for, reason) VALUES (?, ?, ?)",
-                    [[_printable(r.prompt_id), _printable(r.scheduled_for), _printable(r.reason)] for r in rejections],
-                )
+            self._insert_rejections(connection, rejections, "prompts")
             connection.execute("COMMIT")
         return len(rejections)
 
+    def import_rejections(self, day: date) -> list[Rejection]:
+        """Rows of this day that an import turned away, oldest first."""
+        with self.connect() as connection:
+            rows = connection.execute(
+                "SELECT prompt_id, scheduled_for, reason FROM prompt_rejections "
+                "WHERE source = 'import' AND scheduled_for = ? ORDER BY rejected_at, prompt_id",
+                [day.isoformat()],
+            ).fetchall()
+        return [Rejection(*row) for row in rows]
+
     def rejections(self, day: date | None = None) -> list[dict]:
-        query = "SELECT prompt_id, scheduled_for, reason, rejected_at FROM prompt_rejections"
+        query = "SELECT prompt_id, scheduled_for, reason, rejected_at, source FROM prompt_rejections"
         params: list = []
         if day is not None:
             query += " WHERE scheduled_for = ?"
@@ -153,4 +232,3 @@ class Warehouse:
             cursor = connection.execute(query + " ORDER BY rejected_at, prompt_id", params)
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row)) for row in cursor.fetchall()]
-

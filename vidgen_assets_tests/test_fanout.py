@@ -55,6 +55,6 @@ def gpu_step_intervals(instance: dg.DagsterInstance, run_id: str) -> list[tuple[
     for record in instance.get_records_for_run(run_id).records:
         event = record.event_log_entry
         step = event.step_key or ""
-        if "render_" in step and event.dagster_event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS):
+        if "_shard[" in step and event.dagster_event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS):
             times.setdefault(step, {})[event.dagster_event_type.value] = event.timestamp
     return sorted((t["STEP_START"], t["STEP_SUCCESS"]) for t in times.values())

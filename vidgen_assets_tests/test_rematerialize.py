@@ -105,6 +105,8 @@ def test_each_asset_rematerialized_alone_builds_from_its_direct_upstream(vidgen_
         (c["key"] for c in videos["items"]), key=lambda k: next(c["prompt_id"] for c in videos["items"] if c["key"] == k)
     )  # fmt: skip
     assert not reel["cache_hit"] and reel["frames"] == 2 * 4
+    assert stale_status()["render_stats"] == "STALE"  # downstream of the reel, not yet re-run
+    materialized("render_stats")
     assert set(stale_status().values()) == {"FRESH"}
 
     # A changed prompt text: `videos` alone keeps following the keyframes it reads, until they change.

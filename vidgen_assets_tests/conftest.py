@@ -28,6 +28,27 @@ def models_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def store(vidgen_home):
+    """The test's warehouse file (in its VIDGEN_HOME)."""
+    from vidgen_assets.lib import environment
+    from vidgen_assets.lib.warehouse import Warehouse
+
+    return Warehouse(environment.warehouse_target())
+
+
+def add(store, *rows: tuple[str, date], text: str = "a fox") -> None:
+    """Upsert one prompt row per (prompt_id, day), its text from `text` and the id."""
+    from vidgen_assets.lib.warehouse import PromptSpec
+
+    store.upsert_prompts([PromptSpec(prompt_id, day, f"{text} {prompt_id}", seed=1) for prompt_id, day in rows])
+
+
+def sql(store, statement: str, params=None) -> None:
+    with store.connect() as connection:
+        connection.execute(statement, params or [])
+
+
+@pytest.fixture
 def vidgen_home(tmp_path, monkeypatch, models_dir) -> Path:
     """An empty VIDGEN_HOME (warehouse, media, Dagster instance) for one test."""
     home = tmp_path / "home"

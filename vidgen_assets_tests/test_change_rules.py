@@ -9,34 +9,18 @@ import textwrap
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
-import pytest
 
 from vidgen_assets.defs.prompts.sensors import prompts_changed_sensor
 from vidgen_assets.defs.resources import WarehouseResource
 from vidgen_assets.definitions import build_definitions
-from vidgen_assets.lib import environment
-from vidgen_assets.lib.warehouse import PromptSpec, Warehouse
+from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.change_rules import plan_days
 from vidgen_assets.lib.warehouse.changes import ChangeCursor, database_now, find_changes
-from vidgen_assets_tests.conftest import REPO_ROOT
+from vidgen_assets_tests.conftest import REPO_ROOT, add, sql
 
 FIRST = date(2024, 1, 1)
 LAST = date(2026, 10, 20)  # "today" for the lib-level plans: the clock is an input there
 OVERLAP = timedelta(minutes=5)
-
-
-@pytest.fixture
-def store(vidgen_home) -> Warehouse:
-    return Warehouse(environment.warehouse_target())
-
-
-def add(store: Warehouse, *rows: tuple[str, date], text: str = "a fox") -> None:
-    store.upsert_prompts([PromptSpec(prompt_id, day, f"{text} {prompt_id}", seed=1) for prompt_id, day in rows])
-
-
-def sql(store: Warehouse, statement: str, params=None) -> None:
-    with store.connect() as connection:
-        connection.execute(statement, params or [])
 
 
 def render(store: Warehouse, *days: date) -> None:

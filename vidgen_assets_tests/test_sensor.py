@@ -13,8 +13,9 @@ from vidgen_assets.definitions import build_definitions
 from vidgen_assets.lib import environment
 from vidgen_assets.lib.dagster_backfill import backfill_run_request
 from vidgen_assets.lib.storage import open_media_store
-from vidgen_assets.lib.warehouse import PromptSpec, Warehouse
+from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.changes import ChangeCursor, CursorError, database_now, find_changes, soft_delete
+from vidgen_assets_tests.conftest import add, sql
 
 DAYS = [date(2026, 10, 1) + timedelta(days=n) for n in range(20)]
 ASSETS = {dg.AssetKey(name) for name in ("prompts", "keyframes", "videos", "reel")}
@@ -23,20 +24,6 @@ ASSETS = {dg.AssetKey(name) for name in ("prompts", "keyframes", "videos", "reel
 @pytest.fixture(scope="module")
 def definitions() -> dg.Definitions:
     return build_definitions()
-
-
-@pytest.fixture
-def store(vidgen_home) -> Warehouse:
-    return Warehouse(environment.warehouse_target())
-
-
-def add(store: Warehouse, *rows: tuple[str, date], text: str = "a fox") -> None:
-    store.upsert_prompts([PromptSpec(prompt_id, day, f"{text} {prompt_id}", seed=1) for prompt_id, day in rows])
-
-
-def sql(store: Warehouse, statement: str, params=None) -> None:
-    with store.connect() as connection:
-        connection.execute(statement, params or [])
 
 
 def tick(definitions, store: Warehouse, cursor: str | None):

@@ -26,6 +26,23 @@ FINGERPRINT_SQL = f"count(*) || ':' || coalesce(bit_xor(hash({', '.join(PROMPT_C
 EMPTY_FINGERPRINT = "0:0"
 
 
+def _when_unlocked(open_file):
+    """`open_file()` once the file's lock is free: (when it was opened, by `perf_counter`, its result).
+
+    DuckDB files take one process at a time; readers and import chunks queue here, retrying for
+    LOCK_RETRY_SECONDS, far longer than any write window.
+    """
+    deadline = time.monotonic() + LOCK_RETRY_SECONDS
+    while True:
+        opened = time.perf_counter()
+        try:
+            return opened, open_file()
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(LOCK_POLL_SECONDS)
+
+
 class Warehouse:
     def __init__(self, target: str | Path):
         self.target = str(target)
@@ -41,17 +58,7 @@ class Warehouse:
         """A short-lived UTC connection; waits while another process holds the file's lock."""
         if self.is_file:
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + LOCK_RETRY_SECONDS
-        while True:
-            opened = time.perf_counter()
-            try:
-                connection = duckdb.connect(self.target)
-                break
-            except duckdb.IOException as error:
-                # DuckDB files take one process at a time; readers and import chunks queue here.
-                if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(LOCK_POLL_SECONDS)
+        opened, connection = _when_unlocked(lambda: duckdb.connect(self.target))
         try:
             # Stored and compared in UTC whatever the zone of the writer, the sensor or the daemon.
             connection.execute("SET TimeZone = 'UTC'")
@@ -112,16 +119,7 @@ class Warehouse:
             with self.connect():
                 pass
         target = self.target.replace("'", "''")
-        deadline = time.monotonic() + LOCK_RETRY_SECONDS
-        while True:
-            opened = time.perf_counter()
-            try:
-                connection.execute(f"ATTACH '{target}' AS warehouse")
-                break
-            except duckdb.IOException as error:
-                if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(LOCK_POLL_SECONDS)
+        opened, _ = _when_unlocked(lambda: connection.execute(f"ATTACH '{target}' AS warehouse"))
         try:
             yield "warehouse"
         finally:

@@ -42,6 +42,11 @@ def preset_limit_error(row: Mapping[str, Any], preset: ModelPreset) -> str | Non
     frames = row.get("num_frames")
     if frames and frames > preset.max_frames:
         return f"num_frames {frames} exceeds {preset.max_frames}, the most video model {preset.name!r} makes"
+    takes = row.get("takes")
+    if takes and takes > 1 and preset.task != "image-to-video":
+        return f"takes {takes} needs an image-to-video model; {preset.name!r} renders from text"
+    if takes and takes > preset.max_takes:
+        return f"takes {takes} exceeds {preset.max_takes}, the most video model {preset.name!r} extends"
     if preset.pipeline_class == "WanPipeline" and frames and (frames - 1) % 4:
         return f"num_frames {frames} does not fit {preset.name!r}: it makes 4k+1 frames (e.g. 9, 17, 33)"
     return None

@@ -21,6 +21,7 @@ from .params import clip_params, keyframe_settings, motion_buckets
 from .presets import ModelPreset, get_preset
 from .recipe import clip_key, keyframe_key, negative_prompt_for, resolved_dtype
 from .profile import StepProfile
+from .takes import key_takes, render_takes, take_keys, take_lineage
 from .videos import ClipParams, render_clip, render_text_to_video
 from .loader import is_out_of_memory, model_revision, release_memory
 
@@ -88,6 +89,9 @@ def _keyed_keyframe(item: dict, dtype: str) -> dict:
 
 
 def _keyed_clip(item: dict, params: Mapping[str, Any], dtype: str) -> dict:
+    if params.get("takes", 1) > 1:
+        key_takes(item, params, dtype)
+        return item
     key = clip_key(item, params, dtype)
     item.update(dtype=dtype, key=key, media_key=f"clips/{key}.mp4")
     return item
@@ -114,6 +118,8 @@ def _mark_cached(store: MediaStore, items: Sequence[dict]) -> list[dict]:
     for item in items:
         item["cache_hit"] = store.exists(item["media_key"])
         item["uri"] = store.uri(item["media_key"])
+        for take in item.get("takes", ()):
+            take["uri"] = store.uri(take["media_key"])
     return [item for item in items if not item["cache_hit"]]
 
 
@@ -220,6 +226,8 @@ def render_clip_shard(
 
 
 def _render_one_clip(pipeline, item: dict, store: MediaStore, params: ClipParams):
+    if item.get("takes"):
+        return render_takes(pipeline, item, store, params)  # writes each take, then the joined clip
     with store.writing(item["media_key"]) as path:
         if item["task"] == "text-to-video":
             return render_text_to_video(pipeline, item["prompt"], item["negative_prompt"], path, params)
@@ -245,15 +253,17 @@ def keyframe_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
 
 
 def clip_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
-    """Lineage rows for rendered clip items, each pointing at its keyframe (none for text-to-video)."""
+    """Lineage rows for clip items, each pointing at its keyframe (none for text-to-video), then their takes."""
+    takes = [row for i in items for row in take_lineage(i, day, run_id)]
     return [
         lineage_row(
             key=i["key"], kind="clip", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
             parents=[i["keyframe"]] if i.get("keyframe") else [],
             models={"video": {"preset": i["preset"], "model": i["model"], "revision": i["revision"]}},
             # The params it was rendered with: an out-of-memory retry's smaller decode chunk shows here.
-            params={**i["params"], "dtype": i["dtype"]}, timings={"render_s": i.get("seconds", 0.0), **i.get("timings", {})},
+            params={**i["params"], "dtype": i["dtype"], **take_keys(i)},
+            timings={"render_s": i.get("seconds", 0.0), **i.get("timings", {})},
             device=i.get("device"), cache_hit=i["cache_hit"], run_id=run_id,
         )
         for i in items
-    ]  # fmt: skip
+    ] + takes  # fmt: skip

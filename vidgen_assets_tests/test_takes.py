@@ -10,6 +10,7 @@ from datetime import date
 import pytest
 
 from vidgen_assets.lib.generation import PIPELINES, get_preset
+from vidgen_assets.lib.generation.params import preset_limit_error
 from vidgen_assets.lib.generation.plan import clip_lineage, plan_clips, plan_keyframes, render_clip_shard, render_keyframe_shard
 from vidgen_assets.lib.generation.profile import StepProfile
 from vidgen_assets.lib.storage import LocalMediaStore
@@ -127,3 +128,11 @@ def test_prompts_add_takes_then_run_makes_a_reel_with_the_long_shot(vidgen_home)
            "--num-frames", str(FRAMES), "--motion-bucket-ids", "127", "--takes", "3")  # fmt: skip
     reel = probe_video(vidgen("run", "--date", str(TEST_DAY))[-1])
     assert reel.frames == 3 * FRAMES - 2
+
+
+def test_takes_beyond_the_video_model_or_on_text_to_video_are_rejected():
+    i2v, t2v = get_preset("tiny", "image-to-video"), get_preset("tiny-t2v", "text-to-video")
+    assert preset_limit_error({"takes": i2v.max_takes}, i2v) is None
+    assert "exceeds" in preset_limit_error({"takes": i2v.max_takes + 1}, i2v)
+    assert "image-to-video" in preset_limit_error({"takes": 2}, t2v)
+    assert preset_limit_error({"takes": 1}, t2v) is None

@@ -128,6 +128,8 @@ def test_prompts_add_takes_then_run_makes_a_reel_with_the_long_shot(vidgen_home)
            "--num-frames", str(FRAMES), "--motion-bucket-ids", "127", "--takes", "3")  # fmt: skip
     reel = probe_video(vidgen("run", "--date", str(TEST_DAY))[-1])
     assert reel.frames == 3 * FRAMES - 2
+    shown = [line.split()[0] for line in vidgen("lineage", "long") if line.split()[:1] in (["take"], ["clip"])]
+    assert shown == ["take", "take", "take", "clip"]
 
 
 def test_takes_beyond_the_video_model_or_on_text_to_video_are_rejected():

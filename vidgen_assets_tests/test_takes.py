@@ -138,3 +138,8 @@ def test_takes_beyond_the_video_model_or_on_text_to_video_are_rejected():
     assert "exceeds" in preset_limit_error({"takes": i2v.max_takes + 1}, i2v)
     assert "image-to-video" in preset_limit_error({"takes": 2}, t2v)
     assert preset_limit_error({"takes": 1}, t2v) is None
+
+
+def test_a_text_to_video_default_model_makes_one_take_of_a_row_that_asked_for_more():
+    (clip,) = plan_clips([{**ROW, "takes": 3}], [], "tiny-t2v")
+    assert clip["params"]["takes"] == 1 and "takes" not in clip

@@ -34,6 +34,8 @@ def clip_params(row: Mapping[str, Any], preset: ModelPreset, motion_bucket_id: i
             values[field.name] = row[field.name]
         elif field.name in preset.defaults:
             values[field.name] = preset.defaults[field.name]
+    if preset.task != "image-to-video":
+        values["takes"] = 1  # no image to continue from; import rejects takes here, a later default model may not
     return ClipParams(**values)
 
 

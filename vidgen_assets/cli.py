@@ -142,6 +142,7 @@ def cmd_prompts_add(args: argparse.Namespace) -> int:
         "num_frames": args.num_frames,
         "fps": args.fps,
         "takes": args.takes,
+        "take_crossfade_frames": args.take_crossfade_frames,
         "keyframe_model": args.keyframe_model,
         "video_model": args.video_model,
     }
@@ -263,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--num-frames", type=int)
     add.add_argument("--fps", type=int)
     add.add_argument("--takes", type=int, help="extend the clip take by take from each take's last frame")
+    add.add_argument("--take-crossfade-frames", type=int, help="blend this many frames at each join of the takes")
     add.add_argument("--keyframe-model")
     add.add_argument("--video-model")
     add.set_defaults(handler=cmd_prompts_add)

@@ -143,3 +143,16 @@ def test_takes_beyond_the_video_model_or_on_text_to_video_are_rejected():
 def test_a_text_to_video_default_model_makes_one_take_of_a_row_that_asked_for_more():
     (clip,) = plan_clips([{**ROW, "takes": 3}], [], "tiny-t2v")
     assert clip["params"]["takes"] == 1 and "takes" not in clip
+
+
+def test_crossfaded_joins_reuse_the_takes_and_overlap_their_frames(models_dir, keyframes):
+    store, frames = keyframes
+    pipeline = CountingPipeline(PIPELINES.get(get_preset("tiny", "image-to-video"), models_dir))
+    cut = render(store, frames, 3, pipeline)
+    pipeline.calls = 0
+    (faded,) = render_clip_shard(plan_clips([{**ROW, "takes": 3, "take_crossfade_frames": 2}], frames, "tiny"), store,
+                                 lambda *_: pipeline, StepProfile(total=1), report=lambda _: None)  # fmt: skip
+    assert pipeline.calls == 0 and faded["key"] != cut["key"]  # same takes, another join
+    assert faded["frames"] == probe_video(store.uri(faded["media_key"])).frames == 3 * FRAMES - 2 * 3
+    assert check_day_clips([faded], store)[faded["key"]]["passed"]
+    assert "needs takes longer" in preset_limit_error({"take_crossfade_frames": 3, "num_frames": 4}, get_preset("tiny", "image-to-video"))

@@ -49,6 +49,9 @@ def preset_limit_error(row: Mapping[str, Any], preset: ModelPreset) -> str | Non
         return f"takes {takes} needs an image-to-video model; {preset.name!r} renders from text"
     if takes and takes > preset.max_takes:
         return f"takes {takes} exceeds {preset.max_takes}, the most video model {preset.name!r} extends"
+    fade, length = row.get("take_crossfade_frames") or 0, frames or preset.defaults.get("num_frames", 0)
+    if fade and fade > length - 2:
+        return f"take_crossfade_frames {fade} needs takes longer than {fade + 1} frames; they have {length}"
     if preset.pipeline_class == "WanPipeline" and frames and (frames - 1) % 4:
         return f"num_frames {frames} does not fit {preset.name!r}: it makes 4k+1 frames (e.g. 9, 17, 33)"
     return None

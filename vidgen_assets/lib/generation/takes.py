@@ -7,11 +7,14 @@ includes take k-1's key. The clip joins the takes, dropping each continuation's 
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from ..storage import MediaStore, content_key
@@ -22,8 +25,11 @@ from ..warehouse.lineage import lineage_row
 from .recipe import CLIP_PARAMS, RENDER_VERSIONS, clip_key
 from .videos import ClipParams, ClipResult, render_clip
 
-# How takes are joined; part of the clip's key. Each continuation's first frame repeats the last one.
-JOIN = {"drop_first_frame": True}
+
+
+def join_settings(params: Mapping[str, Any]) -> dict:
+    """How takes are joined; part of the clip's key. Each continuation's first frame repeats the last one."""
+    return {"drop_first_frame": True, "crossfade_frames": params.get("take_crossfade_frames") or 0}
 
 
 def take_seed(seed: int, index: int) -> int:
@@ -41,7 +47,7 @@ def key_takes(item: dict, params: Mapping[str, Any], dtype: str) -> None:
             "params": {**take_params, "seed": take_seed(params["seed"], index)},
             "encoder": ENCODER_SETTINGS, "render_version": RENDER_VERSIONS["clip"],
         }))  # fmt: skip
-    key = content_key("clip", {"takes": keys, "join": JOIN, "encoder": ENCODER_SETTINGS,
+    key = content_key("clip", {"takes": keys, "join": join_settings(params), "encoder": ENCODER_SETTINGS,
                                "render_version": RENDER_VERSIONS["clip"]})  # fmt: skip
     item.update(dtype=dtype, key=key, media_key=f"clips/{key}.mp4",
                 takes=[{"key": k, "media_key": f"clips/{k}.mp4"} for k in keys])  # fmt: skip
@@ -79,14 +85,30 @@ def render_takes(pipeline, item: dict, store: MediaStore, params: ClipParams) ->
 
 
 def join_takes(store: MediaStore, take_keys: Sequence[str], media_key: str, params: ClipParams) -> int:
-    """Stream the takes' frames into one clip, dropping each continuation's first frame."""
+    """Stream the takes' frames into one clip, dropping each continuation's first frame.
+
+    With `take_crossfade_frames` N, each take's last N frames are held back and blended into the next
+    take's first N (after the dropped one): only N frames are ever held.
+    """
+    fade = params.take_crossfade_frames
+    held: deque[np.ndarray] = deque()
     with store.writing(media_key) as out, ClipWriter(out, fps=params.fps, width=params.width, height=params.height) as writer:
         for index, take_key in enumerate(take_keys):
             with store.local_path(take_key) as path:
-                for number, frame in enumerate(iter_frames(path)):
-                    if index and not number:
-                        continue
-                    writer.write(frame[None])
+                frames = iter_frames(path)
+                if index:
+                    next(frames)  # the copy of the frame this take was conditioned on
+                    mixed = [
+                        (held.popleft() * (1 - step / (fade + 1)) + next(frames) * step / (fade + 1)).round().astype(np.uint8)
+                        for step in range(1, len(held) + 1)
+                    ]
+                    frames = itertools.chain(mixed, frames)  # blended frames may be held for the next join
+                for frame in frames:
+                    held.append(frame)
+                    if len(held) > fade:
+                        writer.write(held.popleft()[None])
+        for frame in held:
+            writer.write(frame[None])
         return writer.frames_written
 
 

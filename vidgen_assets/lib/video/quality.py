@@ -164,11 +164,11 @@ class _LumaStats:
 
 
 def clip_frames(params: Mapping[str, object]) -> int | None:
-    """Frames a clip with these params has: a long take's joins each drop one repeated frame."""
+    """Frames a clip with these params has: a long take's joins each drop one repeated frame and overlap its crossfade."""
     if params.get("num_frames") is None:
         return None
-    takes = int(params.get("takes") or 1)
-    return takes * int(params["num_frames"]) - (takes - 1)
+    takes, fade = int(params.get("takes") or 1), int(params.get("take_crossfade_frames") or 0)
+    return takes * int(params["num_frames"]) - (takes - 1) * (1 + fade)
 
 
 def check_day_clips(items: Sequence[Mapping[str, object]], store, thresholds: QualityThresholds = QualityThresholds()) -> dict[str, dict]:

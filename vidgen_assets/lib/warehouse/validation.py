@@ -48,6 +48,7 @@ class PromptSpec:
     width: int | None = None
     height: int | None = None
     takes: int | None = None
+    take_crossfade_frames: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ KNOBS = {
     "max_guidance_scale": lambda v: _number(v, "max_guidance_scale", 0.0, 30.0),
     "decode_chunk_size": lambda v: _integer(v, "decode_chunk_size", 1, 64),
     "takes": lambda v: _integer(v, "takes", 1, MAX_TAKES),
+    "take_crossfade_frames": lambda v: _integer(v, "take_crossfade_frames", 0, MAX_NUM_FRAMES),
     "width": lambda v: _even_size(v, "width"),
     "height": lambda v: _even_size(v, "height"),
 }

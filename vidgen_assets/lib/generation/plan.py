@@ -15,13 +15,12 @@ from typing import Any
 from PIL import Image
 
 from ..storage import MediaStore
-from ..warehouse.lineage import lineage_row
 from .keyframes import KeyframeRequest, render_keyframes
 from .params import clip_params, keyframe_settings, motion_buckets
 from .presets import ModelPreset, get_preset
 from .recipe import clip_key, keyframe_key, negative_prompt_for, resolved_dtype
 from .profile import StepProfile
-from .takes import key_takes, render_takes, take_keys, take_lineage
+from .takes import key_takes, render_takes
 from .videos import ClipParams, render_clip, render_text_to_video
 from .loader import is_out_of_memory, model_revision, release_memory
 
@@ -234,36 +233,3 @@ def _render_one_clip(pipeline, item: dict, store: MediaStore, params: ClipParams
         with store.local_path(item["keyframe_media_key"]) as keyframe_path:
             image = Image.open(keyframe_path).convert("RGB")
         return render_clip(pipeline, image, path, params)
-
-
-IMAGE_PARAMS = ("prompt", "negative_prompt", "seed", "width", "height", "num_inference_steps", "guidance_scale")
-
-
-def keyframe_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
-    """Lineage rows for rendered keyframe items; `device` is where each was rendered (None: a cache hit)."""
-    return [
-        lineage_row(
-            key=i["key"], kind="keyframe", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
-            models={"keyframe": {"preset": i["preset"], "model": i["model"], "revision": i["revision"]}},
-            params={**{p: i[p] for p in IMAGE_PARAMS}, "dtype": i["dtype"]}, timings={"render_s": i.get("seconds", 0.0)},
-            device=i.get("device"), cache_hit=i["cache_hit"], run_id=run_id,
-        )
-        for i in items
-    ]  # fmt: skip
-
-
-def clip_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
-    """Lineage rows for clip items, each pointing at its keyframe (none for text-to-video), then their takes."""
-    takes = [row for i in items for row in take_lineage(i, day, run_id)]
-    return [
-        lineage_row(
-            key=i["key"], kind="clip", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
-            parents=[i["keyframe"]] if i.get("keyframe") else [],
-            models={"video": {"preset": i["preset"], "model": i["model"], "revision": i["revision"]}},
-            # The params it was rendered with: an out-of-memory retry's smaller decode chunk shows here.
-            params={**i["params"], "dtype": i["dtype"], **take_keys(i)},
-            timings={"render_s": i.get("seconds", 0.0), **i.get("timings", {})},
-            device=i.get("device"), cache_hit=i["cache_hit"], run_id=run_id,
-        )
-        for i in items
-    ] + takes  # fmt: skip

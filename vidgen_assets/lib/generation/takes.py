@@ -26,7 +26,6 @@ from .recipe import CLIP_PARAMS, RENDER_VERSIONS, clip_key
 from .videos import ClipParams, ClipResult, render_clip
 
 
-
 def join_settings(params: Mapping[str, Any]) -> dict:
     """How takes are joined; part of the clip's key. Each continuation's first frame repeats the last one."""
     return {"drop_first_frame": True, "crossfade_frames": params.get("take_crossfade_frames") or 0}
@@ -40,8 +39,8 @@ def take_seed(seed: int, index: int) -> int:
 def key_takes(item: dict, params: Mapping[str, Any], dtype: str) -> None:
     """Set the item's `takes` (key and media key of each, in order) and its clip key from them."""
     keys = [clip_key(item, params, dtype)]
+    take_params = {name: params[name] for name in CLIP_PARAMS[item["task"]]}
     for index in range(1, params["takes"]):
-        take_params = {name: params[name] for name in CLIP_PARAMS[item["task"]]}
         keys.append(content_key("take", {
             "previous": keys[-1], "model": item["model"], "revision": item["revision"], "dtype": dtype,
             "params": {**take_params, "seed": take_seed(params["seed"], index)},

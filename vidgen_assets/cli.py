@@ -141,6 +141,8 @@ def cmd_prompts_add(args: argparse.Namespace) -> int:
         "motion_bucket_ids": args.motion_bucket_ids,
         "num_frames": args.num_frames,
         "fps": args.fps,
+        "takes": args.takes,
+        "take_crossfade_frames": args.take_crossfade_frames,
         "keyframe_model": args.keyframe_model,
         "video_model": args.video_model,
     }
@@ -261,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--motion-bucket-ids", help="semicolon-separated, e.g. 60;180")
     add.add_argument("--num-frames", type=int)
     add.add_argument("--fps", type=int)
+    add.add_argument("--takes", type=int, help="extend the clip take by take from each take's last frame")
+    add.add_argument("--take-crossfade-frames", type=int, help="blend this many frames at each join of the takes")
     add.add_argument("--keyframe-model")
     add.add_argument("--video-model")
     add.set_defaults(handler=cmd_prompts_add)

@@ -8,7 +8,8 @@ from vidgen_assets.defs.fanout import CPU_STEP, GPU_STEP, code_version, collecte
 from vidgen_assets.defs.partitions import daily_partitions
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.generation import PIPELINES
-from vidgen_assets.lib.generation.plan import keyframe_lineage, plan_keyframes, render_keyframe_shard, shards
+from vidgen_assets.lib.generation.lineage_rows import keyframe_lineage
+from vidgen_assets.lib.generation.plan import plan_keyframes, render_keyframe_shard, shards
 from vidgen_assets.lib.generation.profile import StepProfile, shard_summary
 from vidgen_assets.lib.video import keyframes_preview_md
 from vidgen_assets.lib.warehouse.lineage import record_lineage

@@ -10,6 +10,7 @@ from vidgen_assets.defs.partitions import daily_partitions, partition_day
 from vidgen_assets.defs.resources import MediaResource, ReelResource, WarehouseResource
 from vidgen_assets.lib.generation.recipe import RENDER_VERSIONS, file_sha256, reel_key
 from vidgen_assets.lib.video import ReelClip, ReelSettings, compile_reel, contact_sheet, keyframes_preview_md, order_clips
+from vidgen_assets.lib.video.quality import clip_frames
 from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
 
 @dg.asset(
@@ -74,7 +75,7 @@ def reel(
     value = {
         "partition": day.isoformat(), "key": key, "media_key": reel_media, "uri": reel_uri,
         "contact_sheet": store.uri(sheet_media) if keyframes else None, "cache_hit": cache_hit,
-        "clips": [{"key": i["key"], "num_frames": i["params"]["num_frames"], "fps": i["params"]["fps"]} for i in ordered],
+        "clips": [{"key": i["key"], "num_frames": clip_frames(i["params"]), "fps": i["params"]["fps"]} for i in ordered],
         "excluded": [i["key"] for i in excluded], "frames": info["frames"], "crossfade_frames": info["crossfade_frames"],
     }  # fmt: skip
     record_lineage(warehouse.open(), [

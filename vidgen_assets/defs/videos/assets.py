@@ -8,7 +8,8 @@ from vidgen_assets.defs.fanout import CPU_STEP, GPU_STEP, code_version, collecte
 from vidgen_assets.defs.partitions import daily_partitions
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.generation import PIPELINES
-from vidgen_assets.lib.generation.plan import clip_lineage, plan_clips, render_clip_shard, shards
+from vidgen_assets.lib.generation.lineage_rows import clip_lineage
+from vidgen_assets.lib.generation.plan import plan_clips, render_clip_shard, shards
 from vidgen_assets.lib.generation.profile import StepProfile, shard_summary
 from vidgen_assets.lib.video import clips_poster_md
 from vidgen_assets.lib.video.quality import check_day_clips

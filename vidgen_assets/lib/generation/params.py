@@ -34,6 +34,8 @@ def clip_params(row: Mapping[str, Any], preset: ModelPreset, motion_bucket_id: i
             values[field.name] = row[field.name]
         elif field.name in preset.defaults:
             values[field.name] = preset.defaults[field.name]
+    if preset.task != "image-to-video":
+        values["takes"] = 1  # no image to continue from; import rejects takes here, a later default model may not
     return ClipParams(**values)
 
 
@@ -42,6 +44,14 @@ def preset_limit_error(row: Mapping[str, Any], preset: ModelPreset) -> str | Non
     frames = row.get("num_frames")
     if frames and frames > preset.max_frames:
         return f"num_frames {frames} exceeds {preset.max_frames}, the most video model {preset.name!r} makes"
+    takes = row.get("takes")
+    if takes and takes > 1 and preset.task != "image-to-video":
+        return f"takes {takes} needs an image-to-video model; {preset.name!r} renders from text"
+    if takes and takes > preset.max_takes:
+        return f"takes {takes} exceeds {preset.max_takes}, the most video model {preset.name!r} extends"
+    fade, length = row.get("take_crossfade_frames") or 0, frames or preset.defaults.get("num_frames", 0)
+    if fade and fade > length - 2:
+        return f"take_crossfade_frames {fade} needs takes longer than {fade + 1} frames; they have {length}"
     if preset.pipeline_class == "WanPipeline" and frames and (frames - 1) % 4:
         return f"num_frames {frames} does not fit {preset.name!r}: it makes 4k+1 frames (e.g. 9, 17, 33)"
     return None

@@ -15,12 +15,12 @@ from typing import Any
 from PIL import Image
 
 from ..storage import MediaStore
-from ..warehouse.lineage import lineage_row
 from .keyframes import KeyframeRequest, render_keyframes
 from .params import clip_params, keyframe_settings, motion_buckets
 from .presets import ModelPreset, get_preset
 from .recipe import clip_key, keyframe_key, negative_prompt_for, resolved_dtype
 from .profile import StepProfile
+from .takes import key_takes, render_takes
 from .videos import ClipParams, render_clip, render_text_to_video
 from .loader import is_out_of_memory, model_revision, release_memory
 
@@ -88,6 +88,9 @@ def _keyed_keyframe(item: dict, dtype: str) -> dict:
 
 
 def _keyed_clip(item: dict, params: Mapping[str, Any], dtype: str) -> dict:
+    if params.get("takes", 1) > 1:
+        key_takes(item, params, dtype)
+        return item
     key = clip_key(item, params, dtype)
     item.update(dtype=dtype, key=key, media_key=f"clips/{key}.mp4")
     return item
@@ -114,6 +117,8 @@ def _mark_cached(store: MediaStore, items: Sequence[dict]) -> list[dict]:
     for item in items:
         item["cache_hit"] = store.exists(item["media_key"])
         item["uri"] = store.uri(item["media_key"])
+        for take in item.get("takes", ()):
+            take["uri"] = store.uri(take["media_key"])
     return [item for item in items if not item["cache_hit"]]
 
 
@@ -220,40 +225,11 @@ def render_clip_shard(
 
 
 def _render_one_clip(pipeline, item: dict, store: MediaStore, params: ClipParams):
+    if item.get("takes"):
+        return render_takes(pipeline, item, store, params)  # writes each take, then the joined clip
     with store.writing(item["media_key"]) as path:
         if item["task"] == "text-to-video":
             return render_text_to_video(pipeline, item["prompt"], item["negative_prompt"], path, params)
         with store.local_path(item["keyframe_media_key"]) as keyframe_path:
             image = Image.open(keyframe_path).convert("RGB")
         return render_clip(pipeline, image, path, params)
-
-
-IMAGE_PARAMS = ("prompt", "negative_prompt", "seed", "width", "height", "num_inference_steps", "guidance_scale")
-
-
-def keyframe_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
-    """Lineage rows for rendered keyframe items; `device` is where each was rendered (None: a cache hit)."""
-    return [
-        lineage_row(
-            key=i["key"], kind="keyframe", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
-            models={"keyframe": {"preset": i["preset"], "model": i["model"], "revision": i["revision"]}},
-            params={**{p: i[p] for p in IMAGE_PARAMS}, "dtype": i["dtype"]}, timings={"render_s": i.get("seconds", 0.0)},
-            device=i.get("device"), cache_hit=i["cache_hit"], run_id=run_id,
-        )
-        for i in items
-    ]  # fmt: skip
-
-
-def clip_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
-    """Lineage rows for rendered clip items, each pointing at its keyframe (none for text-to-video)."""
-    return [
-        lineage_row(
-            key=i["key"], kind="clip", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
-            parents=[i["keyframe"]] if i.get("keyframe") else [],
-            models={"video": {"preset": i["preset"], "model": i["model"], "revision": i["revision"]}},
-            # The params it was rendered with: an out-of-memory retry's smaller decode chunk shows here.
-            params={**i["params"], "dtype": i["dtype"]}, timings={"render_s": i.get("seconds", 0.0), **i.get("timings", {})},
-            device=i.get("device"), cache_hit=i["cache_hit"], run_id=run_id,
-        )
-        for i in items
-    ]  # fmt: skip

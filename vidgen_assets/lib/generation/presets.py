@@ -22,6 +22,7 @@ class ModelPreset:
     dtype: str = "auto"  # "auto": bf16/fp16 on GPUs, fp32 on CPU
     defaults: Mapping[str, Any] = field(default_factory=dict)
     max_frames: int = 128
+    max_takes: int = 8  # a long take is extended from each take's last frame; providers bill every take
 
     @property
     def model_id(self) -> str:

@@ -28,6 +28,8 @@ class ClipParams:
     height: int = 64
     seed: int = 0
     guidance_scale: float = 1.0  # text-to-video models (from the preset); image-to-video uses min/max above
+    takes: int = 1  # takes after the first continue from the previous take's last frame (lib/generation/takes.py)
+    take_crossfade_frames: int = 0  # frames blended at each join of a long take (0: a plain cut)
 
 
 @dataclass(frozen=True)

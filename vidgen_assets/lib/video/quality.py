@@ -163,6 +163,14 @@ class _LumaStats:
         return self._motion_sum / (self.frames - 1) if self.frames > 1 else 0.0
 
 
+def clip_frames(params: Mapping[str, object]) -> int | None:
+    """Frames a clip with these params has: a long take's joins each drop one repeated frame and overlap its crossfade."""
+    if params.get("num_frames") is None:
+        return None
+    takes, fade = int(params.get("takes") or 1), int(params.get("take_crossfade_frames") or 0)
+    return takes * int(params["num_frames"]) - (takes - 1) * (1 + fade)
+
+
 def check_day_clips(items: Sequence[Mapping[str, object]], store, thresholds: QualityThresholds = QualityThresholds()) -> dict[str, dict]:
     """Quality of each manifest clip (by content key), checked against what its row asked for.
 
@@ -174,7 +182,7 @@ def check_day_clips(items: Sequence[Mapping[str, object]], store, thresholds: Qu
         with store.local_path(item["media_key"]) as path:
             quality = check_clip(
                 path,
-                expected_frames=params.get("num_frames"),
+                expected_frames=clip_frames(params),
                 expected_fps=params.get("fps"),
                 expected_size=(params["width"], params["height"]) if "width" in params else None,
                 thresholds=thresholds,

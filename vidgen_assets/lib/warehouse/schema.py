@@ -157,6 +157,11 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        6,
+        "takes: a clip extended take by take from each take's last frame",
+        "ALTER TABLE prompts ADD COLUMN takes INTEGER; ALTER TABLE prompts ADD COLUMN take_crossfade_frames INTEGER;",
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

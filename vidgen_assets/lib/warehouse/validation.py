@@ -17,6 +17,7 @@ MAX_ID_CHARS = 128
 MAX_SEED = 2**63 - 1  # BIGINT; torch generators take any non-negative 64-bit seed
 MAX_MOTION_BUCKETS = 8
 MAX_NUM_FRAMES = 128
+MAX_TAKES = 64  # the video model's own `max_takes` is checked after validation
 MAX_FPS = 60
 MIN_SIDE, MAX_SIDE = 32, 2048
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
@@ -46,6 +47,8 @@ class PromptSpec:
     decode_chunk_size: int | None = None
     width: int | None = None
     height: int | None = None
+    takes: int | None = None
+    take_crossfade_frames: int | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ KNOBS = {
     "min_guidance_scale": lambda v: _number(v, "min_guidance_scale", 0.0, 30.0),
     "max_guidance_scale": lambda v: _number(v, "max_guidance_scale", 0.0, 30.0),
     "decode_chunk_size": lambda v: _integer(v, "decode_chunk_size", 1, 64),
+    "takes": lambda v: _integer(v, "takes", 1, MAX_TAKES),
+    "take_crossfade_frames": lambda v: _integer(v, "take_crossfade_frames", 0, MAX_NUM_FRAMES),
     "width": lambda v: _even_size(v, "width"),
     "height": lambda v: _even_size(v, "height"),
 }

@@ -17,11 +17,12 @@ PROMPT_COLUMNS = (
     "prompt_id", "scheduled_for", "prompt", "subject", "action", "location", "style", "camera",
     "lighting", "negative_prompt", "seed", "keyframe_model", "video_model", "motion_bucket_ids",
     "num_frames", "fps", "noise_aug_strength", "num_inference_steps", "min_guidance_scale",
-    "max_guidance_scale", "decode_chunk_size", "width", "height",
+    "max_guidance_scale", "decode_chunk_size", "width", "height", "takes", "take_crossfade_frames",
 )  # fmt: skip
 TYPES = {"scheduled_for": "DATE", "seed": "BIGINT", "num_frames": "INTEGER", "fps": "INTEGER",
          "noise_aug_strength": "DOUBLE", "num_inference_steps": "INTEGER", "min_guidance_scale": "DOUBLE",
-         "max_guidance_scale": "DOUBLE", "decode_chunk_size": "INTEGER", "width": "INTEGER", "height": "INTEGER"}  # fmt: skip
+         "max_guidance_scale": "DOUBLE", "decode_chunk_size": "INTEGER", "width": "INTEGER", "height": "INTEGER", "takes": "INTEGER",
+         "take_crossfade_frames": "INTEGER"}  # fmt: skip
 _UPDATES = ", ".join(f"{c} = excluded.{c}" for c in PROMPT_COLUMNS[1:])
 # Re-importing an unchanged row is not a change: updated_at moves only when a value does.
 _CHANGED = " OR ".join(f"prompts.{c} IS DISTINCT FROM excluded.{c}" for c in PROMPT_COLUMNS[1:])

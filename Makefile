@@ -24,5 +24,6 @@ system-packages:
 		echo "      the reel check decodes with imageio-ffmpeg's ffmpeg instead of ffprobe, and the browser UI test is skipped"; \
 	fi
 
+# Test files run in two worker processes (a file's tests stay together, sharing its fixtures).
 test:
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile

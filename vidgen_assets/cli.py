@@ -6,52 +6,12 @@ import argparse
 import sys
 from datetime import date, datetime, timedelta, timezone
 
+from vidgen_assets.cli_prompts import add_prompts_parser, import_and_report, parse_day, warehouse
 from vidgen_assets.lib import environment
-
-PRINTED_REJECTIONS = 50
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
 
 
 def _yesterday_utc() -> date:
     return datetime.now(timezone.utc).date() - timedelta(days=1)
-
-
-def _warehouse():
-    from vidgen_assets.lib.warehouse import Warehouse
-
-    return Warehouse(environment.warehouse_target())
-
-
-def _models() -> tuple[set[str], set[str]]:
-    from vidgen_assets.lib.generation import preset_names
-
-    return preset_names("text-to-image"), preset_names("image-to-video", "text-to-video")
-
-
-def _report(result) -> None:
-    print(
-        f"stored {result.stored} prompt rows in {environment.warehouse_target()} "
-        f"({result.changed} new or changed, {result.unchanged} unchanged); {result.rejected} rejected"
-    )
-    for rejection in result.rejections[:PRINTED_REJECTIONS]:
-        print(f"rejected {rejection.prompt_id!r}: {rejection.reason}", file=sys.stderr)
-    if result.rejected > PRINTED_REJECTIONS:
-        more = result.rejected - PRINTED_REJECTIONS
-        print(f"... and {more} more rejections: all are in the table prompt_rejections", file=sys.stderr)
-
-
-def _import(rows: list[dict]) -> int:
-    from vidgen_assets.lib.warehouse.importer import import_chunks
-
-    result = import_chunks(_warehouse(), [rows], *_models())
-    _report(result)
-    return result.stored
 
 
 def _render(day: date, verbose: bool = False) -> int:
@@ -62,7 +22,7 @@ def _render(day: date, verbose: bool = False) -> int:
     if day.isoformat() < FIRST_DAY:
         print(f"error: days before {FIRST_DAY} are outside the daily partitions", file=sys.stderr)
         return 2
-    if not _warehouse().day_count(day):
+    if not warehouse().day_count(day):
         # Nothing to render: say so instead of launching a run that fails for want of clips.
         print(f"no prompts scheduled for {day}", file=sys.stderr)
         return 1
@@ -82,7 +42,7 @@ def _render(day: date, verbose: bool = False) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from vidgen_assets.lib.warehouse.importer import demo_rows
 
-    _import(demo_rows(args.date, args.count))
+    import_and_report(demo_rows(args.date, args.count))
     return _render(args.date, args.verbose)
 
 
@@ -90,70 +50,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _render(args.date, args.verbose)
 
 
-def cmd_prompts_import(args: argparse.Namespace) -> int:
-    from vidgen_assets.lib.warehouse.importer import import_file
-
-    def progress(result) -> None:
-        print(f"chunk {result.chunks}: {result.rows} rows read, {result.stored} stored, {result.rejected} rejected",
-              flush=True)  # fmt: skip
-
-    try:
-        result = import_file(_warehouse(), args.file, *_models(), chunk_rows=args.chunk_rows, progress=progress)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    _report(result)
-    return 0
-
-
-def cmd_prompts_list(args: argparse.Namespace) -> int:
-    store = _warehouse()
-    rows = store.day_rows(args.date, extra=("updated_at",))
-    print(f"{'prompt_id':<24} {'prompt':<42} {'seed':>10} {'models':<20} updated_at (UTC)")
-    for row in rows:
-        prompt = row["prompt"] if len(row["prompt"]) <= 40 else row["prompt"][:39] + "…"
-        models = f"{row['keyframe_model'] or '-'}/{row['video_model'] or '-'}"
-        updated = row["updated_at"].strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{row['prompt_id']:<24} {prompt:<42} {row['seed']:>10} {models:<20} {updated}")
-    rejected = len(store.rejections(args.date))
-    print(f"{len(rows)} prompt rows scheduled for {args.date}; {rejected} rejections recorded for it")
-    return 0
-
-
-def cmd_prompts_delete(args: argparse.Namespace) -> int:
-    from vidgen_assets.lib.warehouse.changes import soft_delete_ids
-
-    deleted = soft_delete_ids(_warehouse(), args.ids)
-    print(f"deleted {len(deleted)} prompt rows (soft delete: the change sensor re-renders their days)")
-    unknown = sorted(set(args.ids) - set(deleted))
-    if unknown:
-        print(f"not found or already deleted: {', '.join(unknown)}", file=sys.stderr)
-    return 0 if deleted else 1
-
-
-def cmd_prompts_add(args: argparse.Namespace) -> int:
-    row = {
-        "prompt_id": args.prompt_id or f"cli-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}",
-        "scheduled_for": args.date.isoformat(),
-        "prompt": args.prompt,
-        "negative_prompt": args.negative_prompt,
-        "seed": args.seed,
-        "motion_bucket_ids": args.motion_bucket_ids,
-        "num_frames": args.num_frames,
-        "fps": args.fps,
-        "takes": args.takes,
-        "take_crossfade_frames": args.take_crossfade_frames,
-        "keyframe_model": args.keyframe_model,
-        "video_model": args.video_model,
-    }
-    return 0 if _import([row]) == 1 else 1
-
-
 def cmd_lineage(args: argparse.Namespace) -> int:
     from vidgen_assets.lib.warehouse.lineage import lineage_chain
 
     try:
-        chain = lineage_chain(_warehouse(), args.id)
+        chain = lineage_chain(warehouse(), args.id)
     except LookupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -207,7 +108,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print("error: --days must be at least 1", file=sys.stderr)
         return 2
     last = args.until or datetime.now(timezone.utc).date()
-    stats = read_stats(_warehouse(), last - timedelta(days=args.days - 1), last)
+    stats = read_stats(warehouse(), last - timedelta(days=args.days - 1), last)
     if args.format == "csv":
         print(as_csv(stats), end="")
     elif args.format == "json":
@@ -222,7 +123,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def add_stats_parser(commands) -> None:
     stats = commands.add_parser("stats", help="render statistics per day and model (the render_stats table)")
     stats.add_argument("--days", type=int, default=7, help="how many days back, ending --until (default 7)")
-    stats.add_argument("--until", type=_day, help="the last day shown, YYYY-MM-DD (default: today, UTC)")
+    stats.add_argument("--until", type=parse_day, help="the last day shown, YYYY-MM-DD (default: today, UTC)")
     stats.add_argument("--format", choices=("table", "csv", "json"), default="table", help="table (default), csv or json")
     stats.set_defaults(handler=cmd_stats)
 
@@ -232,42 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="load demo prompts for a day and render it")
-    demo.add_argument("--date", type=_day, default=_yesterday_utc(), help="YYYY-MM-DD (default: yesterday, UTC)")
+    demo.add_argument("--date", type=parse_day, default=_yesterday_utc(), help="YYYY-MM-DD (default: yesterday, UTC)")
     demo.add_argument("--count", type=int, default=6, help="demo prompts to load (default 6)")
     demo.add_argument("--verbose", action="store_true", help="Dagster's full event log instead of progress bars")
     demo.set_defaults(handler=cmd_demo)
 
     run = commands.add_parser("run", help="render a day from the prompts already in the warehouse")
-    run.add_argument("--date", type=_day, required=True, help="YYYY-MM-DD")
+    run.add_argument("--date", type=parse_day, required=True, help="YYYY-MM-DD")
     run.add_argument("--verbose", action="store_true", help="Dagster's full event log instead of progress bars")
     run.set_defaults(handler=cmd_run)
 
-    prompts = commands.add_parser("prompts", help="import, add, list and delete prompt rows")
-    prompt_commands = prompts.add_subparsers(dest="prompts_command", required=True)
-    importer = prompt_commands.add_parser("import", help="import a CSV, Parquet or JSON-lines file, in chunks")
-    importer.add_argument("file")
-    importer.add_argument("--chunk-rows", type=int, default=50_000, help="rows per write transaction")
-    importer.set_defaults(handler=cmd_prompts_import)
-    listing = prompt_commands.add_parser("list", help="the live prompt rows of a day")
-    listing.add_argument("--date", type=_day, required=True)
-    listing.set_defaults(handler=cmd_prompts_list)
-    delete = prompt_commands.add_parser("delete", help="soft-delete prompt rows by id")
-    delete.add_argument("ids", nargs="+", metavar="ID")
-    delete.set_defaults(handler=cmd_prompts_delete)
-    add = prompt_commands.add_parser("add", help="add one prompt row")
-    add.add_argument("--date", type=_day, required=True)
-    add.add_argument("--prompt", required=True)
-    add.add_argument("--prompt-id")
-    add.add_argument("--negative-prompt", default="")
-    add.add_argument("--seed", type=int, default=0)
-    add.add_argument("--motion-bucket-ids", help="semicolon-separated, e.g. 60;180")
-    add.add_argument("--num-frames", type=int)
-    add.add_argument("--fps", type=int)
-    add.add_argument("--takes", type=int, help="extend the clip take by take from each take's last frame")
-    add.add_argument("--take-crossfade-frames", type=int, help="blend this many frames at each join of the takes")
-    add.add_argument("--keyframe-model")
-    add.add_argument("--video-model")
-    add.set_defaults(handler=cmd_prompts_add)
+    add_prompts_parser(commands)
 
     lineage = commands.add_parser("lineage", help="show where a prompt's or key's outputs came from")
     lineage.add_argument("id", help="a prompt_id or a content key (keyframe-..., clip-..., reel-...)")

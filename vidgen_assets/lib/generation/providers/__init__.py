@@ -1,0 +1,1 @@
+"""Hosted video providers beside the local diffusers models: clients, durable task records, cost."""

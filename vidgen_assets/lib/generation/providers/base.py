@@ -1,0 +1,97 @@
+"""What every hosted video provider's client offers, and the errors it raises.
+
+A client turns one `ProviderRequest` into a task on the provider (`create`), reports the task's
+state (`poll`) and cancels it (`cancel`). It maps its SDK's or HTTP errors onto the four error
+kinds below, which decide what the step does: retry, record against the row, or stop.
+No Dagster here; keys never appear in messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+TaskState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class ProviderRequest:
+    """One clip (or take) to create: everything the provider's request body is built from."""
+
+    model: str  # the provider's model id: a Replicate version, "gen4_turbo", "ray-2", a fal app path
+    prompt: str = ""
+    image: str | None = None  # the conditioning keyframe: a data URI or an http(s) URL
+    previous_task_id: str | None = None  # extend a finished task (Luma: keyframes.frame0 is that generation)
+    seed: int | None = None
+    duration_s: float | None = None
+    ratio: str | None = None  # as the provider spells it: "1280:720", "16:9"
+    options: Mapping[str, Any] = field(default_factory=dict)  # provider-specific knobs, e.g. motion_bucket_id
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """A task's state as the provider reports it; times are the provider's, in epoch seconds, if it says."""
+
+    state: TaskState
+    output_url: str | None = None
+    error_code: str | None = None  # the provider's own code, e.g. "SAFETY.INPUT.TEXT"
+    reason: str | None = None  # the provider's message for a failed task
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+
+class ProviderError(Exception):
+    """Base of every error a provider client raises."""
+
+
+class TransientProviderError(ProviderError):
+    """Worth retrying after a pause: 429 (with its `Retry-After`), 5xx, a dropped connection."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentProviderError(ProviderError):
+    """The provider refuses this input (moderation, invalid input): recorded against the row, not retried
+    until the row changes."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class OutOfCreditsError(ProviderError):
+    """The account can't pay: every further task would fail too, so the whole step stops."""
+
+
+class MissingKeyError(ProviderError):
+    """The provider's key variable is unset: fails at once, naming the variable (never its value)."""
+
+    def __init__(self, variable: str):
+        super().__init__(f"{variable} is not set: the hosted provider needs its API key in that variable")
+        self.variable = variable
+
+
+class ProviderClient(Protocol):
+    """One provider's API, through its official SDK (or its documented HTTP protocol)."""
+
+    provider: str  # "replicate", "runway", "luma", "fal": also names the pool `api_<provider>`
+    max_inline_image_bytes: int | None  # largest data URI it accepts; None: image URLs only
+
+    def create(self, request: ProviderRequest) -> str:
+        """Start a task; returns its id. Raises the errors above."""
+        ...
+
+    def poll(self, task_id: str) -> TaskStatus: ...
+
+    def cancel(self, task_id: str) -> None:
+        """Cancel (or delete, where the provider can't cancel) a task; a finished task is left alone."""
+        ...

@@ -51,27 +51,17 @@ def _columns(specs: Sequence[PromptSpec], parts: dict[str, dict[str, str]] | Non
 
 
 def stage(session: Session, specs, parts, rejections: Sequence[Rejection]) -> None:
-    """Staging tables `chunk` and `rejected` in `session`: typed columns built from one list parameter each."""
+    """Staging tables `chunk` and `rejected` in `session` (call inside the write's transaction)."""
     values = _columns(specs, parts)
-    # A column that is empty in the whole chunk is a NULL literal, not a list to convert.
-    given = {c: v for c, v in values.items() if c == "prompt_id" or any(x is not None for x in v)}
-    selects = ", ".join(
-        _unnest(c) if c in given else f"CAST(NULL AS {TYPES.get(c, _TEXT)}) AS {c}" for c in PROMPT_COLUMNS
-    )
-    session.execute(f"{session.dialect.temp_table.format(name='chunk')} SELECT {selects}", given)
-    session.execute(
-        f"{session.dialect.temp_table.format(name='rejected')} SELECT {_unnest('prompt_id')}, "
-        f"{_unnest('scheduled_for', _TEXT)}, {_unnest('reason')}",
-        {
-            "prompt_id": [printable(r.prompt_id) for r in rejections],
-            "scheduled_for": [printable(r.scheduled_for) for r in rejections],
-            "reason": [printable(r.reason) for r in rejections],
-        },
-    )
-
-
-def _unnest(column: str, sql_type: str | None = None) -> str:
-    return f"unnest(CAST(${column} AS {sql_type or TYPES.get(column, _TEXT)}[])) AS {column}"
+    # A column that is empty in the whole chunk is a NULL column, not a list to convert.
+    given = {c: v if c == "prompt_id" or any(x is not None for x in v) else None for c, v in values.items()}
+    session.load_table("chunk", given, {c: TYPES.get(c, _TEXT) for c in PROMPT_COLUMNS})
+    rejected = {
+        "prompt_id": [printable(r.prompt_id) for r in rejections],
+        "scheduled_for": [printable(r.scheduled_for) for r in rejections],  # as given: text
+        "reason": [printable(r.reason) for r in rejections],
+    }
+    session.load_table("rejected", rejected, dict.fromkeys(rejected, _TEXT))
 
 
 def upsert_staged(session: Session, schema: str = "") -> int:

@@ -19,7 +19,7 @@ import pytest
 from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.connections import WarehouseUnavailable, masked, to_psycopg
 from vidgen_assets.lib.warehouse.schema import LATEST_VERSION
-from vidgen_assets_tests.conftest import REPO_ROOT, TEST_DAY
+from vidgen_assets_tests.conftest import BOTH_WAREHOUSES, REPO_ROOT, TEST_DAY
 
 WORKERS, CHUNKS, SHARED, OWN, CLIPS = 4, 3, 400, 300, 200
 
@@ -146,8 +146,14 @@ def test_masked_targets(target, shown):
 
 
 def test_placeholders_are_rewritten_outside_quotes_only():
-    sql = "SELECT ?, $days, '?', 'it''s $x', 100 % 7 FROM t WHERE a = ?"
-    assert to_psycopg(sql) == "SELECT %s, %(days)s, '?', 'it''s $x', 100 %% 7 FROM t WHERE a = %s"
+    sql = "SELECT ?, $days, '?', 'it''s $x 50%', 100 % 7 FROM t WHERE a = ?"
+    assert to_psycopg(sql) == "SELECT %s, %(days)s, '?', 'it''s $x 50%%', 100 %% 7 FROM t WHERE a = %s"
+
+
+@BOTH_WAREHOUSES
+def test_quotes_percent_signs_and_placeholders_in_one_statement(store):
+    with store.connect() as session:
+        assert session.execute("SELECT CAST(? AS VARCHAR), '? 50%', CAST(? AS INTEGER) % 7", ["a", 10]).fetchone() == ("a", "? 50%", 3)
 
 
 def test_fingerprints_ignore_row_order_on_postgres(postgres_url, postgres_server):

@@ -94,12 +94,12 @@ _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?|\$([A-Za-z_]\w*)|%")
 
 @lru_cache(maxsize=256)
 def to_psycopg(sql: str) -> str:
-    """DuckDB placeholders (`?`, `$name`) as psycopg's (`%s`, `%(name)s`); text in quotes is left alone."""
+    """DuckDB placeholders (`?`, `$name`) as psycopg's (`%s`, `%(name)s`), outside quoted text; `%` as `%%` everywhere."""
 
     def replace(match: re.Match) -> str:
         token = match.group(0)
         if token.startswith("'"):
-            return token
+            return token.replace("%", "%%")  # psycopg reads `%` inside quotes as a placeholder too
         if token == "?":
             return "%s"
         if token == "%":
@@ -198,7 +198,7 @@ class Session:
         self.raw.close()
 
 
-def _when_unlocked(open_file):
+def when_unlocked(open_file):
     """`open_file()` once a DuckDB file's lock is free: (when it was opened, by `perf_counter`, its result).
 
     DuckDB files take one process at a time; readers and import chunks queue here, retrying for
@@ -235,7 +235,7 @@ def open_session(target: str) -> tuple[float, Session]:
 
     if is_local_file(target):
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-    opened, raw = _when_unlocked(lambda: duckdb.connect(target))
+    opened, raw = when_unlocked(lambda: duckdb.connect(target))
     # Stored and compared in UTC whatever the zone of the writer, the sensor or the daemon.
     raw.execute("SET TimeZone = 'UTC'")
     return opened, Session(raw, DUCKDB)

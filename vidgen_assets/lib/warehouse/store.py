@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from .connections import DUCKDB, POSTGRES, Dialect, Session, _when_unlocked, is_local_file, is_postgres, open_session
+from .connections import DUCKDB, POSTGRES, Dialect, Session, when_unlocked, is_local_file, is_postgres, open_session
 from .schema import MIGRATIONS, for_postgres
 from .validation import PromptSpec, Rejection
 from .writes import PROMPT_COLUMNS, printable, stage, upsert_staged
@@ -134,7 +134,7 @@ class Warehouse:
             with self.connect():
                 pass
         target = self.target.replace("'", "''")
-        opened, _ = _when_unlocked(lambda: connection.execute(f"ATTACH '{target}' AS warehouse"))
+        opened, _ = when_unlocked(lambda: connection.execute(f"ATTACH '{target}' AS warehouse"))
         try:
             yield "warehouse"
         finally:

@@ -166,3 +166,30 @@ def test_fingerprints_ignore_row_order_on_postgres(postgres_url, postgres_server
     assert one.day_snapshot(date(2026, 10, 1))[1] == other.day_snapshot(date(2026, 10, 1))[1]
     one.upsert_prompts([PromptSpec("r0", date(2026, 10, 1), "a heron", seed=0)])
     assert one.day_snapshot(date(2026, 10, 1))[1] != other.day_snapshot(date(2026, 10, 1))[1]
+
+
+def test_a_version_3_postgres_warehouse_migrates_in_place_reading_naive_times_as_utc(postgres_url):
+    from vidgen_assets.lib.warehouse.schema import MIGRATIONS, for_postgres
+
+    with psycopg.connect(postgres_url, autocommit=True) as connection:  # a warehouse as version 3 left it
+        connection.execute("SET TimeZone = 'America/New_York'")  # the migration must not depend on the client's zone
+        connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, "
+                           "applied_at TIMESTAMP DEFAULT current_timestamp)")  # fmt: skip
+        for version, name, sql in MIGRATIONS[:3]:
+            connection.execute(for_postgres(version, sql))
+            connection.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", [version, name])
+        connection.execute("INSERT INTO prompts (prompt_id, scheduled_for, prompt, seed, updated_at, noise_aug_strength) "
+                           "VALUES ('old', DATE '2026-11-01', 'a fox', 3, TIMESTAMP '2026-11-01 05:30:00', 0.02)")  # fmt: skip
+    warehouse = Warehouse(postgres_url)
+    assert warehouse.schema_version() == LATEST_VERSION
+    (row,) = warehouse.day_rows(date(2026, 11, 1), extra=("updated_at", "previous_scheduled_for"))
+    assert row["prompt"] == "a fox" and row["noise_aug_strength"] == 0.02 and row["previous_scheduled_for"] is None
+    assert row["updated_at"].isoformat() == "2026-11-01T05:30:00+00:00"
+
+
+def test_scrub_removes_a_password_however_a_library_echoed_it():
+    from vidgen_assets.lib.warehouse.connections import scrub
+
+    target = "postgresql://u:p%40ss@db:5432/vidgen?password=other"
+    echoed = f"failed for {target}: password 'p@ss' or p%40ss or other"
+    assert scrub(echoed, target) == "failed for postgresql://u:***@db:5432/vidgen?password=***: password '***' or *** or ***"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 MOTHERDUCK_PREFIXES = ("md:", "motherduck:")
@@ -76,17 +76,20 @@ def masked(target: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
-def _password(target: str) -> str | None:
-    if not is_postgres(target):
-        return None
-    return urlsplit(target).password
+def _secrets(target: str) -> set[str]:
+    """A URL's password as written and decoded, and any `password=` or `token=` option's value."""
+    found = set(re.findall(r"(?i)(?:password|token)=([^&;\s]+)", target))
+    if is_postgres(target) and urlsplit(target).password:
+        found |= {urlsplit(target).password, unquote(urlsplit(target).password)}
+    return found
 
 
 def scrub(text: str, target: str) -> str:
-    """`text` with the target's password replaced, wherever a library may have echoed it."""
-    secret = _password(target)
+    """`text` with the target's secrets replaced, wherever a library may have echoed them."""
     text = text.replace(target, masked(target))
-    return text.replace(secret, "***") if secret else text
+    for secret in sorted(_secrets(target), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?|\$([A-Za-z_]\w*)|%")

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from .connections import DUCKDB, POSTGRES, Dialect, Session, when_unlocked, is_local_file, is_postgres, open_session
+from .connections import DUCKDB, POSTGRES, Dialect, Session, is_local_file, is_postgres, open_session, when_unlocked
 from .schema import MIGRATIONS, for_postgres
 from .validation import PromptSpec, Rejection
 from .writes import PROMPT_COLUMNS, printable, stage, upsert_staged

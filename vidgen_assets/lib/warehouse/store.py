@@ -73,7 +73,7 @@ class Warehouse:
             with session.transaction():
                 session.execute(_MIGRATION_LOCK)
                 session.execute(create)
-                self._apply(session, lambda version, sql: for_postgres(version, sql))
+                self._apply(session, for_postgres)
         else:
             session.execute(create)
             self._apply(session, lambda version, sql: sql)

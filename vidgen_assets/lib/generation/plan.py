@@ -16,7 +16,7 @@ from PIL import Image
 
 from ..storage import MediaStore
 from .keyframes import KeyframeRequest, render_keyframes
-from .params import clip_params, keyframe_settings, motion_buckets
+from .params import clip_param_values, keyframe_settings, motion_buckets
 from .presets import ModelPreset, get_preset
 from .recipe import clip_key, keyframe_key, negative_prompt_for, resolved_dtype
 from .profile import StepProfile
@@ -71,11 +71,14 @@ def plan_clips(
         for bucket in motion_buckets(row, preset):
             source = {"keyframe": keyframe["key"]} if keyframe else {
                 "prompt": row["prompt"], "negative_prompt": negative_prompt_for(row, preset)}  # fmt: skip
+            if keyframe and preset.hosted and preset.hosted.reads_prompt:
+                source["prompt"] = row["prompt"]  # the provider reads it beside the keyframe: part of the key
             item = {
                 "prompt_id": row["prompt_id"], "preset": preset.name, "task": preset.task,
                 "keyframe_media_key": keyframe["media_key"] if keyframe else None, "motion_bucket_id": bucket,
                 **source, "model": preset.model_id, "revision": model_revision(preset),
-                "params": asdict(clip_params(row, preset, bucket)),
+                "params": clip_param_values(row, preset, bucket),
+                **({"provider": preset.hosted.provider} if preset.hosted else {}),
             }  # fmt: skip
             items.append(_keyed_clip(item, item["params"], dtype_of(preset)))
     return items

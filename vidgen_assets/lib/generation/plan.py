@@ -116,7 +116,7 @@ def shards(items: Sequence[dict], rows_per_shard: int) -> list[list[dict]]:
     ] or [[]]
 
 
-def _mark_cached(store: MediaStore, items: Sequence[dict]) -> list[dict]:
+def mark_cached(store: MediaStore, items: Sequence[dict]) -> list[dict]:
     for item in items:
         item["cache_hit"] = store.exists(item["media_key"])
         item["uri"] = store.uri(item["media_key"])
@@ -154,7 +154,7 @@ def render_keyframe_shard(
     """
     _settle_keys(items, dtype_of)
     by_batch: dict[tuple[str, bool], list[dict]] = defaultdict(list)
-    for item in _mark_cached(store, items):
+    for item in mark_cached(store, items):
         by_batch[item["preset"], bool(item["negative_prompt"])].append(item)
     for (preset_name, _), pending in by_batch.items():
         preset = get_preset(preset_name, "text-to-image")
@@ -198,7 +198,7 @@ def render_clip_shard(
     under the key of the chunk it was rendered with, and the item carries that key.
     """
     _settle_keys(items, dtype_of)
-    for item in _mark_cached(store, items):
+    for item in mark_cached(store, items):
         params = ClipParams(**item["params"])
         pipeline = get_pipeline(item["preset"], item["task"])
         started = time.perf_counter()

@@ -29,8 +29,8 @@ class HostedModel:
     provider: str  # "replicate", "runway", "luma", "fal": the client module and the pool `api_<provider>`
     model: str  # the provider's model id: "owner/name:version" on Replicate, "gen4_turbo", "ray-2", a fal app
     knobs: tuple[str, ...]  # row knobs (ROW_KNOBS) it honours
-    reads_prompt: bool = True  # sends the row's prompt with the keyframe (SVD takes the image alone)
     defaults: Mapping[str, Any]  # ClipParams defaults; width × height is the output size it makes
+    reads_prompt: bool = True  # sends the row's prompt with the keyframe (SVD takes the image alone)
     choices: Mapping[str, tuple] = field(default_factory=dict)  # allowed values per knob
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # inclusive bounds per knob
     ratios: tuple[str, ...] = ()  # output ratios as the provider spells them; width:height must reduce to one

@@ -72,7 +72,7 @@ def render_hosted_clip(
     processing_s = _span(status.started_at, status.finished_at)
     item.update(
         cache_hit=False, seconds=round(time.time() - started, 3), device=f"hosted:{client.provider}",
-        frames=output["frames"], provider=_provider_fields(record),
+        frames=output["frames"], hosted_task=_task_fields(record),
         timings={"queue_s": queue_s, "processing_s": processing_s,
                  "cost_usd": hosted.cost_usd({**hosted.defaults, **item["params"]}, processing_s or 0.0)},
     )  # fmt: skip
@@ -83,13 +83,13 @@ def _span(start: float | None, end: float | None) -> float | None:
     return round(end - start, 3) if start is not None and end is not None else None
 
 
-def _provider_fields(record) -> dict:
+def _task_fields(record) -> dict:
     return {"provider": record.provider, "model": record.model, "task_id": record.task_id,
             "submitted_at": record.submitted_at, "finished_at": record.finished_at, "creates": record.creates}  # fmt: skip
 
 
 def _failed(item: dict, record, code: str | None, reason: str | None) -> dict:
-    item.update(cache_hit=False, device=f"hosted:{record.provider}", provider=_provider_fields(record),
+    item.update(cache_hit=False, device=f"hosted:{record.provider}", hosted_task=_task_fields(record),
                 failure={"code": code or "failed", "reason": reason or ""}, timings={"cost_usd": 0.0})  # fmt: skip
     return item
 

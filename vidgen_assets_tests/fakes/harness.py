@@ -10,6 +10,7 @@ Control endpoints, the same on every fake:
   `Retry-After`; `drop_next` closes the next n API requests' connections without an answer (before the
   request is acted on); `stall` keeps new tasks running forever.
 - `GET /_fake/stats` → {"creates", "creates_by_input", "cancels", "polls", "throttled", "dropped"}.
+- `POST /_fake/reset`: the default configuration and zeroed counters (tasks are kept), between tests.
 - `GET /_fake/media/<frames>x<fps>.mp4`: a real H.264 MP4 of that many frames, encoded once with PyAV.
 """
 
@@ -76,9 +77,12 @@ class FakeState:
     """The fake's configuration, tasks and counters, shared by the server's threads."""
 
     def __init__(self) -> None:
-        self.config = FakeConfig()
         self.lock = threading.Lock()
         self.tasks: dict[str, FakeTask] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.config = FakeConfig()
         self.stats: dict[str, Any] = {"creates": 0, "creates_by_input": {}, "cancels": 0, "polls": 0, "throttled": 0, "dropped": 0}
 
     def take(self, counter: str) -> bool:
@@ -194,6 +198,10 @@ class FakeHandler(BaseHTTPRequestHandler):
                     setattr(self.state.config, name, value)
                 config = asdict(self.state.config)
             return self.send_json(200, config)
+        if path == "/_fake/reset" and method == "POST":
+            with self.state.lock:
+                self.state.reset()
+            return self.send_json(200, {})
         if path == "/_fake/stats":
             with self.state.lock:
                 return self.send_json(200, json.loads(json.dumps(self.state.stats)))
@@ -261,6 +269,9 @@ class FakeServer:
 
     def stats(self) -> dict:
         return self._call("/_fake/stats")
+
+    def reset(self) -> None:
+        self._call("/_fake/reset", {})
 
 
 @contextmanager

@@ -1,0 +1,296 @@
+"""What every provider fake shares: a threaded HTTP server, JSON helpers, the control endpoints, task
+timing, a real MP4 to serve, and a helper that starts a fake in its own process for a test.
+
+A fake module defines a `FakeHandler` subclass with `routes` (method, path regex, handler method name)
+and its provider's vocabulary (`throttled`, `out_of_credits`), and calls `main(Handler)`.
+
+Control endpoints, the same on every fake:
+- `POST /_fake/config` JSON, any of {"processing_s", "throttle_next", "retry_after_s", "moderate_substring",
+  "stall", "drop_next", "out_of_credits"}: `throttle_next` answers the next n API requests with 429 and
+  `Retry-After`; `drop_next` closes the next n API requests' connections without an answer (before the
+  request is acted on); `stall` keeps new tasks running forever.
+- `GET /_fake/stats` → {"creates", "creates_by_input", "cancels", "polls", "throttled", "dropped"}.
+- `POST /_fake/reset`: the default configuration and zeroed counters (tasks are kept), between tests.
+- `GET /_fake/media/<frames>x<fps>.mp4`: a real H.264 MP4 of that many frames, encoded once with PyAV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class FakeConfig:
+    processing_s: float = 0.5
+    throttle_next: int = 0
+    retry_after_s: float = 1.0
+    moderate_substring: str = ""
+    stall: bool = False
+    drop_next: int = 0
+    out_of_credits: bool = False
+
+
+@dataclass
+class FakeTask:
+    id: str
+    input: dict
+    created_at: float
+    processing_s: float
+    moderated: bool
+    cancelled_at: float | None = None
+
+    def state(self, now: float | None = None) -> str:
+        """queued (first 10% of the time), running, succeeded, failed (moderated) or cancelled."""
+        elapsed = (now or time.time()) - self.created_at
+        if self.cancelled_at is not None:
+            return "cancelled"
+        if elapsed < 0.1 * self.processing_s:
+            return "queued"
+        if elapsed < self.processing_s:
+            return "running"
+        return "failed" if self.moderated else "succeeded"
+
+
+def input_fingerprint(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class FakeState:
+    """The fake's configuration, tasks and counters, shared by the server's threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tasks: dict[str, FakeTask] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.config = FakeConfig()
+        self.stats: dict[str, Any] = {"creates": 0, "creates_by_input": {}, "cancels": 0, "polls": 0, "throttled": 0, "dropped": 0}
+
+    def take(self, counter: str) -> bool:
+        """Consume one of `throttle_next` / `drop_next`, if any are left."""
+        with self.lock:
+            left = getattr(self.config, counter)
+            if left > 0:
+                setattr(self.config, counter, left - 1)
+            return left > 0
+
+    def create(self, body: dict, text: str) -> FakeTask:
+        """A new task for request `body`; `text` is what the moderation substring is matched against."""
+        with self.lock:
+            fingerprint = input_fingerprint(body)
+            self.stats["creates"] += 1
+            self.stats["creates_by_input"][fingerprint] = self.stats["creates_by_input"].get(fingerprint, 0) + 1
+            substring = self.config.moderate_substring
+            task = FakeTask(
+                id=uuid.uuid4().hex[:20], input=body, created_at=time.time(),
+                processing_s=float("inf") if self.config.stall else self.config.processing_s,
+                moderated=bool(substring) and substring in text,
+            )  # fmt: skip
+            self.tasks[task.id] = task
+            return task
+
+    def count(self, name: str) -> None:
+        with self.lock:
+            self.stats[name] += 1
+
+
+_MP4_CACHE: dict[tuple[int, int, int, int], bytes] = {}
+_MP4_LOCK = threading.Lock()
+
+
+def mp4_bytes(frames: int = 25, fps: int = 6, width: int = 64, height: int = 64) -> bytes:
+    """A real H.264/yuv420p MP4 of a moving gradient (passes the project's blank/frozen checks); cached."""
+    import av
+
+    key = (frames, fps, width, height)
+    with _MP4_LOCK:
+        if key not in _MP4_CACHE:
+            buffer = io.BytesIO()
+            with av.open(buffer, "w", format="mp4") as container:
+                stream = container.add_stream("libx264", rate=fps)
+                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                ys, xs = np.mgrid[0:height, 0:width]
+                for n in range(frames):
+                    red = (xs * 4 + n * 9) % 256
+                    frame = np.stack([red, (ys * 4) % 256, (xs + ys + n * 5) % 256], axis=-1).astype(np.uint8)
+                    for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                        container.mux(packet)
+                for packet in stream.encode():
+                    container.mux(packet)
+            _MP4_CACHE[key] = buffer.getvalue()
+        return _MP4_CACHE[key]
+
+
+class FakeHandler(BaseHTTPRequestHandler):
+    """Routes API requests, after the control endpoints and the throttle/drop switches."""
+
+    state: FakeState
+    routes: list[tuple[str, str, str]] = []  # (method, path regex, method name on the handler)
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read the stats instead
+        pass
+
+    # --- provider vocabulary, overridden by each fake ---
+    def throttled(self) -> None:
+        self.send_json(429, {"detail": "throttled"}, {"Retry-After": self.retry_after()})
+
+    def out_of_credits(self) -> None:
+        self.send_json(402, {"detail": "out of credits"})
+
+    # --- helpers ---
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.headers.get('Host')}"
+
+    def retry_after(self) -> str:
+        return str(max(1, round(self.state.config.retry_after_s)))
+
+    def media_url(self, frames: int, fps: int) -> str:
+        return f"{self.base_url}/_fake/media/{frames}x{fps}.mp4"
+
+    def read_json(self) -> Any:
+        return json.loads(self.body or b"{}")
+
+    def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None, content_type: str = "application/json") -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in {"Content-Type": content_type, **(headers or {})}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def send_bytes(self, data: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    # --- dispatch ---
+    def _dispatch(self, method: str) -> None:
+        # Read the whole body first, whatever the answer: a kept-alive connection must not hold leftovers.
+        self.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = self.path.split("?", 1)[0]
+        if path == "/_fake/config" and method == "POST":
+            with self.state.lock:
+                for name, value in self.read_json().items():
+                    setattr(self.state.config, name, value)
+                config = asdict(self.state.config)
+            return self.send_json(200, config)
+        if path == "/_fake/reset" and method == "POST":
+            with self.state.lock:
+                self.state.reset()
+            return self.send_json(200, {})
+        if path == "/_fake/stats":
+            with self.state.lock:
+                return self.send_json(200, json.loads(json.dumps(self.state.stats)))
+        if media := re.fullmatch(r"/_fake/media/(\d+)x(\d+)\.mp4", path):
+            return self.send_bytes(mp4_bytes(int(media[1]), int(media[2])), "video/mp4")
+        if self.state.take("drop_next"):
+            self.state.count("dropped")
+            self.close_connection = True
+            return  # no answer at all: the client sees the connection close
+        if self.state.take("throttle_next"):
+            self.state.count("throttled")
+            return self.throttled()
+        for route_method, pattern, name in self.routes:
+            if route_method == method and (match := re.fullmatch(pattern, path)):
+                return getattr(self, name)(*match.groups())
+        self.send_json(404, {"detail": f"no route {method} {path}"})
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+
+def main(handler: type[FakeHandler]) -> None:
+    """Serve `handler` on 127.0.0.1:--port until terminated."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    port = parser.parse_args().port
+    handler.state = FakeState()
+    mp4_bytes()  # encode the default clip before answering, so the first download is quick
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class FakeServer:
+    """A running fake: its base URL, and its control endpoints as methods."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+
+    def _call(self, path: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base_url + path, data=data, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def configure(self, **settings: Any) -> dict:
+        return self._call("/_fake/config", settings)
+
+    def stats(self) -> dict:
+        return self._call("/_fake/stats")
+
+    def reset(self) -> None:
+        self._call("/_fake/reset", {})
+
+
+@contextmanager
+def running_fake(module: str) -> Iterator[FakeServer]:
+    """Start `python -m module --port P` in its own process, wait until it answers, stop it afterwards."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", module, "--port", str(port)], env=dict(os.environ))
+    fake = FakeServer(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                fake.stats()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"fake {module} did not start on port {port}") from None
+                time.sleep(0.1)
+        yield fake
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -1,85 +1,111 @@
-"""A loopback Luma Dream Machine API: POST /generations[/video], GET and DELETE /generations/{id}, with
-extends (keyframes.frame0 a completed generation), Luma's states and {"detail"} errors (see
-shared/PROVIDERS.md). Run: python -m vidgen_assets_tests.fakes.luma --port N"""
+"""A loopback Luma Dream Machine API under /dream-machine/v1: POST /generations[/video], GET and DELETE
+/generations/{id}, with extends (keyframes.frame0 = a completed generation, else 400), Luma's states
+(queued, dreaming, completed, failed) and {"detail"} answers (see ../shared/PROVIDERS.md). Images go by
+URL only. A generation's video is an MP4 of its duration × 24 frames.
+
+Run: python -m vidgen_assets_tests.fakes.luma --port P
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
 
-from vidgen_assets_tests.fakes._provisional import FakeProvider, main
+from vidgen_assets_tests.fakes.harness import FakeHandler, FakeTask, main
 
-PREFIX = "/dream-machine/v1"  # the real base URL's path; LUMAAI_BASE_URL points at it
+PREFIX = "/dream-machine/v1"  # the real base URL's path: LUMAAI_BASE_URL is http://127.0.0.1:P/dream-machine/v1
 MODELS = {"ray-1-6", "ray-2", "ray-flash-2"}
 ASPECT_RATIOS = {"1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"}
+DURATIONS = {"5s": 5, "9s": 9}
+FPS = 24
 STATE = {"queued": "queued", "running": "dreaming", "succeeded": "completed", "failed": "failed"}
+MODERATED = "400: prompt not allowed because advanced moderation failed"
 
 
-def _error(status: int, detail: str, headers: dict | None = None):
-    return status, {"detail": detail}, headers or {}
+class LumaHandler(FakeHandler):
+    routes = [
+        ("POST", PREFIX + r"/generations(?:/video)?", "create"),
+        ("GET", PREFIX + r"/generations/([^/]+)", "get_generation"),
+        ("DELETE", PREFIX + r"/generations/([^/]+)", "delete_generation"),
+    ]
 
+    def detail(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self.send_json(status, {"detail": message}, headers)
 
-class FakeLuma(FakeProvider):
-    def route(self, request, throttled: bool):
-        if not request.headers.get("Authorization", "").removeprefix("Bearer ").strip():
-            return _error(401, "Invalid API key")
-        if throttled:
-            return _error(429, "Too many requests", {"Retry-After": "1"})
-        path = request.path.removeprefix(PREFIX)
-        if request.method == "POST" and path in ("/generations", "/generations/video"):
-            return self._create(request.json or {}, request.base)
-        match = re.fullmatch(r"/generations/([0-9a-f-]+)", path)
-        task = self.tasks.get(match.group(1)) if match else None
-        if task is None or task.cancelled:
-            return _error(404, "Generation not found")
-        if request.method == "DELETE":
-            with self.lock:
-                self.stats["cancels"] += 1
-                task.cancelled = True
-            return 204, None, {}
-        with self.lock:
-            self.stats["polls"] += 1
-        return 200, self._generation(task, request.base), {}
+    def throttled(self) -> None:
+        self.detail(429, "Too many requests", {"Retry-After": self.retry_after()})
+
+    def out_of_credits(self) -> None:
+        self.detail(400, "Insufficient credits")
+
+    def _authorized(self) -> bool:
+        if re.fullmatch(r"Bearer \S+", self.headers.get("Authorization") or ""):
+            return True
+        self.detail(401, "Invalid API key")
+        return False
 
     def _refusal(self, body: dict) -> str | None:
-        """Luma's 400 reasons for a request it can't run; an extend needs a completed generation."""
+        """Luma's 400 reason for a request it can't run; an extend needs a completed generation."""
         if body.get("model") not in MODELS:
             return f"Invalid model: {body.get('model')!r}"
         if "aspect_ratio" in body and body["aspect_ratio"] not in ASPECT_RATIOS:
             return f"Invalid aspect ratio: {body['aspect_ratio']!r}"
-        if body.get("duration", "5s") not in ("5s", "9s"):
+        if body.get("duration", "5s") not in DURATIONS:
             return "duration must be 5s or 9s"
         for name, frame in (body.get("keyframes") or {}).items():
             if frame.get("type") == "image" and not str(frame.get("url", "")).startswith(("http://", "https://")):
                 return f"keyframes.{name}.url must be an image URL"
             if frame.get("type") == "generation":
-                source = self.tasks.get(frame.get("id", ""))
-                if source is None or source.phase() != "succeeded":
-                    return f"keyframes.{name}: generation {frame.get('id')} is not a completed generation"
+                source = self.state.tasks.get(frame.get("id", ""))
+                if source is None or source.state() != "succeeded":
+                    return f"keyframes.{name}: {frame.get('id')} is not a completed generation"
         if not body.get("prompt") and not body.get("keyframes"):
             return "prompt is required"
         return None
 
-    def _create(self, body: dict, base: str):
-        reason = self._refusal(body)
-        if reason:
-            return _error(400, reason)
-        if self.config["out_of_credits"]:
-            return _error(400, "Insufficient credits")
-        frame0 = (body.get("keyframes") or {}).get("frame0") or {}
-        task = self.new_task(body.get("prompt", ""), request=body, extends=frame0.get("id"))
-        return 201, self._generation(task, base), {}
+    def create(self) -> None:
+        if not self._authorized():
+            return
+        body = self.read_json()
+        refusal = self._refusal(body)
+        if refusal:
+            return self.detail(400, refusal)
+        if self.state.config.out_of_credits:
+            return self.out_of_credits()
+        self.send_json(201, self._generation(self.state.create(body, body.get("prompt", ""))))
 
-    def _generation(self, task, base: str) -> dict:
-        phase = task.phase()
+    def get_generation(self, generation_id: str) -> None:
+        if not self._authorized():
+            return
+        self.state.count("polls")
+        task = self.state.tasks.get(generation_id)
+        if task is None or task.cancelled_at is not None:  # Luma deletes rather than cancels
+            return self.detail(404, "Generation not found")
+        self.send_json(200, self._generation(task))
+
+    def delete_generation(self, generation_id: str) -> None:
+        if not self._authorized():
+            return
+        task = self.state.tasks.get(generation_id)
+        if task is None or task.cancelled_at is not None:
+            return self.detail(404, "Generation not found")
+        self.state.count("cancels")
+        task.cancelled_at = datetime.now(timezone.utc).timestamp()
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _generation(self, task: FakeTask) -> dict:
+        state, body = task.state(), task.input
+        frames = DURATIONS[body.get("duration", "5s")] * FPS
         return {
-            "id": task.id, "generation_type": "video", "state": STATE[phase], "model": task.extra["request"]["model"],
-            "created_at": datetime.fromtimestamp(task.created, timezone.utc).isoformat().replace("+00:00", "Z"),
-            "failure_reason": "400: prompt not allowed because advanced moderation failed" if phase == "failed" else None,
-            "assets": {"video": f"{base}/_fake/output/{task.id}.mp4"} if phase == "succeeded" else None,
-            "request": task.extra["request"],
+            "id": task.id, "generation_type": "video", "state": STATE[state], "model": body["model"],
+            "created_at": datetime.fromtimestamp(task.created_at, timezone.utc).isoformat().replace("+00:00", "Z"),
+            "failure_reason": MODERATED if state == "failed" else None,
+            "assets": {"video": self.media_url(frames, FPS)} if state == "succeeded" else None,
+            "request": body,
         }  # fmt: skip
 
 
 if __name__ == "__main__":
-    main(FakeLuma)
+    main(LumaHandler)

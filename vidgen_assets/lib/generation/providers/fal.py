@@ -59,7 +59,7 @@ class FalClient:
                 body = response.text
             raise status_error(
                 "fal", response.status_code, error_reason(body) or response.reason_phrase, response.headers,
-                secret=self._key, out_of_credits=_out_of_credits, code=_error_type(body),
+                secret=self._key, key_variable=self.key_variable, out_of_credits=_out_of_credits, code=_error_type(body),
                 retryable=response.headers.get("x-fal-retryable") == "true",
             )  # fmt: skip
         return response
@@ -67,9 +67,9 @@ class FalClient:
     def create(self, request: ProviderRequest) -> str:
         """Queue a request on the app `request.model` (e.g. fal-ai/kling-video/v2.1/standard/image-to-video)."""
         owner, app, *_ = request.model.split("/")
-        body = {"prompt": request.prompt or None, "image_url": request.image, "seed": request.seed,
-                "aspect_ratio": request.ratio,
-                "duration": str(int(request.duration_s)) if request.duration_s else None, **request.options}  # fmt: skip
+        # Kling's image-to-video takes the keyframe's ratio and no seed.
+        body = {"prompt": request.prompt or None, "image_url": request.image,
+                "duration": str(round(request.duration_s)) if request.duration_s else None}  # fmt: skip
         queued = self._send("POST", f"/{request.model}", json={k: v for k, v in body.items() if v is not None}).json()
         return f"{owner}/{app}/requests/{queued['request_id']}"
 

@@ -10,7 +10,7 @@ import email.utils
 import time
 from collections.abc import Callable, Mapping
 
-from .base import OutOfCreditsError, PermanentProviderError, ProviderError, TransientProviderError
+from .base import OutOfCreditsError, PermanentProviderError, ProviderError, TransientProviderError, UnauthorizedError
 
 # 408 (request timeout) and 409 (a conflicting request in flight) clear up by themselves, like 5xx.
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
@@ -40,14 +40,18 @@ def status_error(
     headers: Mapping[str, str],
     *,
     secret: str,
+    key_variable: str,
     out_of_credits: Callable[[int, str], bool],
     code: str | None = None,
     retryable: bool = False,
 ) -> ProviderError:
-    """The error for an HTTP error answer; `reason` is the provider's message, `code` its error code."""
+    """The error for an HTTP error answer; `reason` is the provider's message, `code` its error code.
+    A refused key (401/403) stops the step, naming the variable it came from."""
     message = redact(f"{provider} answered HTTP {status}: {reason}", secret)
     if out_of_credits(status, reason):
         return OutOfCreditsError(message)
+    if status in (401, 403):
+        return UnauthorizedError(f"{message} (check {key_variable})")
     if retryable or status in TRANSIENT_STATUSES or status >= 500:
         return TransientProviderError(message, retry_after=retry_after_s(headers))
     return PermanentProviderError(message, code=code or f"HTTP_{status}")
@@ -63,6 +67,7 @@ def sdk_error(
     error: Exception,
     *,
     secret: str,
+    key_variable: str,
     out_of_credits: Callable[[int, str], bool],
     code: Callable[[int, str], str | None] = lambda status, reason: None,
 ) -> ProviderError | None:
@@ -75,7 +80,7 @@ def sdk_error(
     if "APIStatusError" in kinds:
         reason = error_reason(getattr(error, "body", None)) or str(error)
         status = error.status_code
-        return status_error(provider, status, reason, error.response.headers, secret=secret,
+        return status_error(provider, status, reason, error.response.headers, secret=secret, key_variable=key_variable,
                             out_of_credits=out_of_credits, code=code(status, reason))  # fmt: skip
     if "APIConnectionError" in kinds:
         return transport_error(provider, error, secret=secret)

@@ -14,6 +14,7 @@ import lumaai
 from .base import MissingKeyError, PermanentProviderError, ProviderRequest, TaskStatus
 from .http_errors import delete_unless_finished, sdk_error
 
+RESOLUTIONS = {540: "540p", 720: "720p", 1080: "1080p", 2160: "4k"}  # by the clip's height
 _STATES = {"queued": "queued", "dreaming": "running", "completed": "succeeded", "failed": "failed"}
 REQUEST_TIMEOUT = httpx.Timeout(30.0, connect=5.0)  # per request; the clip's deadline bounds the task
 
@@ -47,7 +48,8 @@ class LumaClient:
         try:
             return method(*args, **kwargs)
         except lumaai.LumaAIError as error:
-            mapped = sdk_error("Luma", error, secret=self._key, out_of_credits=_out_of_credits, code=_code)
+            mapped = sdk_error("Luma", error, secret=self._key, key_variable=self.key_variable,
+                               out_of_credits=_out_of_credits, code=_code)
             if mapped is None:
                 raise
             raise mapped from None  # the SDK's exception carries the request, headers and all
@@ -65,8 +67,8 @@ class LumaClient:
         else:
             keyframes = None
         body = {"model": request.model, "prompt": request.prompt or None, "aspect_ratio": request.ratio,
-                "duration": f"{int(request.duration_s)}s" if request.duration_s else None,
-                "keyframes": keyframes, **request.options}  # fmt: skip
+                "duration": f"{round(request.duration_s)}s" if request.duration_s else None,
+                "resolution": RESOLUTIONS.get(request.options.get("height")), "keyframes": keyframes}  # fmt: skip
         generation = self._call(self._sdk.generations.create, **{k: v for k, v in body.items() if v is not None})
         return generation.id
 

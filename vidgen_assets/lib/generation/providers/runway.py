@@ -42,7 +42,8 @@ class RunwayClient:
         try:
             return method(*args, **kwargs)
         except runwayml.RunwayMLError as error:
-            mapped = sdk_error("Runway", error, secret=self._key, out_of_credits=_out_of_credits)
+            mapped = sdk_error("Runway", error, secret=self._key, key_variable=self.key_variable,
+                               out_of_credits=_out_of_credits)
             if mapped is None:
                 raise
             raise mapped from None  # the SDK's exception carries the request, headers and all
@@ -53,7 +54,7 @@ class RunwayClient:
             raise PermanentProviderError(f"Runway {request.model} needs a keyframe image", code="ASSET.INVALID")
         body = {"model": request.model, "prompt_image": request.image, "prompt_text": request.prompt or None,
                 "ratio": request.ratio, "seed": request.seed,
-                "duration": int(request.duration_s) if request.duration_s else None, **request.options}  # fmt: skip
+                "duration": round(request.duration_s) if request.duration_s else None}  # fmt: skip
         task = self._call(self._sdk.image_to_video.create, **{k: v for k, v in body.items() if v is not None})
         return task.id
 
@@ -66,6 +67,8 @@ class RunwayClient:
             error_code=getattr(task, "failure_code", None),
             reason=getattr(task, "failure", None),
             created_at=created.timestamp() if created else None,
+            # INTERNAL.* failures are Runway's own (refunded): worth a new task, unlike SAFETY.* or ASSET.INVALID.
+            retryable=str(getattr(task, "failure_code", None) or "").startswith("INTERNAL"),
         )
 
     def cancel(self, task_id: str) -> None:

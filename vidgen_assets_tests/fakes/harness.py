@@ -11,7 +11,8 @@ Control endpoints, the same on every fake:
   request is acted on); `stall` keeps new tasks running forever.
 - `GET /_fake/stats` → {"creates", "creates_by_input", "cancels", "polls", "throttled", "dropped"}.
 - `POST /_fake/reset`: the default configuration and zeroed counters (tasks are kept), between tests.
-- `GET /_fake/media/<frames>x<fps>.mp4`: a real H.264 MP4 of that many frames, encoded once with PyAV.
+- `GET /_fake/media/<frames>x<fps>[-<width>x<height>].mp4`: a real H.264 MP4 of that many frames (64×64 unless
+  sized), encoded once with PyAV.
 """
 
 from __future__ import annotations
@@ -126,12 +127,12 @@ def mp4_bytes(frames: int = 25, fps: int = 6, width: int = 64, height: int = 64)
         if key not in _MP4_CACHE:
             buffer = io.BytesIO()
             with av.open(buffer, "w", format="mp4") as container:
-                stream = container.add_stream("libx264", rate=fps)
+                # ultrafast: a 120-frame 1280x720 clip (Runway's and Luma's size) encodes in ~2 s, not ~20 s.
+                stream = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
                 stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-                ys, xs = np.mgrid[0:height, 0:width]
+                ys, xs = np.mgrid[0:height, 0:width].astype(np.uint8)  # uint8 arithmetic wraps: the % 256
                 for n in range(frames):
-                    red = (xs * 4 + n * 9) % 256
-                    frame = np.stack([red, (ys * 4) % 256, (xs + ys + n * 5) % 256], axis=-1).astype(np.uint8)
+                    frame = np.stack([xs * 4 + np.uint8(n * 9 % 256), ys * 4, xs + ys + np.uint8(n * 5 % 256)], axis=-1)
                     for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                         container.mux(packet)
                 for packet in stream.encode():
@@ -165,8 +166,9 @@ class FakeHandler(BaseHTTPRequestHandler):
     def retry_after(self) -> str:
         return str(max(1, round(self.state.config.retry_after_s)))
 
-    def media_url(self, frames: int, fps: int) -> str:
-        return f"{self.base_url}/_fake/media/{frames}x{fps}.mp4"
+    def media_url(self, frames: int, fps: int, width: int = 64, height: int = 64) -> str:
+        size = "" if (width, height) == (64, 64) else f"-{width}x{height}"
+        return f"{self.base_url}/_fake/media/{frames}x{fps}{size}.mp4"
 
     def read_json(self) -> Any:
         return json.loads(self.body or b"{}")
@@ -205,8 +207,9 @@ class FakeHandler(BaseHTTPRequestHandler):
         if path == "/_fake/stats":
             with self.state.lock:
                 return self.send_json(200, json.loads(json.dumps(self.state.stats)))
-        if media := re.fullmatch(r"/_fake/media/(\d+)x(\d+)\.mp4", path):
-            return self.send_bytes(mp4_bytes(int(media[1]), int(media[2])), "video/mp4")
+        if media := re.fullmatch(r"/_fake/media/(\d+)x(\d+)(?:-(\d+)x(\d+))?\.mp4", path):
+            size = (int(media[3]), int(media[4])) if media[3] else (64, 64)
+            return self.send_bytes(mp4_bytes(int(media[1]), int(media[2]), *size), "video/mp4")
         if self.state.take("drop_next"):
             self.state.count("dropped")
             self.close_connection = True

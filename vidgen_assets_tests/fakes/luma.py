@@ -1,7 +1,7 @@
 """A loopback Luma Dream Machine API under /dream-machine/v1: POST /generations[/video], GET and DELETE
 /generations/{id}, with extends (keyframes.frame0 = a completed generation, else 400), Luma's states
 (queued, dreaming, completed, failed) and {"detail"} answers (see ../shared/PROVIDERS.md). Images go by
-URL only. A generation's video is an MP4 of its duration × 24 frames.
+URL only. A generation's video is an MP4 of its duration × 24 frames at its aspect ratio and resolution.
 
 Run: python -m vidgen_assets_tests.fakes.luma --port P
 """
@@ -20,6 +20,15 @@ DURATIONS = {"5s": 5, "9s": 9}
 FPS = 24
 STATE = {"queued": "queued", "running": "dreaming", "succeeded": "completed", "failed": "failed"}
 MODERATED = "400: prompt not allowed because advanced moderation failed"
+
+
+def _size(body: dict) -> tuple[int, int]:
+    """The video's width and height: the resolution is the short side (16:9 at 720p: 1280x720)."""
+    resolution = body.get("resolution", "720p")
+    short = 2160 if resolution == "4k" else int(resolution.removesuffix("p"))
+    across, down = map(int, body.get("aspect_ratio", "16:9").split(":"))
+    long = round(short * max(across, down) / min(across, down) / 2) * 2
+    return (long, short) if across >= down else (short, long)
 
 
 class LumaHandler(FakeHandler):
@@ -102,7 +111,7 @@ class LumaHandler(FakeHandler):
             "id": task.id, "generation_type": "video", "state": STATE[state], "model": body["model"],
             "created_at": datetime.fromtimestamp(task.created_at, timezone.utc).isoformat().replace("+00:00", "Z"),
             "failure_reason": MODERATED if state == "failed" else None,
-            "assets": {"video": self.media_url(frames, FPS)} if state == "succeeded" else None,
+            "assets": {"video": self.media_url(frames, FPS, *_size(body))} if state == "succeeded" else None,
             "request": body,
         }  # fmt: skip
 

@@ -1,6 +1,6 @@
 """A loopback Runway API: POST /v1/image_to_video, GET and DELETE /v1/tasks/{id}, Runway's camelCase
 bodies, statuses and {"error"} answers (see ../shared/PROVIDERS.md); every request must carry
-`X-Runway-Version`. A task's output is an MP4 of `duration` × 24 frames.
+`X-Runway-Version`. A task's output is an MP4 of `duration` × 24 frames at its `ratio`'s size.
 
 Run: python -m vidgen_assets_tests.fakes.runway --port P
 """
@@ -100,7 +100,8 @@ class RunwayHandler(FakeHandler):
         if state == "running":
             body["progress"] = 0.5
         if state == "succeeded":
-            body.update(output=[self.media_url(duration * FPS, FPS)], cost={"credits": CREDITS_PER_S * duration})
+            width, height = map(int, task.input.get("ratio", "1280:720").split(":"))  # Runway's ratios are pixel sizes
+            body.update(output=[self.media_url(duration * FPS, FPS, width, height)], cost={"credits": CREDITS_PER_S * duration})
         if state == "failed":
             body.update(failure=MODERATED[0], failureCode=MODERATED[1], cost={"credits": 0})
         return body

@@ -53,6 +53,8 @@ class ReplicateClient:
             api_token=api_key, base_url=base_url or None,
             event_hooks={"response": [self._remember_retry_after]},
         )  # fmt: skip
+        # The SDK builds its HTTP client on first use, unguarded: built here, threads share one (and its pool).
+        self._client._client  # noqa: B018
 
     def _remember_retry_after(self, response: httpx.Response) -> None:
         self._seen.retry_after = response.headers.get("Retry-After")

@@ -69,13 +69,13 @@ def render(items, store, fake, halt=None, **settings) -> list[dict]:
 def test_hosted_presets_load_no_weights_and_reject_what_the_provider_cant_do():
     for name in HOSTED:
         preset = get_preset(name, "image-to-video")
-        assert preset.hosted is not None and preset.pipeline_class == "hosted" and preset.max_takes == 1
+        assert preset.hosted is not None and preset.pipeline_class == "hosted" and preset.max_takes == 8
     svd, runway = get_preset("replicate-svd-xt", "image-to-video"), get_preset("runway-gen4-turbo", "image-to-video")
     assert preset_limit_error({"num_frames": 25, "fps": 8, "motion_bucket_ids": (40, 200)}, svd) is None
     assert "it takes 14, 25" in preset_limit_error({"num_frames": 30}, svd)
     assert "num_inference_steps is not something" in preset_limit_error({"num_inference_steps": 4}, svd)
     assert "outside 1-255" in preset_limit_error({"motion_bucket_ids": (0,)}, svd)
-    assert "takes 3 exceeds 1" in preset_limit_error({"takes": 3}, svd)
+    assert "takes 9 exceeds 8" in preset_limit_error({"takes": 9}, svd)
     assert "not a ratio" in preset_limit_error({"width": 1000, "height": 1000}, runway)
     assert preset_limit_error({"width": 720, "height": 1280, "num_frames": 240}, runway) is None
     # Price: Runway bills 5 credits a second ($0.05); a 5 s clip costs $0.25.

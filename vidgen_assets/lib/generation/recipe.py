@@ -56,12 +56,13 @@ def clip_key(item: Mapping[str, Any], params: Mapping[str, Any], dtype: str) -> 
         source["prompt"] = item["prompt"]
     return content_key("clip", {
         **source, "model": item["model"], "revision": item["revision"], "dtype": dtype,
-        "params": {name: params[name] for name in _params_read(item)},
+        "params": {name: params[name] for name in params_read(item)},
         "encoder": ENCODER_SETTINGS, "render_version": RENDER_VERSIONS["clip"],
     })  # fmt: skip
 
 
-def _params_read(item: Mapping[str, Any]) -> tuple[str, ...]:
+def params_read(item: Mapping[str, Any]) -> tuple[str, ...]:
+    """The clip params that change the item's output (a hosted model reads fewer): they go into its keys."""
     hosted = get_preset(item["preset"], item["task"]).hosted
     return hosted.params_read() if hosted else CLIP_PARAMS[item["task"]]
 

@@ -34,7 +34,7 @@ class HostedModel:
     choices: Mapping[str, tuple] = field(default_factory=dict)  # allowed values per knob
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # inclusive bounds per knob
     ratios: tuple[str, ...] = ()  # output ratios as the provider spells them; width:height must reduce to one
-    max_takes: int = 1  # long takes on providers come with issue 17
+    max_takes: int = 8  # takes extended from the previous take (Luma: its generation); each take is billed
     usd_per_clip: float = 0.0
     usd_per_output_second: float = 0.0  # seconds of video made (Runway credits, fal, Luma)
     usd_per_processing_second: float = 0.0  # seconds the provider's hardware ran (Replicate)

@@ -35,6 +35,7 @@ class LumaClient:
     key_variable = "LUMAAI_API_KEY"
     base_url_variable = "LUMAAI_BASE_URL"
     max_inline_image_bytes: int | None = None  # image URLs only (presigned S3 URLs), no data URIs
+    extends_tasks = True  # a long take's next take extends the previous generation (providers/takes.py)
 
     def __init__(self, api_key: str, base_url: str | None = None):
         if not api_key:

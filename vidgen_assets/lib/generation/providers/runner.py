@@ -20,6 +20,7 @@ from ..profile import StepProfile
 from .base import MissingKeyError, OutOfCreditsError, ProviderClient, ProviderRequest, UnauthorizedError
 from .io import OutputUnavailableError, ProviderSetupError, fetch_output, keyframe_reference
 from .records import CANCELLED, SUCCEEDED, write_record
+from .takes import render_hosted_takes
 from .tasks import DeadlineExceeded, Halt, Halted, HostedSettings, initial_record, run_task
 
 # Errors that no other clip would escape either: the whole step stops (the defs layer says how).
@@ -31,7 +32,8 @@ def provider_request(item: dict, store: MediaStore, client: ProviderClient, *, i
     """The create request for a clip item: its keyframe (or `image`, e.g. a take's last frame) and params."""
     hosted = get_preset(item["preset"], item["task"]).hosted
     params = {**{k: v for k, v in hosted.defaults.items() if k != "motion_bucket_ids"}, **item["params"]}
-    image = image or keyframe_reference(store, item["keyframe_media_key"], client.provider, client.max_inline_image_bytes)
+    if image is None and previous_task_id is None:  # an extend needs no image
+        image = keyframe_reference(store, item["keyframe_media_key"], client.provider, client.max_inline_image_bytes)
     return ProviderRequest(
         model=hosted.model, prompt=item.get("prompt", ""), image=image, previous_task_id=previous_task_id,
         seed=params.get("seed"), duration_s=hosted.duration_s(params), ratio=hosted.ratio(params), options=params,
@@ -79,6 +81,13 @@ def render_hosted_clip(
     return item
 
 
+def render_hosted_item(item: dict, store: MediaStore, client: ProviderClient, **run) -> dict:
+    """A clip, or a long take's missing takes (each a task of its own) joined into one clip."""
+    if item.get("takes"):
+        return render_hosted_takes(item, store, client, render_take=render_hosted_clip, request_for=provider_request, **run)
+    return render_hosted_clip(item, store, client, **run)
+
+
 def _span(start: float | None, end: float | None) -> float | None:
     return round(end - start, 3) if start is not None and end is not None else None
 
@@ -114,7 +123,7 @@ def render_hosted_items(
     pending = mark_cached(store, items)
     pool = ThreadPoolExecutor(max_workers=max(1, settings.concurrency), thread_name_prefix=f"hosted-{client.provider}")
     futures: set[Future] = {
-        pool.submit(render_hosted_clip, item, store, client, settings=settings, halt=halt) for item in pending
+        pool.submit(render_hosted_item, item, store, client, settings=settings, halt=halt) for item in pending
     }
     stopping: BaseException | None = None
     try:

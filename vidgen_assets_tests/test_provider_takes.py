@@ -13,9 +13,12 @@ import time
 
 import boto3
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 from vidgen_assets.lib.generation.lineage_rows import clip_lineage
+from vidgen_assets.lib.generation.takes import last_frame
 from vidgen_assets.lib.generation.profile import StepProfile
 from vidgen_assets.lib.generation.providers.records import read_record
 from vidgen_assets.lib.generation.providers.registry import client_for
@@ -124,3 +127,21 @@ def test_a_run_killed_between_takes_resumes_without_creating_finished_takes(fake
     assert fake.stats()["creates"] == 3
     assert read_record(store, item["takes"][2]["key"]).creates == 1
     assert frames_of(store, item) == 3 * FRAMES - 2
+
+
+def test_other_providers_continue_from_the_previous_takes_last_frame(tmp_path):
+    store = open_media_store(str(tmp_path / "media"))
+    with running_fake("vidgen_assets_tests.fakes.runway") as runway:
+        runway.configure(processing_s=0.3)
+        client = client_for("runway", KEY, runway.base_url)
+        items = day(store, [5], takes=2, video_model="runway-gen4-turbo")
+        [item] = render_hosted_items(items, store, client, StepProfile(total=1), report=lambda line: None)
+        assert runway.stats()["creates"] == 2
+    assert "failure" not in item, item.get("failure")
+    assert item["frames"] == frames_of(store, item) == 2 * FRAMES - 1
+    first = item["takes"][0]
+    with store.local_path(f"frames/{first['key']}.last.png") as path:  # what take 2 was sent, as a data URI
+        sent = np.asarray(Image.open(path))
+    assert sent.shape == (720, 1280, 3)
+    assert np.array_equal(sent, np.asarray(last_frame(store, first["media_key"])))
+    assert read_record(store, item["takes"][1]["key"]).creates == 1

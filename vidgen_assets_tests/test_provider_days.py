@@ -71,3 +71,12 @@ def test_a_day_on_each_provider_makes_a_reel_through_the_cli(provider_day, tmp_p
     # A re-run finds both clips under their content keys: nothing is created (or paid for) again.
     run_day(env, tmp_path)
     assert fake.stats()["creates"] == 2
+
+
+@pytest.mark.parametrize("provider_day", ["luma-ray-2"], indirect=True)
+def test_a_long_take_on_luma_through_the_cli_is_one_continuous_clip(provider_day, tmp_path):
+    preset, fake, env = provider_day
+    add_rows(preset, 1, takes=3)
+    info = probe_video(run_day(env, tmp_path))
+    assert info.frames == 3 * 5 * 24 - 2  # three 5 s takes, each continuation's repeated first frame dropped
+    assert fake.stats()["creates"] == 3

@@ -7,6 +7,7 @@ import _thread
 import threading
 import time
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -17,7 +18,7 @@ from vidgen_assets.lib.generation.params import preset_limit_error
 from vidgen_assets.lib.generation.plan import plan_clips
 from vidgen_assets.lib.generation.profile import StepProfile
 from vidgen_assets.lib.generation.providers.base import MissingKeyError, OutOfCreditsError
-from vidgen_assets.lib.generation.providers.io import ProviderSetupError
+from vidgen_assets.lib.generation.providers.io import ProviderSetupError, keyframe_reference
 from vidgen_assets.lib.generation.providers.records import read_record
 from vidgen_assets.lib.generation.providers.registry import client_for
 from vidgen_assets.lib.generation.providers.runner import render_hosted_items
@@ -26,6 +27,7 @@ from vidgen_assets.lib.storage import open_media_store
 from vidgen_assets.lib.video import probe_video
 from vidgen_assets_tests.conftest import TEST_DAY
 from vidgen_assets_tests.fakes.harness import running_fake
+from vidgen_assets_tests.s3_server import s3_bucket, s3_endpoint  # noqa: F401
 
 HOSTED = ("replicate-svd-xt", "runway-gen4-turbo", "luma-ray-2", "fal-kling-2.1")
 
@@ -170,3 +172,15 @@ def test_a_keyframe_too_large_to_inline_needs_media_on_s3(fake, store):
     with pytest.raises(ProviderSetupError, match="VIDGEN_MEDIA_URI=s3://"):
         render(day(store, [9], keyframe_size=640), store, fake)
     assert fake.stats()["creates"] == 0
+
+
+def test_a_keyframe_too_large_to_inline_goes_as_a_presigned_url_when_media_is_on_s3(fake, s3_bucket, tmp_path):
+    client, bucket = s3_bucket
+    store = open_media_store(f"s3://{bucket}/media", s3_client=client, cache_dir=tmp_path / "cache")
+    (item,) = day(store, [9], keyframe_size=640)
+    url = keyframe_reference(store, item["keyframe_media_key"], "replicate", 1_000_000)
+    assert url.startswith("http") and "Signature=" in url
+    with store.local_path(item["keyframe_media_key"]) as path:
+        assert httpx.get(url).content == path.read_bytes()  # the provider can fetch it
+    (rendered,) = render([item], store, fake)
+    assert rendered["frames"] == 25 and store.exists(rendered["media_key"]) and fake.stats()["creates"] == 1

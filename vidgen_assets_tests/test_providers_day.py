@@ -105,8 +105,9 @@ def test_a_missing_key_fails_the_step_at_once_naming_the_variable(vidgen_home, f
     assert fake.stats()["creates"] == 0
 
 
-def test_out_of_credits_stops_the_step_with_the_providers_words(vidgen_home, fake):
-    import_day(seeds=(31, 32, 33))
+def test_out_of_credits_stops_the_step_with_the_providers_words(vidgen_home, fake, monkeypatch):
+    monkeypatch.setenv("VIDGEN_VIDEO_MODEL", "replicate-svd-xt")  # the default model, rows naming none
+    import_day(seeds=(), local_seeds=(31, 32, 33))
     fake.configure(out_of_credits=True)
     result = vidgen("run", "--date", str(TEST_DAY))
     assert result.returncode != 0
@@ -145,3 +146,47 @@ def test_a_killed_step_resumes_polling_its_tasks_each_created_exactly_once(vidge
     stats = fake.stats()
     assert stats["creates"] == 4 and set(stats["creates_by_input"].values()) == {1}  # polled, not re-created
     assert len(list((media / "clips").glob("clip-*.mp4"))) == 4
+
+
+IN_PROCESS = f"""
+import dagster as dg
+from vidgen_assets.definitions import build_definitions
+with dg.DagsterInstance.get() as instance:
+    job = build_definitions().resolve_job_def("daily_reel_job")
+    job.execute_in_process(partition_key="{TEST_DAY}", instance=instance, raise_on_error=False)
+"""
+
+
+def interrupt_with_tasks_in_flight(media: Path, *, cancel_run: bool) -> subprocess.Popen:
+    """Run the day in process (its main thread, like `vidgen run`), wait until its 3 tasks are at the
+    provider, then SIGINT it: what Dagster's termination does after marking the run canceling, or what a
+    preempted step gets."""
+    run = subprocess.Popen([sys.executable, "-c", IN_PROCESS], env=dict(os.environ))
+    deadline = time.monotonic() + 300
+    while len(recorded_task_ids(media)) < 3 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if cancel_run:
+        with dg.DagsterInstance.get() as instance:
+            (started,) = instance.get_runs()
+            instance.report_run_canceling(started)
+    run.send_signal(signal.SIGINT)
+    return run
+
+
+def test_a_cancelled_run_cancels_its_open_provider_tasks(vidgen_home, fake):
+    import_day(seeds=range(51, 54))
+    fake.configure(processing_s=120.0)
+    media = Path(environment.media_uri())
+    interrupt_with_tasks_in_flight(media, cancel_run=True).wait(timeout=120)
+    assert fake.stats()["cancels"] == 3 and fake.stats()["creates"] == 3  # cancelled, and not retried
+    assert {json.loads(p.read_text())["state"] for p in (media / "tasks").glob("*.json")} == {"cancelled"}
+
+
+def test_an_interrupted_step_is_retried_polling_its_tasks(vidgen_home, fake):
+    import_day(seeds=range(61, 64))
+    fake.configure(processing_s=15.0)
+    media = Path(environment.media_uri())
+    interrupt_with_tasks_in_flight(media, cancel_run=False).wait(timeout=240)
+    stats = fake.stats()
+    assert (stats["creates"], stats["cancels"]) == (3, 0)  # a preempted step does not throw its tasks away
+    assert len(list((media / "clips").glob("clip-*.mp4"))) == 3

@@ -33,14 +33,26 @@ def hosted_step(provider: str) -> dict:
     return {"tags": cpu_op_tags(), "pool": f"api_{provider}", "retry_policy": HOSTED_RETRY}
 
 
+def run_cancelled(context: dg.OpExecutionContext) -> bool:
+    """Whether the step's run is being terminated (the UI, `dagster run delete`...), as opposed to an
+    interrupted step (a preempted pod, Ctrl-C), which Dagster's retry policy re-runs."""
+    run = context.instance.get_run_by_id(context.run_id)
+    return run is not None and run.status in (dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.CANCELED)
+
+
 @contextmanager
-def hosted_errors_fail_fast(provider: str):
+def hosted_errors_fail_fast(context: dg.OpExecutionContext, provider: str):
     """Out of credits, a refused or missing key, an input the provider can't be sent: every other clip would
-    fail the same way, so the step stops at once, without retries, saying what to fix (never the key)."""
+    fail the same way, so the step stops at once, without retries, saying what to fix (never the key).
+    A cancelled run's step (its open tasks cancelled) is not retried either."""
     try:
         yield
     except STEP_STOPPING as error:
         raise dg.Failure(description=f"{provider}: {error}", allow_retries=False) from None
+    except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
+        if run_cancelled(context):
+            raise dg.Failure(f"the run was cancelled: its open {provider} tasks were cancelled", allow_retries=False) from None
+        raise  # the step's retry polls the tasks still running
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 """What every provider fake shares: a threaded HTTP server, JSON helpers, the control endpoints, task
-timing, a real MP4 to serve, and a helper that starts a fake in its own process for a test.
+timing, a real MP4 to serve (`media.py`), and a helper that starts a fake in its own process for a test
+(`control.py`); all importable from here.
 
 A fake module defines a `FakeHandler` subclass with `routes` (method, path regex, handler method name)
 and its provider's vocabulary (`throttled`, `out_of_credits`), and calls `main(Handler)`.
@@ -19,23 +20,19 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import numpy as np
+from vidgen_assets_tests.fakes.control import FakeServer, free_port, running_fake
+from vidgen_assets_tests.fakes.media import mp4_bytes
+
+__all__ = ["FakeConfig", "FakeHandler", "FakeServer", "FakeState", "FakeTask", "free_port", "main", "mp4_bytes", "running_fake"]
 
 
 @dataclass
@@ -112,33 +109,6 @@ class FakeState:
     def count(self, name: str) -> None:
         with self.lock:
             self.stats[name] += 1
-
-
-_MP4_CACHE: dict[tuple[int, int, int, int], bytes] = {}
-_MP4_LOCK = threading.Lock()
-
-
-def mp4_bytes(frames: int = 25, fps: int = 6, width: int = 64, height: int = 64) -> bytes:
-    """A real H.264/yuv420p MP4 of a moving gradient (passes the project's blank/frozen checks); cached."""
-    import av
-
-    key = (frames, fps, width, height)
-    with _MP4_LOCK:
-        if key not in _MP4_CACHE:
-            buffer = io.BytesIO()
-            with av.open(buffer, "w", format="mp4") as container:
-                # ultrafast: a 120-frame 1280x720 clip (Runway's and Luma's size) encodes in ~2 s, not ~20 s.
-                stream = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
-                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-                ys, xs = np.mgrid[0:height, 0:width].astype(np.uint8)  # uint8 arithmetic wraps: the % 256
-                for n in range(frames):
-                    frame = np.stack([xs * 4 + np.uint8(n * 9 % 256), ys * 4, xs + ys + np.uint8(n * 5 % 256)], axis=-1)
-                    for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                        container.mux(packet)
-                for packet in stream.encode():
-                    container.mux(packet)
-            _MP4_CACHE[key] = buffer.getvalue()
-        return _MP4_CACHE[key]
 
 
 class FakeHandler(BaseHTTPRequestHandler):
@@ -251,53 +221,3 @@ def main(handler: type[FakeHandler]) -> None:
     server.serve_forever()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class FakeServer:
-    """A running fake: its base URL, and its control endpoints as methods."""
-
-    def __init__(self, base_url: str):
-        self.base_url = base_url
-
-    def _call(self, path: str, body: dict | None = None) -> dict:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-
-    def configure(self, **settings: Any) -> dict:
-        return self._call("/_fake/config", settings)
-
-    def stats(self) -> dict:
-        return self._call("/_fake/stats")
-
-    def reset(self) -> None:
-        self._call("/_fake/reset", {})
-
-
-@contextmanager
-def running_fake(module: str) -> Iterator[FakeServer]:
-    """Start `python -m module --port P` in its own process, wait until it answers, stop it afterwards."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", module, "--port", str(port)], env=dict(os.environ))
-    fake = FakeServer(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                fake.stats()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"fake {module} did not start on port {port}") from None
-                time.sleep(0.1)
-        yield fake
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

@@ -6,6 +6,7 @@ import dagster as dg
 
 from vidgen_assets.defs.fanout import (
     CPU_STEP, GPU_STEP, code_version, collected_output, hosted_errors_fail_fast, hosted_step, permanent_errors_fail_fast,
+    run_cancelled,
 )  # fmt: skip
 from vidgen_assets.defs.partitions import daily_partitions
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, ProvidersResource, WarehouseResource
@@ -70,10 +71,10 @@ def hosted_renderer(provider: str) -> dg.OpDefinition:
         """Creates each clip's provider task once (a retry or resumed run polls it), downloads and checks the
         output; a cancelled run cancels the open tasks."""
         profile = StepProfile(total=len(shard), device=f"hosted:{provider}")
-        with hosted_errors_fail_fast(provider):
+        with hosted_errors_fail_fast(context, provider):
             items = render_hosted_items(
-                shard, media.open(), providers.client(provider), profile,
-                settings=providers.settings(provider), report=context.log.info,
+                shard, media.open(), providers.client(provider), profile, settings=providers.settings(provider),
+                report=context.log.info, cancel_on_interrupt=lambda: run_cancelled(context),
             )  # fmt: skip
         return {"items": items, "profile": shard_summary(profile, 0, 0.0)}
 

@@ -112,12 +112,14 @@ def render_hosted_items(
     settings: HostedSettings = HostedSettings(),
     report: Callable[[str], None] = print,
     halt: Halt | None = None,
+    cancel_on_interrupt: Callable[[], bool] = lambda: True,
 ) -> list[dict]:
     """Render the items' missing clips with up to `settings.concurrency` tasks in flight; returns the items.
 
     An error that would stop every clip (out of credits, a refused or missing key, an input the provider
-    can't be sent) stops the step: open tasks are left to a resumed run to poll. An interruption
-    (a cancelled run) cancels every open task first, then propagates.
+    can't be sent) stops the step: open tasks are left to a resumed run to poll. An interruption propagates
+    after the workers stop; it cancels every open task first when `cancel_on_interrupt()` says so (a
+    cancelled run), else leaves them to the step's retry (a preempted pod gets the same signal).
     """
     halt = halt or Halt()
     pending = mark_cached(store, items)
@@ -140,7 +142,7 @@ def render_hosted_items(
                 outcome = f"refused ({item['failure']['code']})" if "failure" in item else profile.add(item["seconds"])
                 report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']} on {client.provider}: {outcome}")
     except BaseException:
-        halt.stop(cancel=True)
+        halt.stop(cancel=cancel_on_interrupt())
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # workers cancel their tasks (if asked) before this returns

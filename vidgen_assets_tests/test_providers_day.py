@@ -45,9 +45,9 @@ def fake(replicate_fake, monkeypatch):
     return replicate_fake
 
 
-def import_day(seeds, local_seeds=()) -> None:
+def import_day(seeds, local_seeds=(), day=TEST_DAY) -> None:
     rows = [
-        {"prompt_id": f"p{seed}", "scheduled_for": str(TEST_DAY), "prompt": f"a heron {seed}", "seed": seed,
+        {"prompt_id": f"p{seed}", "scheduled_for": str(day), "prompt": f"a heron {seed}", "seed": seed,
          "video_model": None if seed in local_seeds else "replicate-svd-xt"}
         for seed in (*seeds, *local_seeds)
     ]  # fmt: skip

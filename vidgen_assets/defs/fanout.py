@@ -8,6 +8,7 @@ import dagster as dg
 
 from vidgen_assets.lib.generation import ModelUnavailableError, UnknownPresetError, get_preset, model_revision
 from vidgen_assets.lib.generation.profile import day_metadata
+from vidgen_assets.lib.generation.providers.runner import STEP_STOPPING
 from vidgen_assets.lib.generation.recipe import RENDER_VERSIONS
 from vidgen_assets.lib.storage import MediaStore, content_key
 
@@ -21,6 +22,37 @@ GPU_RETRY = dg.RetryPolicy(max_retries=3, delay=15, backoff=dg.Backoff.EXPONENTI
 # cluster has: its limit is set in deploy/dagster.yaml or `dagster instance concurrency set gpu N`.
 GPU_STEP = {"tags": gpu_op_tags(GpuStepSettings.from_env()), "pool": GPU_POOL, "retry_policy": GPU_RETRY}
 CPU_STEP = {"tags": cpu_op_tags()}
+
+
+# A hosted step that dies (a killed pod) resumes on retry: every clip's task record is polled, not re-created.
+HOSTED_RETRY = dg.RetryPolicy(max_retries=3, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
+def hosted_step(provider: str) -> dict:
+    """A CPU step in the provider's pool `api_<provider>`: concurrent runs share the provider's limit."""
+    return {"tags": cpu_op_tags(), "pool": f"api_{provider}", "retry_policy": HOSTED_RETRY}
+
+
+def run_cancelled(context: dg.OpExecutionContext) -> bool:
+    """Whether the step's run is being terminated (the UI, `dagster run delete`...), as opposed to an
+    interrupted step (a preempted pod, Ctrl-C), which Dagster's retry policy re-runs."""
+    run = context.instance.get_run_by_id(context.run_id)
+    return run is not None and run.status in (dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.CANCELED)
+
+
+@contextmanager
+def hosted_errors_fail_fast(context: dg.OpExecutionContext, provider: str):
+    """Out of credits, a refused or missing key, an input the provider can't be sent: every other clip would
+    fail the same way, so the step stops at once, without retries, saying what to fix (never the key).
+    A cancelled run's step (its open tasks cancelled) is not retried either."""
+    try:
+        yield
+    except STEP_STOPPING as error:
+        raise dg.Failure(description=f"{provider}: {error}", allow_retries=False) from None
+    except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
+        if run_cancelled(context):
+            raise dg.Failure(f"the run was cancelled: its open {provider} tasks were cancelled", allow_retries=False) from None
+        raise  # the step's retry polls the tasks still running
 
 
 @contextmanager
@@ -48,6 +80,7 @@ def collected_output(
     *,
     price_per_gpu_hour: float,
     preview: Callable[[MediaStore, list[dict]], str],
+    metadata: dict | None = None,
 ) -> dg.Output:
     """The day's output from all shards (`value`, with its `items`): data version, profile and preview.
 
@@ -68,5 +101,6 @@ def collected_output(
             "manifest": dg.MetadataValue.path(copy_uri),
             "preview": dg.MetadataValue.md(preview(store, items)),
             **day_metadata(shard_profiles, price_per_gpu_hour),
+            **(metadata or {}),
         },
     )

@@ -10,6 +10,9 @@ from vidgen_assets.lib import environment
 from vidgen_assets.lib.generation import PIPELINES, get_preset
 from vidgen_assets.lib.generation.loader import LoadOptions, pick_device
 from vidgen_assets.lib.generation.presets import ModelPreset
+from vidgen_assets.lib.generation.providers.base import ProviderClient
+from vidgen_assets.lib.generation.providers.registry import BASE_URL_VARIABLES, KEY_VARIABLES, PROVIDERS, client_for
+from vidgen_assets.lib.generation.providers.tasks import HostedSettings
 from vidgen_assets.lib.generation.recipe import resolved_dtype
 from vidgen_assets.lib.storage import MediaStore, open_media_store
 from vidgen_assets.lib.storage.s3 import split_s3_uri
@@ -73,6 +76,50 @@ class GenerationResource(dg.ConfigurableResource):
             attention_backend=self.attention_backend or None, compile_denoiser=self.compile_denoiser,
         )  # fmt: skip
         return PIPELINES.get(get_preset(name, task), models_dir, device=self.device, dtype=self.dtype, options=options)
+
+
+class ProvidersResource(dg.ConfigurableResource):
+    """Hosted video providers: API keys (`EnvVar`s: the UI shows their names, never values), base URLs, and
+    how many tasks each provider's step keeps in flight. A key is needed only when a row uses its provider."""
+
+    replicate_api_token: str = ""
+    replicate_base_url: str = ""
+    runwayml_api_secret: str = ""
+    runwayml_base_url: str = ""
+    lumaai_api_key: str = ""
+    lumaai_base_url: str = ""
+    fal_key: str = ""
+    fal_base_url: str = ""
+    concurrency: int = 8  # tasks in flight per provider step; VIDGEN_<PROVIDER>_CONCURRENCY overrides per provider
+    concurrency_by_provider: dict[str, int] = {}
+    clip_deadline_s: float = 1800.0  # per clip: then its task is cancelled and the clip left out of the reel
+
+    def client(self, provider: str) -> ProviderClient:
+        """The provider's client; a missing key raises MissingKeyError naming its variable."""
+        key_field, url_field = _PROVIDER_FIELDS[provider]
+        return client_for(provider, getattr(self, key_field), getattr(self, url_field))
+
+    def settings(self, provider: str) -> HostedSettings:
+        concurrency = self.concurrency_by_provider.get(provider, self.concurrency)
+        return HostedSettings(concurrency=concurrency, clip_deadline_s=self.clip_deadline_s)
+
+
+# provider → (key field, base-URL field) of ProvidersResource, named after the SDKs' own variables.
+_PROVIDER_FIELDS = {
+    provider: (KEY_VARIABLES[provider].lower(), BASE_URL_VARIABLES[provider].lower().removeprefix("vidgen_"))
+    for provider in PROVIDERS
+}
+
+
+def providers_resource() -> ProvidersResource:
+    """Keys as `EnvVar`s when their variable is set (an unset `EnvVar` would fail every run, hosted or not)."""
+    keys = {field: dg.EnvVar(KEY_VARIABLES[p]) for p, (field, _) in _PROVIDER_FIELDS.items() if os.getenv(KEY_VARIABLES[p])}
+    urls = {field: os.getenv(BASE_URL_VARIABLES[p], "") for p, (_, field) in _PROVIDER_FIELDS.items()}
+    by_provider = {p: int(os.environ[f"VIDGEN_{p.upper()}_CONCURRENCY"]) for p in PROVIDERS if os.getenv(f"VIDGEN_{p.upper()}_CONCURRENCY")}
+    return ProvidersResource(
+        **keys, **urls, concurrency=int(os.getenv("VIDGEN_PROVIDER_CONCURRENCY", "8")),
+        concurrency_by_provider=by_provider, clip_deadline_s=float(os.getenv("VIDGEN_PROVIDER_CLIP_DEADLINE_S", "1800")),
+    )  # fmt: skip
 
 
 class ReelResource(dg.ConfigurableResource):
@@ -168,6 +215,7 @@ def resources() -> dg.Definitions:
                 shard_size=int(os.getenv("VIDGEN_SHARD_SIZE", "50")),
                 price_per_gpu_hour=float(os.getenv("VIDGEN_PRICE_PER_GPU_HOUR", "0")),
             ),
+            "providers": providers_resource(),
             "reel_settings": ReelResource(
                 order=os.getenv("VIDGEN_REEL_ORDER", "prompt"),
                 crossfade_s=float(os.getenv("VIDGEN_REEL_CROSSFADE_S", "0")),

@@ -66,6 +66,7 @@ def _has_codec(av, name: str, mode: str) -> bool:
 def _presets() -> list[Check]:
     """The configured presets: built ones are always there; real ones need their weights here."""
     from .generation import get_preset
+    from .generation.providers.registry import KEY_VARIABLES
     from .generation.loader import local_weights
 
     offline = os.getenv("HF_HUB_OFFLINE") == "1"
@@ -75,6 +76,11 @@ def _presets() -> list[Check]:
         name = f"model {task}/{preset.name}"
         if preset.builder:
             checks.append(Check(name, True, f"built locally ({preset.builder}), no weights needed"))
+            continue
+        if preset.hosted:
+            variable = KEY_VARIABLES[preset.hosted.provider]
+            found = "set" if os.getenv(variable) else "not set: runs with this model fail at once"
+            checks.append(Check(name, bool(os.getenv(variable)), f"hosted on {preset.hosted.provider}; {variable} {found}"))
             continue
         found = local_weights(preset, environment.models_dir())
         pinned = f"{preset.repo_id}@{preset.revision[:12]}"

@@ -4,13 +4,19 @@ from datetime import date
 
 import dagster as dg
 
-from vidgen_assets.defs.fanout import CPU_STEP, GPU_STEP, code_version, collected_output, permanent_errors_fail_fast
+from vidgen_assets.defs.fanout import (
+    CPU_STEP, GPU_STEP, code_version, collected_output, hosted_errors_fail_fast, hosted_step, permanent_errors_fail_fast,
+    run_cancelled,
+)  # fmt: skip
 from vidgen_assets.defs.partitions import daily_partitions
-from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
+from vidgen_assets.defs.resources import GenerationResource, MediaResource, ProvidersResource, WarehouseResource
 from vidgen_assets.lib.generation import PIPELINES
 from vidgen_assets.lib.generation.lineage_rows import clip_lineage
 from vidgen_assets.lib.generation.plan import plan_clips, render_clip_shard, shards
 from vidgen_assets.lib.generation.profile import StepProfile, shard_summary
+from vidgen_assets.lib.generation.providers.registry import PROVIDERS
+from vidgen_assets.lib.generation.providers.runner import render_hosted_items
+from vidgen_assets.lib.generation.providers.summary import cost_by_provider, refusals, refused_quality
 from vidgen_assets.lib.video import clips_poster_md
 from vidgen_assets.lib.video.quality import check_day_clips
 from vidgen_assets.lib.warehouse.lineage import record_lineage
@@ -20,15 +26,24 @@ from vidgen_assets.lib.warehouse.lineage import record_lineage
 REEL_FIELDS = ("prompt", "style", "subject")
 
 
-@dg.op(out={"shards": dg.DynamicOut(list), "rows": dg.Out(dict)}, **CPU_STEP)
+@dg.op(
+    out={"shards": dg.DynamicOut(list), **{provider: dg.DynamicOut(list) for provider in PROVIDERS}, "rows": dg.Out(dict)},
+    **CPU_STEP,
+)
 def plan_clip_shards(generation: GenerationResource, keyframes: dict):
-    """Splits the day's clips into shards of at most `shard_size` prompt rows; each renders in its own step.
+    """Splits the day's clips into shards of at most `shard_size` prompt rows, each rendered in its own GPU
+    step, and one shard per hosted provider, rendered in a CPU step in that provider's pool.
 
     `keyframes` is the day's keyframes output: the keyframes and the prompt rows they were made from.
     """
     items = plan_clips(keyframes["rows"], keyframes["items"], generation.video_model, generation.dtype_of)
-    for index, shard in enumerate(shards(items, generation.shard_size)):
+    local = [item for item in items if "provider" not in item]
+    for index, shard in enumerate(shards(local, generation.shard_size)):
         yield dg.DynamicOutput(shard, output_name="shards", mapping_key=f"shard_{index}")
+    for provider in PROVIDERS:
+        hosted = [item for item in items if item.get("provider") == provider]
+        if hosted:
+            yield dg.DynamicOutput(hosted, output_name=provider, mapping_key=provider)
     rows = {row["prompt_id"]: {field: row.get(field) for field in REEL_FIELDS} for row in keyframes["rows"]}
     yield dg.Output({"partition": keyframes["partition"], "rows": rows}, output_name="rows")
 
@@ -46,31 +61,67 @@ def render_clips_shard(
     return {"items": items, "profile": shard_summary(profile, PIPELINES.stats.loads, PIPELINES.stats.load_seconds)}
 
 
-@dg.op(**CPU_STEP)
+def hosted_renderer(provider: str) -> dg.OpDefinition:
+    """The op rendering a day's clips on `provider`: many tasks in flight from one CPU step."""
+
+    @dg.op(name=f"render_{provider}_clips", **hosted_step(provider))
+    def render_hosted_clips(
+        context: dg.OpExecutionContext, media: MediaResource, providers: ProvidersResource, shard: list
+    ) -> dict:
+        """Creates each clip's provider task once (a retry or resumed run polls it), downloads and checks the
+        output; a cancelled run cancels the open tasks."""
+        profile = StepProfile(total=len(shard), device=f"hosted:{provider}")
+        with hosted_errors_fail_fast(context, provider):
+            items = render_hosted_items(
+                shard, media.open(), providers.client(provider), profile, settings=providers.settings(provider),
+                report=context.log.info, cancel_on_interrupt=lambda: run_cancelled(context),
+            )  # fmt: skip
+        return {"items": items, "profile": shard_summary(profile, 0, 0.0)}
+
+    return render_hosted_clips
+
+
+HOSTED_RENDERERS = {provider: hosted_renderer(provider) for provider in PROVIDERS}
+
+
+@dg.op(
+    ins={"local_shards": dg.In(list), **{f"{provider}_shards": dg.In(list) for provider in PROVIDERS}, "rows": dg.In(dict)},
+    **CPU_STEP,
+)
 def collect_clips(
     context: dg.OpExecutionContext,
     media: MediaResource,
     warehouse: WarehouseResource,
     generation: GenerationResource,
-    shard_results: list,
     rows: dict,
+    **shard_results: list,
 ) -> dg.Output:
-    """The day's clips, what the reel orders them by, and their quality report; plus lineage rows.
+    """The day's clips (local and hosted), what the reel orders them by, and their quality report; plus
+    lineage rows. A clip a provider refused fails the report with the provider's code and reason.
 
     Every clip is decoded and checked here, so the report always belongs to this materialization.
     """
     store = media.open()
-    items = [item for result in shard_results for item in result["items"]]
+    results = [result for results in shard_results.values() for result in results]
+    items = [item for result in results for item in result["items"]]
     record_lineage(warehouse.open(), clip_lineage(items, date.fromisoformat(rows["partition"]), context.run_id))
-    quality = check_day_clips(items, store)
+    made = [item for item in items if "failure" not in item]
+    quality = {**check_day_clips(made, store), **{i["key"]: refused_quality(i) for i in items if "failure" in i}}
     value = {**rows, "items": items, "quality": quality}
     versioned = {
         "keys": sorted(i["key"] for i in items), "rows": rows["rows"],
         "failing": sorted(key for key, found in quality.items() if not found["passed"]),
     }  # fmt: skip
+    refused = refusals(items)
+    hosted_metadata = {
+        **{f"cost_usd_{provider}": cost for provider, cost in cost_by_provider(items).items()},
+        **({"provider_refusals": dg.MetadataValue.json(refused)} if refused else {}),
+    }  # fmt: skip
     return collected_output(
-        "videos", store, value, versioned, [r["profile"] for r in shard_results],
-        price_per_gpu_hour=generation.price_per_gpu_hour, preview=clips_poster_md,
+        "videos", store, value, versioned, [r["profile"] for r in results],
+        price_per_gpu_hour=generation.price_per_gpu_hour,
+        preview=lambda media_store, clips: clips_poster_md(media_store, [c for c in clips if "failure" not in c]),
+        metadata=hosted_metadata,
     )
 
 
@@ -83,5 +134,6 @@ def collect_clips(
 )
 def videos(keyframes):
     """One MP4 (H.264, yuv420p, faststart) per keyframe × motion bucket; unchanged clips are reused."""
-    shards, rows = plan_clip_shards(keyframes)
-    return collect_clips(shards.map(render_clips_shard).collect(), rows)
+    planned = plan_clip_shards(keyframes)
+    hosted = {f"{p}_shards": getattr(planned, p).map(HOSTED_RENDERERS[p]).collect() for p in PROVIDERS}
+    return collect_clips(local_shards=planned.shards.map(render_clips_shard).collect(), rows=planned.rows, **hosted)

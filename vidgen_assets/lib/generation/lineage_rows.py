@@ -30,11 +30,25 @@ def clip_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
         lineage_row(
             key=i["key"], kind="clip", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
             parents=[i["keyframe"]] if i.get("keyframe") else [],
-            models={"video": {"preset": i["preset"], "model": i["model"], "revision": i["revision"]}},
+            models={"video": {"preset": i["preset"], "model": i["model"], "revision": i["revision"], **_hosted(i)}},
             # The params it was rendered with: an out-of-memory retry's smaller decode chunk shows here.
             params={**i["params"], "dtype": i["dtype"], **take_keys(i)},
-            timings={"render_s": i.get("seconds", 0.0), **i.get("timings", {})},
+            timings={"render_s": i.get("seconds", 0.0), **i.get("timings", {}), **_task_times(i)},
             device=i.get("device"), cache_hit=i["cache_hit"], run_id=run_id,
         )
         for i in items
     ] + takes  # fmt: skip
+
+
+def _hosted(item: dict) -> dict:
+    """A hosted clip's provider, task id and, when refused, the provider's code and reason."""
+    if "provider" not in item:
+        return {}
+    task = item.get("hosted_task", {})
+    fields = {"provider": item["provider"], "provider_model": task.get("model"), "task_id": task.get("task_id")}
+    return {**fields, **({"failure": item["failure"]} if "failure" in item else {})}
+
+
+def _task_times(item: dict) -> dict:
+    task = item.get("hosted_task", {})
+    return {name: task[name] for name in ("submitted_at", "finished_at") if task.get(name) is not None}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any
 
 from ..warehouse.validation import Rejection
@@ -39,8 +39,19 @@ def clip_params(row: Mapping[str, Any], preset: ModelPreset, motion_bucket_id: i
     return ClipParams(**values)
 
 
+def clip_param_values(row: Mapping[str, Any], preset: ModelPreset, motion_bucket_id: int) -> dict[str, Any]:
+    """The clip's parameters as stored on its item: all of them locally; for a hosted model only those it
+    reads (and `takes`), so the quality check compares only what the provider was asked for."""
+    values = asdict(clip_params(row, preset, motion_bucket_id))
+    if preset.hosted:
+        return {name: values[name] for name in (*preset.hosted.params_read(), "takes")}
+    return values
+
+
 def preset_limit_error(row: Mapping[str, Any], preset: ModelPreset) -> str | None:
     """Why the row asks for more than the video model can do, or None."""
+    if preset.hosted and (problem := preset.hosted.limit_error(row, preset.name)):
+        return problem
     frames = row.get("num_frames")
     if frames and frames > preset.max_frames:
         return f"num_frames {frames} exceeds {preset.max_frames}, the most video model {preset.name!r} makes"

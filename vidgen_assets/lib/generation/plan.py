@@ -16,7 +16,7 @@ from PIL import Image
 
 from ..storage import MediaStore
 from .keyframes import KeyframeRequest, render_keyframes
-from .params import clip_params, keyframe_settings, motion_buckets
+from .params import clip_param_values, keyframe_settings, motion_buckets
 from .presets import ModelPreset, get_preset
 from .recipe import clip_key, keyframe_key, negative_prompt_for, resolved_dtype
 from .profile import StepProfile
@@ -71,11 +71,14 @@ def plan_clips(
         for bucket in motion_buckets(row, preset):
             source = {"keyframe": keyframe["key"]} if keyframe else {
                 "prompt": row["prompt"], "negative_prompt": negative_prompt_for(row, preset)}  # fmt: skip
+            if keyframe and preset.hosted and preset.hosted.reads_prompt:
+                source["prompt"] = row["prompt"]  # the provider reads it beside the keyframe: part of the key
             item = {
                 "prompt_id": row["prompt_id"], "preset": preset.name, "task": preset.task,
                 "keyframe_media_key": keyframe["media_key"] if keyframe else None, "motion_bucket_id": bucket,
                 **source, "model": preset.model_id, "revision": model_revision(preset),
-                "params": asdict(clip_params(row, preset, bucket)),
+                "params": clip_param_values(row, preset, bucket),
+                **({"provider": preset.hosted.provider} if preset.hosted else {}),
             }  # fmt: skip
             items.append(_keyed_clip(item, item["params"], dtype_of(preset)))
     return items
@@ -113,7 +116,7 @@ def shards(items: Sequence[dict], rows_per_shard: int) -> list[list[dict]]:
     ] or [[]]
 
 
-def _mark_cached(store: MediaStore, items: Sequence[dict]) -> list[dict]:
+def mark_cached(store: MediaStore, items: Sequence[dict]) -> list[dict]:
     for item in items:
         item["cache_hit"] = store.exists(item["media_key"])
         item["uri"] = store.uri(item["media_key"])
@@ -151,7 +154,7 @@ def render_keyframe_shard(
     """
     _settle_keys(items, dtype_of)
     by_batch: dict[tuple[str, bool], list[dict]] = defaultdict(list)
-    for item in _mark_cached(store, items):
+    for item in mark_cached(store, items):
         by_batch[item["preset"], bool(item["negative_prompt"])].append(item)
     for (preset_name, _), pending in by_batch.items():
         preset = get_preset(preset_name, "text-to-image")
@@ -195,7 +198,7 @@ def render_clip_shard(
     under the key of the chunk it was rendered with, and the item carries that key.
     """
     _settle_keys(items, dtype_of)
-    for item in _mark_cached(store, items):
+    for item in mark_cached(store, items):
         params = ClipParams(**item["params"])
         pipeline = get_pipeline(item["preset"], item["task"])
         started = time.perf_counter()

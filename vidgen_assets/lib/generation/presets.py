@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from .providers.catalog import HOSTED_MODELS, HostedModel
+
 Task = Literal["text-to-image", "image-to-video", "text-to-video"]
 
 
@@ -23,6 +25,7 @@ class ModelPreset:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     max_frames: int = 128
     max_takes: int = 8  # a long take is extended from each take's last frame; providers bill every take
+    hosted: HostedModel | None = None  # rendered by a hosted provider's API: no weights, no pipeline
 
     @property
     def model_id(self) -> str:
@@ -119,9 +122,19 @@ ModelPreset(
 ),
 )  # fmt: skip
 
+# Hosted models: the provider's model id and version stand where a repo and revision would.
+_HOSTED = tuple(
+    ModelPreset(
+        name, "image-to-video", "hosted", f"{hosted.provider}:{hosted.model_name}", hosted.version,
+        dtype="hosted", defaults=hosted.defaults, max_frames=hosted.max_frames, max_takes=hosted.max_takes,
+        hosted=hosted,
+    )
+    for name, hosted in HOSTED_MODELS.items()
+)
+
 # Keyed by task first: `tiny` names both a text-to-image and an image-to-video model.
 PRESETS: dict[str, dict[str, ModelPreset]] = {}
-for _preset in _ALL:
+for _preset in _ALL + _HOSTED:
     PRESETS.setdefault(_preset.task, {})[_preset.name] = _preset
 
 

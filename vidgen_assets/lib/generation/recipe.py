@@ -14,7 +14,7 @@ from typing import Any
 from ..storage import content_key
 from ..video.encode import ENCODER_SETTINGS
 from .loader import pick_device, pick_dtype
-from .presets import ModelPreset
+from .presets import ModelPreset, get_preset
 
 # Bump a stage's version, with a test, whenever its rendering or encoding code changes the bytes it writes:
 # every output made by the old code gets a new key and is rendered again; other stages keep theirs.
@@ -32,7 +32,9 @@ CLIP_PARAMS = {
 
 
 def resolved_dtype(preset: ModelPreset, device: str = "auto", requested: str = "auto") -> str:
-    """The torch dtype the loader uses for `preset` on `device`, e.g. "float32"."""
+    """The torch dtype the loader uses for `preset` on `device`, e.g. "float32"; "hosted" for hosted models."""
+    if preset.hosted:
+        return preset.dtype
     return str(pick_dtype(pick_device(device), preset.dtype if requested == "auto" else requested)).removeprefix("torch.")
 
 
@@ -50,11 +52,19 @@ def clip_key(item: Mapping[str, Any], params: Mapping[str, Any], dtype: str) -> 
     """`params` are the ones actually rendered with (an out-of-memory retry lowers the decode chunk)."""
     source = {"keyframe": item["keyframe"]} if item.get("keyframe") else {
         "prompt": item["prompt"], "negative_prompt": item["negative_prompt"]}  # fmt: skip
+    if item.get("keyframe") and "prompt" in item:  # a hosted model that reads text beside the keyframe
+        source["prompt"] = item["prompt"]
     return content_key("clip", {
         **source, "model": item["model"], "revision": item["revision"], "dtype": dtype,
-        "params": {name: params[name] for name in CLIP_PARAMS[item["task"]]},
+        "params": {name: params[name] for name in params_read(item)},
         "encoder": ENCODER_SETTINGS, "render_version": RENDER_VERSIONS["clip"],
     })  # fmt: skip
+
+
+def params_read(item: Mapping[str, Any]) -> tuple[str, ...]:
+    """The clip params that change the item's output (a hosted model reads fewer): they go into its keys."""
+    hosted = get_preset(item["preset"], item["task"]).hosted
+    return hosted.params_read() if hosted else CLIP_PARAMS[item["task"]]
 
 
 def file_sha256(path: str | Path) -> str:

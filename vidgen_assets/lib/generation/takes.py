@@ -22,7 +22,7 @@ from ..video import ClipWriter
 from ..video.encode import ENCODER_SETTINGS
 from ..video.probe import iter_frames
 from ..warehouse.lineage import lineage_row
-from .recipe import CLIP_PARAMS, RENDER_VERSIONS, clip_key
+from .recipe import RENDER_VERSIONS, clip_key, params_read
 from .videos import ClipParams, ClipResult, render_clip
 
 
@@ -39,7 +39,7 @@ def take_seed(seed: int, index: int) -> int:
 def key_takes(item: dict, params: Mapping[str, Any], dtype: str) -> None:
     """Set the item's `takes` (key and media key of each, in order) and its clip key from them."""
     keys = [clip_key(item, params, dtype)]
-    take_params = {name: params[name] for name in CLIP_PARAMS[item["task"]]}
+    take_params = {name: params[name] for name in params_read(item)}
     for index in range(1, params["takes"]):
         keys.append(content_key("take", {
             "previous": keys[-1], "model": item["model"], "revision": item["revision"], "dtype": dtype,
@@ -52,7 +52,7 @@ def key_takes(item: dict, params: Mapping[str, Any], dtype: str) -> None:
                 takes=[{"key": k, "media_key": f"clips/{k}.mp4"} for k in keys])  # fmt: skip
 
 
-def _last_frame(store: MediaStore, media_key: str) -> Image.Image:
+def last_frame(store: MediaStore, media_key: str) -> Image.Image:
     """The take's last frame, decoded as a stream (only one frame is kept)."""
     last = None
     with store.local_path(media_key) as path:
@@ -73,7 +73,7 @@ def render_takes(pipeline, item: dict, store: MediaStore, params: ClipParams) ->
             with store.local_path(item["keyframe_media_key"]) as path:
                 image = Image.open(path).convert("RGB")
         else:
-            image = _last_frame(store, item["takes"][index - 1]["media_key"])
+            image = last_frame(store, item["takes"][index - 1]["media_key"])
         with store.writing(take["media_key"]) as path:
             result = render_clip(pipeline, image, path, replace(params, seed=take_seed(params.seed, index)))
         denoise_s, encode_s = denoise_s + result.denoise_s, encode_s + result.decode_encode_s
@@ -119,14 +119,17 @@ def take_keys(item: Mapping[str, Any]) -> dict:
 def take_lineage(item: Mapping[str, Any], day, run_id: str) -> list[dict]:
     """A row per take of a long take, each pointing at the take before it (take 1 at the keyframe)."""
     rows, parent = [], item.get("keyframe")
-    models = {"video": {"preset": item["preset"], "model": item["model"], "revision": item["revision"]}}
+    video = {"preset": item["preset"], "model": item["model"], "revision": item["revision"]}
     for index, take in enumerate(item.get("takes") or ()):
+        hosted = take.get("hosted") or {}  # a hosted take's own task: provider, task id, times
+        models = {"video": {**video, **{k: hosted[k] for k in ("provider", "task_id") if hosted.get(k)}}}
         rows.append(lineage_row(
             key=take["key"], kind="take", day=day, uri=take.get("uri", ""),
             prompt_id=item["prompt_id"], parents=[parent] if parent else [], models=models,
             params={**item["params"], "take": index + 1, "seed": take_seed(item["params"]["seed"], index),
                     "dtype": item["dtype"]},
-            timings={"render_s": take.get("seconds", 0.0)}, device=item.get("device") if "frames" in take else None,
+            timings={"render_s": take.get("seconds", 0.0), **take.get("timings", {})},
+            device=item.get("device") if "frames" in take else None,
             cache_hit=take.get("cache_hit", True), run_id=run_id,
         ))  # fmt: skip
         parent = take["key"]

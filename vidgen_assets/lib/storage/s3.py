@@ -85,6 +85,13 @@ class S3MediaStore(JsonManifests):
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._object_key(key)}"
 
+    def presigned_url(self, key: str, expires_s: int = 6 * 3600) -> str:
+        """A time-limited GET URL for `key`, e.g. for a hosted provider to fetch a keyframe (never logged:
+        it carries a signature)."""
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self._object_key(key)}, ExpiresIn=expires_s
+        )
+
     @contextmanager
     def writing(self, key: str) -> Iterator[Path]:
         """A local file to fill; uploaded only if the block finishes without an exception."""

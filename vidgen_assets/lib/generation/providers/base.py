@@ -41,6 +41,7 @@ class TaskStatus:
     created_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    retryable: bool = False  # a failed task worth creating again (the provider's own fault, not billed)
 
     @property
     def finished(self) -> bool:
@@ -70,6 +71,10 @@ class PermanentProviderError(ProviderError):
 
 class OutOfCreditsError(ProviderError):
     """The account can't pay: every further task would fail too, so the whole step stops."""
+
+
+class UnauthorizedError(ProviderError):
+    """The provider refused the key (401/403): every task would fail, so the whole step stops."""
 
 
 class MissingKeyError(ProviderError):

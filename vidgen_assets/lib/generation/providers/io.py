@@ -1,0 +1,101 @@
+"""A hosted clip's way in (its keyframe, inline or by URL) and way out (download, decode check, normalize)."""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import os
+import threading
+from pathlib import Path
+
+import httpx
+
+from ...storage import MediaStore
+from ...video import ClipWriter, VideoDecodeError, iter_frames, probe_video
+from .base import ProviderError
+
+# Status codes meaning the output URL is gone for good (output URLs expire after a day or two).
+GONE = {403, 404, 410}
+
+
+class ProviderSetupError(ProviderError):
+    """The provider can't be given what it needs (e.g. a keyframe too large to inline and no S3): stops the step."""
+
+
+class OutputUnavailableError(ProviderError):
+    """The finished task's output could not be downloaded or does not decode; `gone`: its URL expired."""
+
+    def __init__(self, message: str, gone: bool = False):
+        super().__init__(message)
+        self.gone = gone
+
+
+_downloads: httpx.Client | None = None
+_downloads_lock = threading.Lock()
+
+
+def _download_client() -> httpx.Client:
+    """One pooled client for every download of the process (a new client per call costs ~20 ms of CPU)."""
+    global _downloads
+    with _downloads_lock:
+        if _downloads is None:
+            _downloads = httpx.Client(timeout=60, follow_redirects=True)
+        return _downloads
+
+
+def keyframe_reference(store: MediaStore, media_key: str, provider: str, max_inline_bytes: int | None) -> str:
+    """A data URI when the provider takes one this large, else a presigned URL when media is on S3."""
+    with store.local_path(media_key) as path:
+        data = Path(path).read_bytes()
+    mime = mimetypes.guess_type(media_key)[0] or "image/png"
+    inline = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    if max_inline_bytes is not None and len(inline) <= max_inline_bytes:
+        return inline
+    if hasattr(store, "presigned_url"):
+        return store.presigned_url(media_key)
+    limit = f"takes inline images up to {max_inline_bytes} bytes" if max_inline_bytes else "takes images by URL only"
+    raise ProviderSetupError(
+        f"keyframe {media_key} ({len(inline)} bytes as a data URI) can't be sent to {provider}: it {limit}. "
+        "Store media on S3 (VIDGEN_MEDIA_URI=s3://bucket/prefix) so the provider can read a presigned URL."
+    )
+
+
+def fetch_output(url: str, store: MediaStore, media_key: str, *, attempts: int, pause: threading.Event) -> dict:
+    """Download `url` under `media_key` at once (retrying), check it decodes, normalize if the reel needs it.
+
+    The clip appears under its key only once all of that succeeded. Returns its frames, fps and size.
+    """
+    error: Exception | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            with store.writing(media_key) as path:
+                with _download_client().stream("GET", url) as response:
+                    response.raise_for_status()
+                    with open(path, "wb") as out:
+                        for chunk in response.iter_bytes(1 << 20):
+                            out.write(chunk)
+                info = probe_video(path)  # decodes every frame: a truncated download fails here
+                if (info.codec, info.pix_fmt) != ("h264", "yuv420p"):
+                    _normalize(Path(path), info.fps, info.width, info.height)
+            return {"frames": info.frames, "fps": info.fps, "width": info.width, "height": info.height}
+        except httpx.HTTPStatusError as failed:
+            if failed.response.status_code in GONE:
+                raise OutputUnavailableError(f"output URL answered {failed.response.status_code}", gone=True) from None
+            error = failed
+        except (httpx.TransportError, VideoDecodeError) as failed:
+            error = failed
+        if pause.wait(min(30.0, 2.0**attempt)):
+            break
+    raise OutputUnavailableError(f"output not stored after {attempts} attempts: {type(error).__name__}: {str(error)[:200]}")
+
+
+def _normalize(path: Path, fps: float, width: int, height: int) -> None:
+    """Re-encode to the project's H.264/yuv420p/faststart, frame by frame (only for other encodings)."""
+    encoded = path.with_name(path.name + ".h264.mp4")
+    try:
+        with ClipWriter(encoded, fps=round(fps), width=width - width % 2, height=height - height % 2) as writer:
+            for frame in iter_frames(path):
+                writer.write(frame[None, : height - height % 2, : width - width % 2])
+        os.replace(encoded, path)
+    finally:
+        encoded.unlink(missing_ok=True)

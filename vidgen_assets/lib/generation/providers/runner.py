@@ -1,0 +1,151 @@
+"""Render a shard's hosted clips: many provider tasks in flight at once, each created once, polled,
+downloaded, decoded and stored under the clip's content key like a local render.
+
+`render_hosted_clip` is the per-clip call (a long take can call it per take); `render_hosted_items` runs
+a shard's clips on a thread pool bounded by the provider's concurrency. No Dagster here: a cancelled
+run reaches us as an exception in the waiting thread (KeyboardInterrupt or Dagster's interrupt), and
+every open task is then cancelled before it propagates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from ...storage import MediaStore
+from ..plan import mark_cached
+from ..presets import get_preset
+from ..profile import StepProfile
+from .base import MissingKeyError, OutOfCreditsError, ProviderClient, ProviderRequest, UnauthorizedError
+from .io import OutputUnavailableError, ProviderSetupError, fetch_output, keyframe_reference
+from .records import CANCELLED, SUCCEEDED, write_record
+from .takes import render_hosted_takes
+from .tasks import DeadlineExceeded, Halt, Halted, HostedSettings, initial_record, run_task
+
+# Errors that no other clip would escape either: the whole step stops (the defs layer says how).
+STEP_STOPPING = (OutOfCreditsError, UnauthorizedError, MissingKeyError, ProviderSetupError)
+
+
+def provider_request(item: dict, store: MediaStore, client: ProviderClient, *, image: str | None = None,
+                     previous_task_id: str | None = None) -> ProviderRequest:  # fmt: skip
+    """The create request for a clip item: its keyframe (or `image`, e.g. a take's last frame) and params."""
+    hosted = get_preset(item["preset"], item["task"]).hosted
+    params = {**{k: v for k, v in hosted.defaults.items() if k != "motion_bucket_ids"}, **item["params"]}
+    if image is None and previous_task_id is None:  # an extend needs no image
+        image = keyframe_reference(store, item["keyframe_media_key"], client.provider, client.max_inline_image_bytes)
+    return ProviderRequest(
+        model=hosted.model, prompt=item.get("prompt", ""), image=image, previous_task_id=previous_task_id,
+        seed=params.get("seed"), duration_s=hosted.duration_s(params), ratio=hosted.ratio(params), options=params,
+    )  # fmt: skip
+
+
+def render_hosted_clip(
+    item: dict, store: MediaStore, client: ProviderClient, *, settings: HostedSettings, halt: Halt,
+    request: Callable[[], ProviderRequest] | None = None,
+) -> dict:  # fmt: skip
+    """Create (or resume) the clip's task, wait for it, store its output; returns the item with results.
+
+    A refused clip (moderation, invalid input) comes back with `failure` {code, reason} and no file; so does
+    one past its deadline or whose output could not be stored (those are tried again by the next run).
+    """
+    started = time.time()
+    hosted = get_preset(item["preset"], item["task"]).hosted
+    record = initial_record(store, client.provider, hosted.model, item["key"], item["prompt_id"])
+    build = request or (lambda: provider_request(item, store, client))
+    try:
+        record, status = run_task(client, store, record, build, settings=settings, halt=halt,
+                                  deadline=started + settings.clip_deadline_s)  # fmt: skip
+        if status is not None:
+            output = fetch_output(status.output_url, store, item["media_key"], attempts=settings.download_attempts,
+                                  pause=halt.event)  # fmt: skip
+            record.state = SUCCEEDED
+            write_record(store, record)
+    except DeadlineExceeded as error:
+        return _failed(item, record, "vidgen.deadline", str(error))
+    except OutputUnavailableError as error:
+        if error.gone:  # the output URL expired: only a new task can make the clip now
+            record.state, record.reason = CANCELLED, str(error)
+            write_record(store, record)
+        return _failed(item, record, "vidgen.output_unavailable", str(error))
+    if status is None:
+        return _failed(item, record, record.error_code, record.reason)
+    queue_s = _span(status.created_at or record.submitted_at, status.started_at)
+    processing_s = _span(status.started_at, status.finished_at)
+    item.update(
+        cache_hit=False, seconds=round(time.time() - started, 3), device=f"hosted:{client.provider}",
+        frames=output["frames"], hosted_task=_task_fields(record),
+        timings={"queue_s": queue_s, "processing_s": processing_s,
+                 "cost_usd": hosted.cost_usd({**hosted.defaults, **item["params"]}, processing_s or 0.0)},
+    )  # fmt: skip
+    return item
+
+
+def render_hosted_item(item: dict, store: MediaStore, client: ProviderClient, **run) -> dict:
+    """A clip, or a long take's missing takes (each a task of its own) joined into one clip."""
+    if item.get("takes"):
+        return render_hosted_takes(item, store, client, render_take=render_hosted_clip, request_for=provider_request, **run)
+    return render_hosted_clip(item, store, client, **run)
+
+
+def _span(start: float | None, end: float | None) -> float | None:
+    return round(end - start, 3) if start is not None and end is not None else None
+
+
+def _task_fields(record) -> dict:
+    return {"provider": record.provider, "model": record.model, "task_id": record.task_id,
+            "submitted_at": record.submitted_at, "finished_at": record.finished_at, "creates": record.creates}  # fmt: skip
+
+
+def _failed(item: dict, record, code: str | None, reason: str | None) -> dict:
+    item.update(cache_hit=False, device=f"hosted:{record.provider}", hosted_task=_task_fields(record),
+                failure={"code": code or "failed", "reason": reason or ""}, timings={"cost_usd": 0.0})  # fmt: skip
+    return item
+
+
+def render_hosted_items(
+    items: Sequence[dict],
+    store: MediaStore,
+    client: ProviderClient,
+    profile: StepProfile,
+    *,
+    settings: HostedSettings = HostedSettings(),
+    report: Callable[[str], None] = print,
+    halt: Halt | None = None,
+    cancel_on_interrupt: Callable[[], bool] = lambda: True,
+) -> list[dict]:
+    """Render the items' missing clips with up to `settings.concurrency` tasks in flight; returns the items.
+
+    An error that would stop every clip (out of credits, a refused or missing key, an input the provider
+    can't be sent) stops the step: open tasks are left to a resumed run to poll. An interruption propagates
+    after the workers stop; it cancels every open task first when `cancel_on_interrupt()` says so (a
+    cancelled run), else leaves them to the step's retry (a preempted pod gets the same signal).
+    """
+    halt = halt or Halt()
+    pending = mark_cached(store, items)
+    pool = ThreadPoolExecutor(max_workers=max(1, settings.concurrency), thread_name_prefix=f"hosted-{client.provider}")
+    futures: set[Future] = {
+        pool.submit(render_hosted_item, item, store, client, settings=settings, halt=halt) for item in pending
+    }
+    stopping: BaseException | None = None
+    try:
+        while futures:
+            done, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)  # short: interrupts get through
+            for future in done:
+                if isinstance(future.exception(), Halted):
+                    continue
+                if future.exception() is not None:
+                    stopping = stopping or future.exception()
+                    halt.stop(cancel=False)
+                    continue
+                item = future.result()
+                outcome = f"refused ({item['failure']['code']})" if "failure" in item else profile.add(item["seconds"])
+                report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']} on {client.provider}: {outcome}")
+    except BaseException:
+        halt.stop(cancel=cancel_on_interrupt())
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # workers cancel their tasks (if asked) before this returns
+    if stopping is not None:
+        raise stopping
+    return list(items)

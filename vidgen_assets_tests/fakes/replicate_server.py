@@ -1,0 +1,133 @@
+"""A loopback Replicate: the predictions API as `../shared/PROVIDERS.md` and the `replicate` SDK describe it.
+
+Paths: POST /v1/predictions {version, input}, POST /v1/models/{owner}/{name}/predictions {input},
+GET /v1/predictions/{id}, POST /v1/predictions/{id}/cancel. Statuses starting | processing | succeeded |
+failed | canceled; errors are RFC 7807 problem details (401, 402 "Billing required", 404, 422, 429 with
+`Retry-After`). A finished SVD prediction's output is one URL of a real MP4 this server serves, with
+`video_length`'s frames at `frames_per_second`. SVD takes no text, so the moderation substring is matched
+against the prediction's input as JSON (sorted keys, e.g. '"seed": 13,').
+
+Run: python -m vidgen_assets_tests.fakes.replicate_server --port P
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+
+from vidgen_assets_tests.fakes.harness import FakeHandler, FakeTask, main
+
+STATUS = {"queued": "starting", "running": "processing", "succeeded": "succeeded", "failed": "failed", "cancelled": "canceled"}
+FRAMES = {"14_frames_with_svd": 14, "25_frames_with_svd_xt": 25}
+NSFW = "NSFW content detected. Try running it again, or try a different prompt."
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class ReplicateHandler(FakeHandler):
+    routes = [
+        ("POST", r"/v1/predictions", "create_version_prediction"),
+        ("POST", r"/v1/models/([^/]+)/([^/]+)/predictions", "create_model_prediction"),
+        ("GET", r"/v1/predictions/([^/]+)", "get_prediction"),
+        ("POST", r"/v1/predictions/([^/]+)/cancel", "cancel_prediction"),
+    ]
+
+    def problem(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        body = {"type": f"https://replicate.com/docs/reference/http#{status}", "title": title, "detail": detail, "status": status}
+        self.send_json(status, body, headers, content_type="application/problem+json")
+
+    def throttled(self) -> None:
+        detail = f"Request was throttled. Expected available in {self.retry_after()} second."
+        self.problem(429, "Request was throttled.", detail, {"Retry-After": self.retry_after()})
+
+    def out_of_credits(self) -> None:
+        self.problem(402, "Billing required", "You have insufficient credit to run this model. Go to "
+                     "https://replicate.com/account/billing#billing to purchase credit.")  # fmt: skip
+
+    def _authorized(self) -> bool:
+        if re.fullmatch(r"Bearer \S+", self.headers.get("Authorization") or ""):
+            return True
+        self.problem(401, "Unauthenticated", "You did not pass a valid authentication token")
+        return False
+
+    def _create(self, model: str, version: str | None) -> None:
+        if not self._authorized():
+            return
+        body = self.read_json()
+        if self.state.config.out_of_credits:
+            return self.out_of_credits()
+        if version is not None and not re.fullmatch(r"[0-9a-f]{64}", version):
+            return self.problem(422, "Invalid version or not permitted",
+                                "The specified version does not exist (or perhaps you don't have permission to use it?)")
+        problem = _invalid_input(body.get("input") or {})
+        if problem:
+            return self.problem(422, "Input validation failed", problem)
+        task = self.state.create(body, json.dumps(body.get("input"), sort_keys=True))
+        task.input = {**body, "model": model}
+        self.send_json(201, self._prediction(task))
+
+    def create_version_prediction(self) -> None:
+        # `version` is "hash" or "owner/name:hash".
+        owner_name, _, version = (self.read_json().get("version") or "").rpartition(":")
+        self._create(owner_name or "stability-ai/stable-video-diffusion", version)
+
+    def create_model_prediction(self, owner: str, name: str) -> None:
+        self._create(f"{owner}/{name}", None)
+
+    def get_prediction(self, prediction_id: str) -> None:
+        if not self._authorized():
+            return
+        self.state.count("polls")
+        task = self.state.tasks.get(prediction_id)
+        if task is None:
+            return self.problem(404, "Not found", f"prediction {prediction_id} not found")
+        self.send_json(200, self._prediction(task))
+
+    def cancel_prediction(self, prediction_id: str) -> None:
+        if not self._authorized():
+            return
+        task = self.state.tasks.get(prediction_id)
+        if task is None:
+            return self.problem(404, "Not found", f"prediction {prediction_id} not found")
+        if task.state() in ("queued", "running"):
+            self.state.count("cancels")
+            task.cancelled_at = datetime.now(timezone.utc).timestamp()
+        self.send_json(200, self._prediction(task))
+
+    def _prediction(self, task: FakeTask) -> dict:
+        state, model_input = task.state(), task.input.get("input") or {}
+        started = task.created_at + 0.1 * task.processing_s if state != "queued" else None
+        done = state in ("succeeded", "failed", "cancelled")
+        completed = task.cancelled_at if state == "cancelled" else (task.created_at + task.processing_s if done else None)
+        output = None
+        if state == "succeeded":
+            output = self.media_url(FRAMES[model_input.get("video_length", "14_frames_with_svd")], int(model_input.get("frames_per_second", 6)))
+        base = f"{self.base_url}/v1/predictions/{task.id}"
+        return {
+            "id": task.id, "model": task.input.get("model"), "version": (task.input.get("version") or "").rpartition(":")[2],
+            "input": model_input, "logs": "", "output": output, "data_removed": False,
+            "error": NSFW if state == "failed" else None, "status": STATUS[state],
+            "created_at": _iso(task.created_at), "started_at": _iso(started), "completed_at": _iso(completed),
+            "urls": {"get": base, "cancel": f"{base}/cancel"},
+            "metrics": {"predict_time": round(task.processing_s * 0.9, 3)} if state == "succeeded" else {},
+        }  # fmt: skip
+
+
+def _invalid_input(model_input: dict) -> str | None:
+    """SVD's input schema, as Replicate's 422 words it."""
+    if "input_image" not in model_input:
+        return "input: input_image is required"
+    if model_input.get("video_length", "14_frames_with_svd") not in FRAMES:
+        return f"input.video_length: must be one of {sorted(FRAMES)}"
+    if not 5 <= int(model_input.get("frames_per_second", 6)) <= 30:
+        return "input.frames_per_second: Must be less than or equal to 30 and greater than or equal to 5"
+    if not 1 <= int(model_input.get("motion_bucket_id", 127)) <= 255:
+        return "input.motion_bucket_id: Must be less than or equal to 255 and greater than or equal to 1"
+    return None
+
+
+if __name__ == "__main__":
+    main(ReplicateHandler)

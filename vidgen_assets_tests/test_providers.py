@@ -141,6 +141,17 @@ def test_a_refused_clip_is_recorded_and_not_resubmitted_until_its_row_changes(fa
     assert fake.stats()["creates"] == 4 and "failure" in changed
 
 
+def test_a_clip_refused_at_create_is_recorded_while_the_rest_render(fake, store):
+    fake.configure(processing_s=0.3)
+    # Past validation (e.g. a row imported before a limit existed): Replicate answers 422 to the create.
+    items = render(day(store, [1], motion_bucket_ids=(300,)) + day(store, [2]), store, fake)
+    refused, rendered = items
+    assert refused["failure"]["code"] == "http_422" and "motion_bucket_id" in refused["failure"]["reason"]
+    assert read_record(store, refused["key"]).state == "failed" and rendered["frames"] == 25
+    render(day(store, [1], motion_bucket_ids=(300,)), store, fake)
+    assert fake.stats()["creates"] == 1  # the refusal stands: not asked again for the unchanged row
+
+
 def test_out_of_credits_stops_the_whole_shard(fake, store):
     fake.configure(out_of_credits=True)
     with pytest.raises(OutOfCreditsError, match="Billing required"):

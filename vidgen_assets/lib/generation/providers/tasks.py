@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ...storage import MediaStore
-from .base import ProviderClient, ProviderError, ProviderRequest, TaskStatus, TransientProviderError
+from .base import (
+    PermanentProviderError, ProviderClient, ProviderError, ProviderRequest, TaskStatus, TransientProviderError,
+)
 from .records import CANCELLED, FAILED, SUBMITTED, SUCCEEDED, TaskRecord, new_intent, read_record, write_record
 
 T = TypeVar("T")
@@ -115,9 +117,14 @@ def run_task(
 def _create(client, store, record, request: ProviderRequest, *, settings, halt, deadline) -> TaskRecord:
     intent = new_intent(record.provider, record.model, record.clip_key, record.prompt_id, creates=record.creates + 1)
     write_record(store, intent)  # before the create: a kill from here to the id below is the one gap
-    intent.task_id = with_retries(
-        lambda: client.create(request), deadline=deadline, halt=halt, settings=settings, what="create"
-    )
+    try:
+        intent.task_id = with_retries(
+            lambda: client.create(request), deadline=deadline, halt=halt, settings=settings, what="create"
+        )
+    except PermanentProviderError as error:  # refused at create (invalid input, moderation): this clip only
+        intent.state, intent.error_code, intent.reason = FAILED, error.code or "refused", str(error)
+        write_record(store, intent)
+        return intent
     intent.state, intent.submitted_at = SUBMITTED, time.time()
     write_record(store, intent)
     return intent

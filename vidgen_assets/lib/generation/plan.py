@@ -25,7 +25,7 @@ from .videos import ClipParams, render_clip, render_text_to_video
 from .loader import is_out_of_memory, model_revision, release_memory
 
 GetPipeline = Callable[[str, str], Any]  # (preset name, task) -> loaded pipeline
-Report = Callable[[str], None]  # receives one progress line per rendered item
+Report = Callable[[str], None]  # receives progress lines (at most ~20 per shard) and retries
 DtypeOf = Callable[[ModelPreset], str]  # the dtype a preset renders in on this step's device
 
 
@@ -114,12 +114,22 @@ def shards(items: Sequence[dict], rows_per_shard: int) -> list[list[dict]]:
 
 
 def _mark_cached(store: MediaStore, items: Sequence[dict]) -> list[dict]:
+    """Flag items whose file exists (one batched lookup for the shard); returns the ones to render.
+
+    Rows sharing a content key (same prompt, seed and settings) render once: the first is rendered,
+    the others are reuses of it, as they would be in a later shard.
+    """
+    existing = store.existing(item["media_key"] for item in items)
+    pending, planned = [], set(existing)
     for item in items:
-        item["cache_hit"] = store.exists(item["media_key"])
+        item["cache_hit"] = item["media_key"] in planned
         item["uri"] = store.uri(item["media_key"])
         for take in item.get("takes", ()):
             take["uri"] = store.uri(take["media_key"])
-    return [item for item in items if not item["cache_hit"]]
+        if not item["cache_hit"]:
+            pending.append(item)
+            planned.add(item["media_key"])
+    return pending
 
 
 def _settle_keys(items: Sequence[dict], dtype_of: DtypeOf) -> None:
@@ -168,7 +178,8 @@ def render_keyframe_shard(
                         image.save(path, format="PNG")
                     # Batches finish together: charge each image its share of the time since the last one.
                     item.update(seconds=round(time.perf_counter() - started, 4), device=profile.device)
-                    report(f"keyframe {item['prompt_id']}: {profile.add(item['seconds'])}")
+                    if progress := profile.add(item["seconds"]):
+                        report(f"keyframe {item['prompt_id']}: {progress}")
                     started, done = time.perf_counter(), done + 1
             except Exception as error:
                 if not is_out_of_memory(error) or size == 1:
@@ -220,7 +231,8 @@ def render_clip_shard(
                     decode_chunk_size_used=params.decode_chunk_size,
                     timings={"denoise_s": round(result.denoise_s, 4), "decode_encode_s": round(result.decode_encode_s, 4)})  # fmt: skip
         progress = profile.add(item["seconds"], denoise_steps=params.num_inference_steps, denoise_seconds=result.denoise_s)
-        report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']}: {progress}")
+        if progress:
+            report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']}: {progress}")
     return list(items)
 
 

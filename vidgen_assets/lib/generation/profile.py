@@ -7,6 +7,8 @@ import resource
 import sys
 from dataclasses import dataclass, field
 
+PROGRESS_LINES = 20  # progress lines per step at most (plus the last item's)
+
 
 def peak_memory_gb(device: str) -> tuple[str, float]:
     """("cuda_peak_gb", ...) for CUDA, else ("peak_rss_gb", ...) for this process."""
@@ -37,12 +39,15 @@ class StepProfile:
     denoise_steps: int = 0
     denoise_seconds: float = 0.0
 
-    def add(self, seconds: float, *, denoise_steps: int = 0, denoise_seconds: float = 0.0) -> str:
-        """Record one item; returns a progress line with an ETA for the log."""
+    def add(self, seconds: float, *, denoise_steps: int = 0, denoise_seconds: float = 0.0) -> str | None:
+        """Record one item; returns a progress line with an ETA for the log at each twentieth of the step
+        (and its last item), else None: log lines grow with shards, not items."""
         self.seconds.append(seconds)
         self.denoise_steps += denoise_steps
         self.denoise_seconds += denoise_seconds
         done = len(self.seconds)
+        if done < self.total and done * PROGRESS_LINES // self.total == (done - 1) * PROGRESS_LINES // self.total:
+            return None
         eta = (self.total - done) * (sum(self.seconds) / done)
         return f"{done}/{self.total} in {seconds:.2f}s, ETA {eta:.0f}s"
 

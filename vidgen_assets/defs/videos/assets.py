@@ -22,15 +22,21 @@ REEL_FIELDS = ("prompt", "style", "subject")
 
 @dg.op(out={"shards": dg.DynamicOut(list), "rows": dg.Out(dict)}, **CPU_STEP)
 def plan_clip_shards(generation: GenerationResource, keyframes: dict):
-    """Splits the day's clips into shards of at most `shard_size` prompt rows; each renders in its own step.
+    """Splits the day's clips into shards (rows per shard: `shard_size`, or the start-up rule); each renders in its own step.
 
     `keyframes` is the day's keyframes output: the keyframes and the prompt rows they were made from.
     """
     items = plan_clips(keyframes["rows"], keyframes["items"], generation.video_model, generation.dtype_of)
-    for index, shard in enumerate(shards(items, generation.shard_size)):
+    size = generation.shard_rows("clip", items)
+    planned = shards(items, size.rows)
+    for index, shard in enumerate(planned):
         yield dg.DynamicOutput(shard, output_name="shards", mapping_key=f"shard_{index}")
     rows = {row["prompt_id"]: {field: row.get(field) for field in REEL_FIELDS} for row in keyframes["rows"]}
-    yield dg.Output({"partition": keyframes["partition"], "rows": rows}, output_name="rows")
+    # The chosen shard size, why, and the start-up share it gives, on the plan step's output in the UI.
+    yield dg.Output(
+        {"partition": keyframes["partition"], "rows": rows},
+        output_name="rows", metadata={**size.metadata(), "shards": len(planned)},
+    )
 
 
 @dg.op(**GPU_STEP)

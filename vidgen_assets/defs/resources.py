@@ -78,7 +78,7 @@ class GenerationResource(dg.ConfigurableResource):
         return shard_size(
             configured=self.shard_size, pod_start_s=self.pod_start_s,
             s_per_item=self.s_per_clip if stage == "clip" else self.s_per_keyframe,
-            items_per_row=len(items) / rows if rows else 1.0,
+            items_per_row=len(items) / rows if rows else 1.0, day_rows=rows,
         )  # fmt: skip
 
     def pipeline(self, name: str, task: str):

@@ -48,8 +48,13 @@ def shard_size(
     s_per_item: float = DEFAULT_S_PER_CLIP,
     items_per_row: float = 1.0,
     share: float = START_UP_SHARE,
+    day_rows: int | None = None,
 ) -> ShardSize:
-    """`configured` rows when set (> 0), else the fewest rows keeping start-up at or below `share`."""
+    """`configured` rows when set (> 0), else the fewest rows keeping start-up at or below `share`.
+
+    The estimated start-up share is that of the day's largest shard: a day of `day_rows` rows smaller
+    than a shard makes one smaller shard, whose start-up weighs more.
+    """
     if configured < 0 or pod_start_s < 0 or s_per_item <= 0 or not 0 < share < 1:
         raise ValueError(
             f"shard sizing needs shard_size >= 0, pod start-up >= 0 s, seconds per item > 0 and 0 < share < 1; "
@@ -57,10 +62,11 @@ def shard_size(
         )
     estimate = {"pod_start_s": pod_start_s, "s_per_item": s_per_item, "items_per_row": max(items_per_row, 1.0)}
     if configured:
-        return ShardSize(configured, "set by the user (shard_size / VIDGEN_SHARD_SIZE)", start_up_share(configured, **estimate))
-    per_row = estimate["items_per_row"] * s_per_item
-    # The small tolerance keeps an exact quotient (e.g. 75.0) from rounding up to the next row.
-    rows = max(1, math.ceil(pod_start_s / (share * per_row) - 1e-9))
-    reason = (f"pod start-up {pod_start_s:g} s at most {share:.0%} of a shard's GPU time at {s_per_item:g} s per item "
-              f"× {estimate['items_per_row']:.3g} items per row")  # fmt: skip
-    return ShardSize(rows, reason, start_up_share(rows, **estimate))
+        rows, reason = configured, "set by the user (shard_size / VIDGEN_SHARD_SIZE)"
+    else:
+        # The small tolerance keeps an exact quotient (e.g. 75.0) from rounding up to the next row.
+        rows = max(1, math.ceil(pod_start_s / (share * estimate["items_per_row"] * s_per_item) - 1e-9))
+        reason = (f"pod start-up {pod_start_s:g} s at most {share:.0%} of a shard's GPU time at {s_per_item:g} s "
+                  f"per item × {estimate['items_per_row']:.3g} items per row")  # fmt: skip
+    largest = max(1, min(rows, day_rows)) if day_rows is not None else rows
+    return ShardSize(rows, reason, start_up_share(largest, **estimate))

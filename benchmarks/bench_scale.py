@@ -30,8 +30,8 @@ from pathlib import Path
 DAY = date(2026, 11, 2)
 # Step-key patterns → the phases reported (render steps are summed over shards).
 PHASES = (
-    ("prompts", "prompts"), ("plan", "plan_"), ("shard steps", "render_"), ("collect", "collect_"),
-    ("quality check", "videos_quality"), ("reel", "reel"), ("render_stats", "render_stats"),
+    ("prompts", "prompts"), ("plan", ".plan_"), ("shard steps", ".render_"), ("collect", ".collect_"),
+    ("quality check", "videos_quality"), ("render_stats", "render_stats"), ("reel", "reel"),
 )  # fmt: skip
 
 
@@ -60,6 +60,22 @@ def record_lock_holds(holds: list[float]) -> None:
             return holding()
 
         setattr(store.Warehouse, name, timed)
+
+
+def record_lineage_seconds(seconds: list[float]) -> None:
+    """Time every lineage write; the stage modules bind `record_lineage` when the definitions load, after this."""
+    from vidgen_assets.lib.warehouse import lineage
+
+    original = lineage.record_lineage
+
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - started)
+
+    lineage.record_lineage = timed
 
 
 def phase_seconds(run_id: str) -> tuple[dict[str, float], int]:
@@ -102,7 +118,9 @@ def child(label: str, profile_dir: str | None) -> None:
     from vidgen_assets import runner
 
     holds: list[float] = []
+    lineage_seconds: list[float] = []
     record_lock_holds(holds)
+    record_lineage_seconds(lineage_seconds)
     profiler = None
     if profile_dir:
         import cProfile
@@ -118,9 +136,12 @@ def child(label: str, profile_dir: str | None) -> None:
     with dg.DagsterInstance.get() as instance:
         run_id = instance.get_run_records(limit=1)[0].dagster_run.run_id
     phases, shard_steps = phase_seconds(run_id)
+    phases["lineage (in collect and reel)"] = sum(lineage_seconds)
+    with dg.DagsterInstance.get() as instance:
+        events = len(instance.get_records_for_run(run_id, limit=10_000_000).records)
     print(json.dumps({
         "wall_s": wall, "render_s": render_seconds(run_id), "phases": phases, "shard_steps": shard_steps,
-        "max_lock_hold_s": max(holds, default=0.0), "lock_holds": len(holds), "run_id": run_id,
+        "max_lock_hold_s": max(holds, default=0.0), "lock_holds": len(holds), "run_id": run_id, "events": events,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))  # fmt: skip
 
@@ -135,7 +156,8 @@ def run(label: str, home: Path, env: dict, profile_dir: str | None) -> dict:
     if result.returncode:
         raise SystemExit(f"{label} run failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
     found = json.loads(result.stdout.strip().splitlines()[-1])
-    found["event_log_mb"] = megabytes(home / "dagster" / "history" / "runs" / f"{found['run_id']}.db")
+    logs = list((home / "dagster").rglob(f"{found['run_id']}*"))  # SQLite: history/runs/<run id>.db
+    found["event_log_mb"] = sum(megabytes(path) if path.is_dir() else path.stat().st_size / 2**20 for path in logs)
     return found
 
 
@@ -173,7 +195,7 @@ def main() -> None:
             print(f"{label}: {found['wall_s']:.1f}s wall, {found['render_s']:.1f}s rendering, "
                   f"{per_item:.2f} ms/item platform; {found['shard_steps']} shard steps; {phases}; "
                   f"peak RSS {found['peak_rss_mb']:.0f} MB; longest lock {found['max_lock_hold_s']:.3f}s "
-                  f"of {found['lock_holds']}; event log {found['event_log_mb']:.2f} MB")  # fmt: skip
+                  f"of {found['lock_holds']}; event log {found['events']} events, {found['event_log_mb']:.2f} MB")  # fmt: skip
         print(f"manifests: {manifest_mb:.2f} MB for the day (both runs)")
         print(json.dumps({
             "rows": args.rows, "items": items, "shards": rerun["shard_steps"] // 2,

@@ -114,11 +114,8 @@ def shards(items: Sequence[dict], rows_per_shard: int) -> list[list[dict]]:
 
 
 def _mark_cached(store: MediaStore, items: Sequence[dict]) -> list[dict]:
-    """Flag items whose file exists (one batched lookup for the shard); returns the ones to render.
-
-    Rows sharing a content key (same prompt, seed and settings) render once: the first is rendered,
-    the others are reuses of it, as they would be in a later shard.
-    """
+    """Flag items whose file exists (one batched lookup); returns the ones to render. Rows sharing a
+    content key render once: the first is rendered, the others reuse it, as a later shard would."""
     existing = store.existing(item["media_key"] for item in items)
     pending, planned = [], set(existing)
     for item in items:
@@ -161,7 +158,9 @@ def render_keyframe_shard(
     """
     _settle_keys(items, dtype_of)
     by_batch: dict[tuple[str, bool], list[dict]] = defaultdict(list)
-    for item in _mark_cached(store, items):
+    pending = _mark_cached(store, items)
+    profile.total = len(pending)  # progress and ETA count what this step renders
+    for item in pending:
         by_batch[item["preset"], bool(item["negative_prompt"])].append(item)
     for (preset_name, _), pending in by_batch.items():
         preset = get_preset(preset_name, "text-to-image")
@@ -206,7 +205,9 @@ def render_clip_shard(
     under the key of the chunk it was rendered with, and the item carries that key.
     """
     _settle_keys(items, dtype_of)
-    for item in _mark_cached(store, items):
+    pending = _mark_cached(store, items)
+    profile.total = len(pending)  # progress and ETA count what this step renders
+    for item in pending:
         params = ClipParams(**item["params"])
         pipeline = get_pipeline(item["preset"], item["task"])
         started = time.perf_counter()

@@ -33,7 +33,7 @@ def device_name(device: str) -> str:
 class StepProfile:
     """Timings of the items (clips or images) one step rendered."""
 
-    total: int
+    total: int  # items the step renders (the render functions set it to those not already stored)
     device: str = "cpu"
     seconds: list[float] = field(default_factory=list)
     denoise_steps: int = 0

@@ -11,6 +11,7 @@ from vidgen_assets.lib.generation.profile import day_metadata
 from vidgen_assets.lib.generation.providers.runner import STEP_STOPPING
 from vidgen_assets.lib.generation.recipe import RENDER_VERSIONS
 from vidgen_assets.lib.storage import MediaStore, content_key
+from vidgen_assets.lib.storage.manifests import write_manifest
 
 from vidgen_assets.lib.k8s import GPU_POOL, GpuStepSettings, cpu_op_tags, gpu_op_tags
 
@@ -85,11 +86,12 @@ def collected_output(
     """The day's output from all shards (`value`, with its `items`): data version, profile and preview.
 
     The data version hashes `versioned`, everything in `value` a downstream step's result depends on. A
-    readable copy is written under that version for people; no step reads it.
+    readable copy is written under that version for people, split into parts (`lib/storage/manifests.py`);
+    no step reads it.
     """
     items = value["items"]
     version = content_key(asset, versioned)
-    copy_uri = store.put_json(f"manifests/{asset}/{value['partition']}/{version}.json", value)
+    copy_uri = write_manifest(store, f"manifests/{asset}/{value['partition']}/{version}", value)
     return dg.Output(
         value,
         data_version=dg.DataVersion(version),

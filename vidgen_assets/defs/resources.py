@@ -14,6 +14,9 @@ from vidgen_assets.lib.generation.providers.base import ProviderClient
 from vidgen_assets.lib.generation.providers.registry import BASE_URL_VARIABLES, KEY_VARIABLES, PROVIDERS, client_for
 from vidgen_assets.lib.generation.providers.tasks import HostedSettings
 from vidgen_assets.lib.generation.recipe import resolved_dtype
+from vidgen_assets.lib.generation.sharding import (
+    DEFAULT_POD_START_S, DEFAULT_S_PER_CLIP, DEFAULT_S_PER_KEYFRAME, ShardSize, shard_size,
+)  # fmt: skip
 from vidgen_assets.lib.storage import MediaStore, open_media_store
 from vidgen_assets.lib.storage.s3 import split_s3_uri
 from vidgen_assets.lib.warehouse import Warehouse
@@ -52,7 +55,10 @@ class GenerationResource(dg.ConfigurableResource):
     device: str = "auto"
     dtype: str = "auto"
     keyframe_batch_size: int = 4
-    shard_size: int = 50  # prompt rows per GPU step (its own pod on Kubernetes)
+    shard_size: int = 0  # prompt rows per GPU step (its own pod on Kubernetes); 0: the start-up rule picks it
+    pod_start_s: float = DEFAULT_POD_START_S  # a step pod's scheduling, image pull and model load
+    s_per_clip: float = DEFAULT_S_PER_CLIP  # GPU seconds per clip, for the start-up rule
+    s_per_keyframe: float = DEFAULT_S_PER_KEYFRAME  # GPU seconds per keyframe, for the start-up rule
     price_per_gpu_hour: float = 0.0
     cpu_offload: bool = False
     vae_slicing: bool = False
@@ -67,6 +73,16 @@ class GenerationResource(dg.ConfigurableResource):
     def dtype_of(self, preset: ModelPreset) -> str:
         """The dtype `preset` loads in on this step's device: part of its outputs' content keys."""
         return resolved_dtype(preset, self.device, self.dtype)
+
+    def shard_rows(self, stage: str, items: list[dict]) -> ShardSize:
+        """Rows per shard step for `stage` ("keyframe" or "clip"): `shard_size` when set, else the rule in
+        `lib/generation/sharding.py` (pod start-up at most 10 % of a shard's GPU time)."""
+        rows = len({item["prompt_id"] for item in items})
+        return shard_size(
+            configured=self.shard_size, pod_start_s=self.pod_start_s,
+            s_per_item=self.s_per_clip if stage == "clip" else self.s_per_keyframe,
+            items_per_row=len(items) / rows if rows else 1.0, day_rows=rows,
+        )  # fmt: skip
 
     def pipeline(self, name: str, task: str):
         """The preset's pipeline, loaded once per process and shared by every step in it."""
@@ -212,7 +228,10 @@ def resources() -> dg.Definitions:
                 keyframe_model=os.getenv("VIDGEN_KEYFRAME_MODEL", "tiny"),
                 video_model=os.getenv("VIDGEN_VIDEO_MODEL", "tiny"),
                 device=os.getenv("VIDGEN_DEVICE", "auto"),
-                shard_size=int(os.getenv("VIDGEN_SHARD_SIZE", "50")),
+                shard_size=int(os.getenv("VIDGEN_SHARD_SIZE", "0")),
+                pod_start_s=float(os.getenv("VIDGEN_POD_START_S", str(DEFAULT_POD_START_S))),
+                s_per_clip=float(os.getenv("VIDGEN_S_PER_CLIP", str(DEFAULT_S_PER_CLIP))),
+                s_per_keyframe=float(os.getenv("VIDGEN_S_PER_KEYFRAME", str(DEFAULT_S_PER_KEYFRAME))),
                 price_per_gpu_hour=float(os.getenv("VIDGEN_PRICE_PER_GPU_HOUR", "0")),
             ),
             "providers": providers_resource(),

@@ -16,14 +16,20 @@ from vidgen_assets.lib.warehouse.lineage import record_lineage
 
 @dg.op(out={"shards": dg.DynamicOut(list), "rows": dg.Out(dict)}, **CPU_STEP)
 def plan_keyframe_shards(generation: GenerationResource, prompts: dict):
-    """Splits the day's keyframes into shards of at most `shard_size` rows; each renders in its own step.
+    """Splits the day's keyframes into shards (rows per shard: `shard_size`, or the start-up rule); each renders in its own step.
 
     `prompts` is the snapshot of the day being materialized; its rows travel on to `videos`.
     """
     items = plan_keyframes(prompts["rows"], generation.keyframe_model, generation.video_model, generation.dtype_of)
-    for index, shard in enumerate(shards(items, generation.shard_size)):
+    size = generation.shard_rows("keyframe", items)
+    planned = shards(items, size.rows)
+    for index, shard in enumerate(planned):
         yield dg.DynamicOutput(shard, output_name="shards", mapping_key=f"shard_{index}")
-    yield dg.Output({"partition": prompts["partition"], "rows": prompts["rows"]}, output_name="rows")
+    # The chosen shard size, why, and the start-up share it gives, on the plan step's output in the UI.
+    yield dg.Output(
+        {"partition": prompts["partition"], "rows": prompts["rows"]},
+        output_name="rows", metadata={**size.metadata(), "shards": len(planned)},
+    )
 
 
 @dg.op(**GPU_STEP)

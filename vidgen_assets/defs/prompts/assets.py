@@ -10,6 +10,7 @@ from vidgen_assets.defs.resources import GenerationResource, MediaResource, Ware
 from vidgen_assets.lib.generation import preset_names
 from vidgen_assets.lib.generation.params import apply_preset_limits
 from vidgen_assets.lib.storage import content_key
+from vidgen_assets.lib.storage.manifests import write_manifest
 from vidgen_assets.lib.warehouse import Rejection, validate_rows
 
 
@@ -52,7 +53,7 @@ def prompts(
     }
     # The same rows give the same version, so re-reading an unchanged day leaves downstream fresh.
     version = content_key("prompts", {"rows": snapshot["rows"]})
-    uri = media.open().put_json(f"manifests/prompts/{day}/{version}.json", snapshot)  # a readable copy; no step reads it
+    uri = write_manifest(media.open(), f"manifests/prompts/{day}/{version}", snapshot)  # a readable copy; no step reads it
     store.record_render(day, fingerprint, context.run_id)
     for rejection in rejected:
         context.log.warning(f"rejected {rejection.prompt_id!r}: {rejection.reason}")

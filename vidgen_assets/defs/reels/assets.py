@@ -38,8 +38,12 @@ def reel(
     items, rows, quality = videos["items"], videos["rows"], videos["quality"]
     included = [i for i in items if quality[i["key"]]["passed"]]
     excluded = [i for i in items if not quality[i["key"]]["passed"]]
-    for item in excluded:
-        context.log.warning(f"left out {item['prompt_id']} bucket {item['motion_bucket_id']}: {quality[item['key']]['problems']}")
+    # One line per failing clip, not per row: rows sharing a clip share its verdict.
+    for key, rows_of_clip in _by_key(excluded).items():
+        first = rows_of_clip[0]
+        context.log.warning(f"left out {first['prompt_id']} bucket {first['motion_bucket_id']}"
+                            + (f" and {len(rows_of_clip) - 1} more rows of clip {key}" if len(rows_of_clip) > 1 else "")
+                            + f": {quality[key]['problems']}")  # fmt: skip
     share = len(excluded) / len(items) if items else 0.0
     if not included or share > reel_settings.max_failed_clip_share:
         # Same limit as the blocking `videos_quality` check, for when the reel is materialized alone.
@@ -51,7 +55,9 @@ def reel(
     )  # fmt: skip
     # The effective order, before any file is opened: it is part of the reel's key.
     sortable = [_reel_clip(item, rows, str(n)) for n, item in enumerate(included)]  # paths stand in for indexes
-    ordered = [included[int(clip.path)] for clip in order_clips(sortable, settings.order)]
+    # A clip plays once, at its first row's place: rows sharing a content key made one and the same file.
+    in_order = (included[int(clip.path)] for clip in order_clips(sortable, settings.order))
+    ordered = [rows_of_clip[0] for rows_of_clip in _by_key(in_order).values()]
     key = reel_key([i["key"] for i in ordered], settings, file_sha256(settings.audio_path) if settings.audio_path else None)
     reel_media, sheet_media, info_media = (f"reels/{day}/{key}{suffix}" for suffix in (".mp4", "-contact.png", ".json"))
     # Keyframes of the included clips, in reel order (text-to-video clips have none).
@@ -76,7 +82,7 @@ def reel(
         "partition": day.isoformat(), "key": key, "media_key": reel_media, "uri": reel_uri,
         "contact_sheet": store.uri(sheet_media) if keyframes else None, "cache_hit": cache_hit,
         "clips": [{"key": i["key"], "num_frames": clip_frames(i["params"]), "fps": i["params"]["fps"]} for i in ordered],
-        "excluded": [i["key"] for i in excluded], "frames": info["frames"], "crossfade_frames": info["crossfade_frames"],
+        "excluded": list(_by_key(excluded)), "frames": info["frames"], "crossfade_frames": info["crossfade_frames"],
     }  # fmt: skip
     record_lineage(warehouse.open(), [
         lineage_row(
@@ -94,7 +100,8 @@ def reel(
             **({"contact_sheet": dg.MetadataValue.path(value["contact_sheet"])} if keyframes else {}),
             "preview": dg.MetadataValue.md(keyframes_preview_md(store, keyframes)),
             "cache_hit": cache_hit,
-            "clips_included": len(included),
+            "clips_included": len(ordered),
+            "rows_included": len(included),
             "clips_excluded": len(excluded),
             "frames": info["frames"],
             "fps": info["fps"],
@@ -111,3 +118,11 @@ def _reel_clip(item: dict, rows: dict, path) -> ReelClip:
     row = rows[item["prompt_id"]]
     return ReelClip(path=path, prompt_id=item["prompt_id"], prompt=row["prompt"], style=row.get("style"),
                     subject=row.get("subject"), motion_bucket_id=item["motion_bucket_id"])  # fmt: skip
+
+
+def _by_key(items) -> dict[str, list[dict]]:
+    """Items grouped by content key, in order of first appearance."""
+    groups: dict[str, list[dict]] = {}
+    for item in items:
+        groups.setdefault(item["key"], []).append(item)
+    return groups

@@ -31,21 +31,27 @@ REEL_FIELDS = ("prompt", "style", "subject")
     **CPU_STEP,
 )
 def plan_clip_shards(generation: GenerationResource, keyframes: dict):
-    """Splits the day's clips into shards of at most `shard_size` prompt rows, each rendered in its own GPU
-    step, and one shard per hosted provider, rendered in a CPU step in that provider's pool.
+    """Splits the day's local clips into shards (rows per shard: `shard_size`, or the start-up rule), each
+    rendered in its own GPU step, and hosted clips into one shard per provider, a CPU step in its pool.
 
     `keyframes` is the day's keyframes output: the keyframes and the prompt rows they were made from.
     """
     items = plan_clips(keyframes["rows"], keyframes["items"], generation.video_model, generation.dtype_of)
     local = [item for item in items if "provider" not in item]
-    for index, shard in enumerate(shards(local, generation.shard_size)):
+    size = generation.shard_rows("clip", local)
+    planned = shards(local, size.rows)
+    for index, shard in enumerate(planned):
         yield dg.DynamicOutput(shard, output_name="shards", mapping_key=f"shard_{index}")
     for provider in PROVIDERS:
         hosted = [item for item in items if item.get("provider") == provider]
         if hosted:
             yield dg.DynamicOutput(hosted, output_name=provider, mapping_key=provider)
     rows = {row["prompt_id"]: {field: row.get(field) for field in REEL_FIELDS} for row in keyframes["rows"]}
-    yield dg.Output({"partition": keyframes["partition"], "rows": rows}, output_name="rows")
+    # The chosen shard size, why, and the start-up share it gives, on the plan step's output in the UI.
+    yield dg.Output(
+        {"partition": keyframes["partition"], "rows": rows},
+        output_name="rows", metadata={**size.metadata(), "shards": len(planned)},
+    )
 
 
 @dg.op(**GPU_STEP)

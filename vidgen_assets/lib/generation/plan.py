@@ -25,7 +25,7 @@ from .videos import ClipParams, render_clip, render_text_to_video
 from .loader import is_out_of_memory, model_revision, release_memory
 
 GetPipeline = Callable[[str, str], Any]  # (preset name, task) -> loaded pipeline
-Report = Callable[[str], None]  # receives one progress line per rendered item
+Report = Callable[[str], None]  # receives progress lines (at most ~20 per shard) and retries
 DtypeOf = Callable[[ModelPreset], str]  # the dtype a preset renders in on this step's device
 
 
@@ -117,12 +117,19 @@ def shards(items: Sequence[dict], rows_per_shard: int) -> list[list[dict]]:
 
 
 def mark_cached(store: MediaStore, items: Sequence[dict]) -> list[dict]:
+    """Flag items whose file exists (one batched lookup); returns the ones to render. Rows sharing a
+    content key render once: the first is rendered, the others reuse it, as a later shard would."""
+    existing = store.existing(item["media_key"] for item in items)
+    pending, planned = [], set(existing)
     for item in items:
-        item["cache_hit"] = store.exists(item["media_key"])
+        item["cache_hit"] = item["media_key"] in planned
         item["uri"] = store.uri(item["media_key"])
         for take in item.get("takes", ()):
             take["uri"] = store.uri(take["media_key"])
-    return [item for item in items if not item["cache_hit"]]
+        if not item["cache_hit"]:
+            pending.append(item)
+            planned.add(item["media_key"])
+    return pending
 
 
 def _settle_keys(items: Sequence[dict], dtype_of: DtypeOf) -> None:
@@ -154,7 +161,9 @@ def render_keyframe_shard(
     """
     _settle_keys(items, dtype_of)
     by_batch: dict[tuple[str, bool], list[dict]] = defaultdict(list)
-    for item in mark_cached(store, items):
+    pending = mark_cached(store, items)
+    profile.total = len(pending)  # progress and ETA count what this step renders
+    for item in pending:
         by_batch[item["preset"], bool(item["negative_prompt"])].append(item)
     for (preset_name, _), pending in by_batch.items():
         preset = get_preset(preset_name, "text-to-image")
@@ -171,7 +180,8 @@ def render_keyframe_shard(
                         image.save(path, format="PNG")
                     # Batches finish together: charge each image its share of the time since the last one.
                     item.update(seconds=round(time.perf_counter() - started, 4), device=profile.device)
-                    report(f"keyframe {item['prompt_id']}: {profile.add(item['seconds'])}")
+                    if progress := profile.add(item["seconds"]):
+                        report(f"keyframe {item['prompt_id']}: {progress}")
                     started, done = time.perf_counter(), done + 1
             except Exception as error:
                 if not is_out_of_memory(error) or size == 1:
@@ -198,7 +208,9 @@ def render_clip_shard(
     under the key of the chunk it was rendered with, and the item carries that key.
     """
     _settle_keys(items, dtype_of)
-    for item in mark_cached(store, items):
+    pending = mark_cached(store, items)
+    profile.total = len(pending)  # progress and ETA count what this step renders
+    for item in pending:
         params = ClipParams(**item["params"])
         pipeline = get_pipeline(item["preset"], item["task"])
         started = time.perf_counter()
@@ -223,7 +235,8 @@ def render_clip_shard(
                     decode_chunk_size_used=params.decode_chunk_size,
                     timings={"denoise_s": round(result.denoise_s, 4), "decode_encode_s": round(result.decode_encode_s, 4)})  # fmt: skip
         progress = profile.add(item["seconds"], denoise_steps=params.num_inference_steps, denoise_seconds=result.denoise_s)
-        report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']}: {progress}")
+        if progress:
+            report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']}: {progress}")
     return list(items)
 
 

@@ -7,6 +7,8 @@ import resource
 import sys
 from dataclasses import dataclass, field
 
+PROGRESS_LINES = 20  # progress lines per step at most (plus the last item's)
+
 
 def peak_memory_gb(device: str) -> tuple[str, float]:
     """("cuda_peak_gb", ...) for CUDA, else ("peak_rss_gb", ...) for this process."""
@@ -31,18 +33,21 @@ def device_name(device: str) -> str:
 class StepProfile:
     """Timings of the items (clips or images) one step rendered."""
 
-    total: int
+    total: int  # items the step renders (the render functions set it to those not already stored)
     device: str = "cpu"
     seconds: list[float] = field(default_factory=list)
     denoise_steps: int = 0
     denoise_seconds: float = 0.0
 
-    def add(self, seconds: float, *, denoise_steps: int = 0, denoise_seconds: float = 0.0) -> str:
-        """Record one item; returns a progress line with an ETA for the log."""
+    def add(self, seconds: float, *, denoise_steps: int = 0, denoise_seconds: float = 0.0) -> str | None:
+        """Record one item; returns a progress line with an ETA for the log at each twentieth of the step
+        (and its last item), else None: log lines grow with shards, not items."""
         self.seconds.append(seconds)
         self.denoise_steps += denoise_steps
         self.denoise_seconds += denoise_seconds
         done = len(self.seconds)
+        if done < self.total and done * PROGRESS_LINES // self.total == (done - 1) * PROGRESS_LINES // self.total:
+            return None
         eta = (self.total - done) * (sum(self.seconds) / done)
         return f"{done}/{self.total} in {seconds:.2f}s, ETA {eta:.0f}s"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -17,3 +18,14 @@ class JsonManifests:
     def get_json(self, key: str) -> Any:
         with self.local_path(key) as path:
             return json.loads(path.read_text())
+
+    def put_json_lines(self, key: str, records: Iterable[Any]) -> str:
+        """One compact JSON document per line, written as they come (never one big string in memory)."""
+        with self.writing(key) as path, open(path, "w") as handle:
+            for record in records:
+                handle.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        return self.uri(key)
+
+    def get_json_lines(self, key: str) -> list[Any]:
+        with self.local_path(key) as path, open(path) as handle:
+            return [json.loads(line) for line in handle if line.strip()]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,11 +18,15 @@ class MediaStore(Protocol):
     """A flat namespace of keys like `clips/clip-ab12....mp4`."""
 
     def exists(self, key: str) -> bool: ...
+    def existing(self, keys: Iterable[str]) -> set[str]: ...  # which of `keys` exist, in few requests
+    def versions(self, keys: Iterable[str]) -> dict[str, str]: ...  # a tag that changes when the object does
     def uri(self, key: str) -> str: ...
     def writing(self, key: str) -> Any: ...  # context manager yielding a local Path to write
     def local_path(self, key: str) -> Any: ...  # context manager yielding a readable local Path
     def put_json(self, key: str, value: Any) -> str: ...  # from JsonManifests
     def get_json(self, key: str) -> Any: ...
+    def put_json_lines(self, key: str, records: Iterable[Any]) -> str: ...
+    def get_json_lines(self, key: str) -> list[Any]: ...
 
 
 class LocalMediaStore(JsonManifests):
@@ -38,6 +43,21 @@ class LocalMediaStore(JsonManifests):
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def versions(self, keys: Iterable[str]) -> dict[str, str]:
+        """The stored version (size and modification time) of each of `keys` that exists."""
+        found = {}
+        for key in set(keys):
+            try:
+                status = self._path(key).stat()
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(status.st_mode):
+                found[key] = f"{status.st_size}-{status.st_mtime_ns}"
+        return found
+
+    def existing(self, keys: Iterable[str]) -> set[str]:
+        return set(self.versions(keys))
 
     def uri(self, key: str) -> str:
         return str(self._path(key))

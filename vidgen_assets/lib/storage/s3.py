@@ -6,7 +6,8 @@ import mimetypes
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,13 @@ from botocore.exceptions import ClientError
 
 from .base import JsonManifests
 
-# Content-addressed keys never change once written, so a downloaded copy stays valid forever.
+# Content-addressed keys (media, a clip's quality result) never change once written, so a downloaded copy stays valid forever.
 # Everything else (manifests above all) is rewritten in place and must be fetched fresh.
-IMMUTABLE_PREFIXES = ("keyframes/", "clips/", "reels/")
+IMMUTABLE_PREFIXES = ("keyframes/", "clips/", "reels/", "quality/")
+
+# Cache lookups of a day go out this many at a time: a day of 20,000 items is 20,000 HEAD requests in
+# sequence otherwise. Below botocore's default pool of 10 connections, so no request waits for a socket.
+LOOKUP_THREADS = int(os.getenv("VIDGEN_S3_LOOKUP_THREADS", "8"))
 
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
@@ -74,13 +79,31 @@ class S3MediaStore(JsonManifests):
         return Path(temporary)
 
     def exists(self, key: str) -> bool:
+        return self._version(key) is not None
+
+    def _version(self, key: str) -> str | None:
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._object_key(key))
+            head = self.client.head_object(Bucket=self.bucket, Key=self._object_key(key))
         except ClientError as error:
             if _is_not_found(error):
-                return False
+                return None
             raise
-        return True
+        return f"{head['ContentLength']}-{head['ETag'].strip(chr(34))}"
+
+    def versions(self, keys: Iterable[str]) -> dict[str, str]:
+        """The stored version (size and ETag) of each of `keys` that exists: one HEAD per distinct key,
+        `LOOKUP_THREADS` at a time.
+
+        HEADs rather than a listing: a listing costs what the prefix holds (every clip ever made), a
+        HEAD what the day asks about; repeated keys (rows sharing a prompt and seed) are asked once.
+        """
+        distinct = sorted(set(keys))
+        with ThreadPoolExecutor(max_workers=max(1, min(LOOKUP_THREADS, len(distinct)))) as pool:
+            found = pool.map(self._version, distinct)
+            return {key: version for key, version in zip(distinct, found) if version is not None}
+
+    def existing(self, keys: Iterable[str]) -> set[str]:
+        return set(self.versions(keys))
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._object_key(key)}"

@@ -5,6 +5,8 @@ Luma is Rec. 601 (0.299 R + 0.587 G + 0.114 B) on decoded RGB, 0 = black, 255 = 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -174,18 +176,43 @@ def clip_frames(params: Mapping[str, object]) -> int | None:
 def check_day_clips(items: Sequence[Mapping[str, object]], store, thresholds: QualityThresholds = QualityThresholds()) -> dict[str, dict]:
     """Quality of each manifest clip (by content key), checked against what its row asked for.
 
-    `store` is a media store: clips are read through `store.local_path`, one at a time.
+    `store` is a media store: clips are read through `store.local_path`, one at a time. Each distinct
+    clip is decoded once (rows sharing a clip share its result), and the result is kept in the store
+    under `quality/` keyed by the clip, the file's stored version (size and mtime, or ETag), what it was
+    checked against and the check's version: a re-run decodes only clips that are new or whose file
+    changed since (a clip replaced in place is checked again).
     """
-    report = {}
+    wanted = {}
     for item in items:
         params = item.get("params") or {}
-        with store.local_path(item["media_key"]) as path:
-            quality = check_clip(
-                path,
-                expected_frames=clip_frames(params),
-                expected_fps=params.get("fps"),
-                expected_size=(params["width"], params["height"]) if "width" in params else None,
-                thresholds=thresholds,
-            )
-        report[item["key"]] = quality.as_metadata()
+        expected = {
+            "expected_frames": clip_frames(params), "expected_fps": params.get("fps"),
+            "expected_size": (params["width"], params["height"]) if "width" in params else None,
+        }  # fmt: skip
+        wanted.setdefault(item["key"], (item["media_key"], expected))
+    files = store.versions(media_key for media_key, _ in wanted.values())
+    recipes = {
+        key: _result_key(key, files[media_key], expected, thresholds)
+        for key, (media_key, expected) in wanted.items() if media_key in files
+    }  # fmt: skip
+    known = store.existing(recipes.values())
+    report = {}
+    for key, (media_key, expected) in wanted.items():
+        if recipes.get(key) in known:
+            report[key] = store.get_json(recipes[key])
+            continue
+        with store.local_path(media_key) as path:
+            report[key] = check_clip(path, **expected, thresholds=thresholds).as_metadata()
+        if key in recipes:
+            store.put_json(recipes[key], report[key])
     return report
+
+
+QUALITY_VERSION = 1  # bump when check_clip measures or judges differently: every clip is checked again
+
+
+def _result_key(clip_key: str, file_version: str, expected: Mapping[str, object], thresholds: QualityThresholds) -> str:
+    recipe = {"clip": clip_key, "file": file_version, "expected": expected, "thresholds": asdict(thresholds),
+              "version": QUALITY_VERSION}  # fmt: skip
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=list).encode()).hexdigest()[:32]
+    return f"quality/quality-{digest}.json"

@@ -123,6 +123,7 @@ def render_hosted_items(
     """
     halt = halt or Halt()
     pending = mark_cached(store, items)
+    profile.total = len(pending)  # progress and ETA count what this step renders
     pool = ThreadPoolExecutor(max_workers=max(1, settings.concurrency), thread_name_prefix=f"hosted-{client.provider}")
     futures: set[Future] = {
         pool.submit(render_hosted_item, item, store, client, settings=settings, halt=halt) for item in pending
@@ -139,8 +140,10 @@ def render_hosted_items(
                     halt.stop(cancel=False)
                     continue
                 item = future.result()
+                # Refusals are always logged; progress only at each twentieth of the shard (`StepProfile.add`).
                 outcome = f"refused ({item['failure']['code']})" if "failure" in item else profile.add(item["seconds"])
-                report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']} on {client.provider}: {outcome}")
+                if outcome:
+                    report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']} on {client.provider}: {outcome}")
     except BaseException:
         halt.stop(cancel=cancel_on_interrupt())
         raise

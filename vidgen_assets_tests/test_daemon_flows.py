@@ -1,0 +1,125 @@
+"""The daemon's flows end to end on a Postgres-backed instance configured like deploy/dagster.yaml.
+
+Nothing here calls a sensor or schedule function: the daemon ticks them, the run queue launches the
+runs, the backfill daemon paces the backfill, and the tests read what the instance recorded.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date, datetime, timedelta, timezone
+
+import dagster as dg
+import pytest
+from dagster_graphql import DagsterGraphQLClient
+
+from vidgen_assets.lib import environment
+from vidgen_assets.lib.warehouse import Warehouse
+from vidgen_assets.lib.warehouse.importer import import_rows
+from vidgen_assets_tests.cluster import cluster, finished_runs, overlapping, run_records, step_intervals  # noqa: F401
+from vidgen_assets_tests.conftest import TEST_DAY, wait_for
+from vidgen_assets_tests.postgres_server import postgres_server  # noqa: F401
+
+pytestmark = pytest.mark.cluster
+
+SENSOR, SCHEDULE = "prompts_changed_sensor", "daily_reel_schedule"
+GPU_DAY = TEST_DAY  # three rows: three keyframe and three clip shard steps (shard size 1)
+BACKFILL_DAYS = (TEST_DAY + timedelta(days=1), TEST_DAY + timedelta(days=2))
+RUN_WAIT_S = 300
+
+
+def add_rows(*days: date, per_day: int = 1) -> None:
+    rows = [
+        {"prompt_id": f"p{day:%m%d}-{n}", "scheduled_for": str(day), "prompt": f"a lantern {n}", "seed": n, "num_frames": 2}
+        for day in days
+        for n in range(per_day)
+    ]
+    import_rows(Warehouse(environment.warehouse_target()), rows, {"tiny"}, {"tiny"})
+
+
+def statuses(runs: list[dg.DagsterRun]) -> list[str]:
+    return [run.status.value for run in runs]
+
+
+def test_a_warehouse_change_ticks_the_sensor_into_a_successful_run(cluster):  # noqa: F811
+    cluster.dagster("sensor", "start", SENSOR, "-w", str(cluster.workspace))
+    add_rows(GPU_DAY, per_day=3)
+    with cluster.instance() as instance:
+        tags = {"dagster/sensor_name": SENSOR, "dagster/partition": str(GPU_DAY)}
+        runs = wait_for(lambda: finished_runs(instance, 1, **tags), RUN_WAIT_S, f"the sensor's run\n{cluster.log('daemon')}")
+        assert statuses(runs) == ["SUCCESS"] and runs[0].tags["vidgen/changed_rows"] == "3"
+        # Several GPU shard steps in one multiprocess run (two step processes at once): the pool kept them apart.
+        gpu_steps = step_intervals(instance, runs[0].run_id)
+    assert len(gpu_steps) == 6 and not overlapping(list(gpu_steps.values()))
+
+
+def test_more_changed_days_than_the_threshold_become_one_backfill(cluster):  # noqa: F811
+    add_rows(*BACKFILL_DAYS)  # VIDGEN_SENSOR_MAX_RUNS=1 in the code server
+
+    def completed_backfill(instance):
+        backfills = [b for b in instance.get_backfills() if b.tags.get("vidgen/launched_by") == SENSOR]
+        return backfills if backfills and all(b.status.value.startswith(("COMPLETED", "FAILED", "CANCELED")) for b in backfills) else None
+
+    with cluster.instance() as instance:
+        (backfill,) = wait_for(lambda: completed_backfill(instance), RUN_WAIT_S, f"the backfill\n{cluster.log('daemon')}")
+        assert backfill.status.value == "COMPLETED_SUCCESS" and backfill.tags["vidgen/changed_days"] == "2"
+        records = run_records(instance, **{"dagster/backfill": backfill.backfill_id})
+    assert sorted(r.dagster_run.tags["dagster/partition"] for r in records) == [str(day) for day in BACKFILL_DAYS]
+    assert statuses([r.dagster_run for r in records]) == ["SUCCESS", "SUCCESS"]
+
+
+def test_a_schedule_tick_runs_the_previous_day(cluster):  # noqa: F811
+    # The sensor would render these rows too: off, so the runs below are the schedule's alone.
+    cluster.dagster("sensor", "stop", SENSOR, "-w", str(cluster.workspace))
+    today = datetime.now(timezone.utc).date()
+    add_rows(today - timedelta(days=1), today)  # a tick just after midnight renders today
+    cluster.dagster("schedule", "start", SCHEDULE, "-w", str(cluster.workspace))
+    try:
+        with cluster.instance() as instance:
+            runs = wait_for(lambda: finished_runs(instance, 1, **{"dagster/schedule_name": SCHEDULE}), RUN_WAIT_S, "the schedule's run")
+    finally:
+        cluster.dagster("schedule", "stop", SCHEDULE, "-w", str(cluster.workspace))
+    (run,) = runs[:1]
+    ticked_at = datetime.fromisoformat(run.tags["dagster/scheduled_execution_time"])
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    assert run.tags["dagster/partition"] == str(ticked_at.date() - timedelta(days=1))
+
+
+def test_two_runs_of_one_day_never_overlap(cluster):  # noqa: F811
+    client = DagsterGraphQLClient("127.0.0.1", port_number=cluster.webserver_port)
+    submitted = [client.submit_job_execution("daily_reel_job", tags={"dagster/partition": str(GPU_DAY)}) for _ in range(2)]
+    with cluster.instance() as instance:
+        wait_for(lambda: all(instance.get_run_by_id(r).is_finished for r in submitted), RUN_WAIT_S, "both runs of the day")
+        records = [instance.get_run_records(dg.RunsFilter(run_ids=[run_id]))[0] for run_id in submitted]
+        assert statuses([r.dagster_run for r in records]) == ["SUCCESS", "SUCCESS"]
+        all_records = run_records(instance)
+        gpu_steps = [interval for r in all_records for interval in step_intervals(instance, r.dagster_run.run_id).values()]
+    # Across every run of this deployment: one day's runs one after another, GPU steps one at a time.
+    by_day: dict[str, list[tuple[float, float]]] = {}
+    for record in all_records:
+        day = record.dagster_run.tags.get("dagster/partition")
+        if day:
+            by_day.setdefault(day, []).append((record.start_time, record.end_time))
+    assert len(by_day[str(GPU_DAY)]) == 3
+    assert all(not overlapping(intervals) for intervals in by_day.values()), by_day
+    assert not overlapping(gpu_steps)
+    # The backfill's two days did run side by side: the pool, not the run queue, kept their GPU steps apart.
+    backfill_runs = [(r.start_time, r.end_time) for r in all_records if "dagster/backfill" in r.dagster_run.tags]
+    assert overlapping(backfill_runs)
+
+
+def test_vidgen_demo_records_into_the_postgres_instance(cluster):  # noqa: F811
+    day = TEST_DAY + timedelta(days=5)
+    demo = subprocess.run(
+        [sys.executable, "-m", "vidgen_assets.cli", "demo", "--date", str(day), "--count", "1"],
+        env=cluster.env, capture_output=True, text=True, timeout=RUN_WAIT_S,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    with cluster.instance() as instance:
+        (record,) = run_records(instance, **{"dagster/partition": str(day), "vidgen/launched_by": "cli"})
+        reel = instance.get_latest_materialization_event(dg.AssetKey("reel"))
+    assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+    assert reel.run_id == record.dagster_run.run_id and demo.stdout.strip().splitlines()[-1].endswith(".mp4")
+    # Postgres holds the runs and events: no SQLite storage appeared beside the instance file.
+    assert not list((cluster.home / "dagster").glob("**/*.db"))

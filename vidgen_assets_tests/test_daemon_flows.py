@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
@@ -24,7 +25,7 @@ from vidgen_assets_tests.postgres_server import postgres_server  # noqa: F401
 pytestmark = pytest.mark.cluster
 
 SENSOR, SCHEDULE = "prompts_changed_sensor", "daily_reel_schedule"
-GPU_DAY = TEST_DAY  # three rows: three keyframe and three clip shard steps (shard size 1)
+GPU_DAY = TEST_DAY  # two rows: two keyframe and two clip shard steps (shard size 1)
 BACKFILL_DAYS = (TEST_DAY + timedelta(days=1), TEST_DAY + timedelta(days=2))
 RUN_WAIT_S = 300
 
@@ -44,14 +45,14 @@ def statuses(runs: list[dg.DagsterRun]) -> list[str]:
 
 def test_a_warehouse_change_ticks_the_sensor_into_a_successful_run(cluster):  # noqa: F811
     cluster.dagster("sensor", "start", SENSOR, "-w", str(cluster.workspace))
-    add_rows(GPU_DAY, per_day=3)
+    add_rows(GPU_DAY, per_day=2)
     with cluster.instance() as instance:
         tags = {"dagster/sensor_name": SENSOR, "dagster/partition": str(GPU_DAY)}
         runs = wait_for(lambda: finished_runs(instance, 1, **tags), RUN_WAIT_S, f"the sensor's run\n{cluster.log('daemon')}")
-        assert statuses(runs) == ["SUCCESS"] and runs[0].tags["vidgen/changed_rows"] == "3"
+        assert statuses(runs) == ["SUCCESS"] and runs[0].tags["vidgen/changed_rows"] == "2"
         # Several GPU shard steps in one multiprocess run (two step processes at once): the pool kept them apart.
         gpu_steps = step_intervals(instance, runs[0].run_id)
-    assert len(gpu_steps) == 6 and not overlapping(list(gpu_steps.values()))
+    assert len(gpu_steps) == 4 and not overlapping(list(gpu_steps.values()))
 
 
 def test_more_changed_days_than_the_threshold_become_one_backfill(cluster):  # noqa: F811
@@ -65,48 +66,50 @@ def test_more_changed_days_than_the_threshold_become_one_backfill(cluster):  # n
         (backfill,) = wait_for(lambda: completed_backfill(instance), RUN_WAIT_S, f"the backfill\n{cluster.log('daemon')}")
         assert backfill.status.value == "COMPLETED_SUCCESS" and backfill.tags["vidgen/changed_days"] == "2"
         records = run_records(instance, **{"dagster/backfill": backfill.backfill_id})
+        gpu_steps = [step for r in records for step in step_intervals(instance, r.dagster_run.run_id).values()]
     assert sorted(r.dagster_run.tags["dagster/partition"] for r in records) == [str(day) for day in BACKFILL_DAYS]
     assert statuses([r.dagster_run for r in records]) == ["SUCCESS", "SUCCESS"]
+    # The queue (4 runs at once) ran both days side by side; the `gpu` pool still ran one GPU step at a time.
+    assert overlapping([(r.start_time, r.end_time) for r in records])
+    assert len(gpu_steps) == 4 and not overlapping(gpu_steps)
 
 
-def test_a_schedule_tick_runs_the_previous_day(cluster):  # noqa: F811
-    # The sensor would render these rows too: off, so the runs below are the schedule's alone.
-    cluster.dagster("sensor", "stop", SENSOR, "-w", str(cluster.workspace))
-    today = datetime.now(timezone.utc).date()
-    add_rows(today - timedelta(days=1), today)  # a tick just after midnight renders today
+def test_the_schedule_renders_the_previous_day_and_one_days_runs_take_turns(cluster):  # noqa: F811
+    """The schedule's tick and the sensor both want yesterday: two runs of one day, one after the other."""
+    now = datetime.now(timezone.utc)
+    to_midnight = (datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc) - now).total_seconds()
+    if to_midnight < 300:  # a tick after midnight would want today: start on the new day instead
+        time.sleep(to_midnight + 1)
+    yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
+    add_rows(yesterday)
     cluster.dagster("schedule", "start", SCHEDULE, "-w", str(cluster.workspace))
     try:
         with cluster.instance() as instance:
-            runs = wait_for(lambda: finished_runs(instance, 1, **{"dagster/schedule_name": SCHEDULE}), RUN_WAIT_S, "the schedule's run")
+            runs = wait_for(lambda: finished_runs(instance, 2, **{"dagster/partition": str(yesterday)}), 2 * RUN_WAIT_S, "the day's two runs")
+            records = run_records(instance, **{"dagster/partition": str(yesterday)})
     finally:
         cluster.dagster("schedule", "stop", SCHEDULE, "-w", str(cluster.workspace))
-    (run,) = runs[:1]
-    ticked_at = datetime.fromisoformat(run.tags["dagster/scheduled_execution_time"])
-    assert run.status == dg.DagsterRunStatus.SUCCESS
-    assert run.tags["dagster/partition"] == str(ticked_at.date() - timedelta(days=1))
-
-
-def test_two_runs_of_one_day_never_overlap(cluster):  # noqa: F811
+        cluster.dagster("sensor", "stop", SENSOR, "-w", str(cluster.workspace))
+    (scheduled,) = [run for run in runs if run.tags.get("dagster/schedule_name") == SCHEDULE]
+    ticked_at = datetime.fromisoformat(scheduled.tags["dagster/scheduled_execution_time"])
+    assert str(ticked_at.date() - timedelta(days=1)) == str(yesterday)
+    assert {run.tags.get("dagster/sensor_name") for run in runs} == {SENSOR, None}
+    # The webserver reports what the daemon's runs recorded.
     client = DagsterGraphQLClient("127.0.0.1", port_number=cluster.webserver_port)
-    submitted = [client.submit_job_execution("daily_reel_job", tags={"dagster/partition": str(GPU_DAY)}) for _ in range(2)]
+    assert [client.get_run_status(run.run_id).value for run in runs] == ["SUCCESS", "SUCCESS"]
+    assert not overlapping([(r.start_time, r.end_time) for r in records])
+
+
+def test_no_two_gpu_steps_and_no_two_runs_of_a_day_ever_overlapped(cluster):  # noqa: F811
     with cluster.instance() as instance:
-        wait_for(lambda: all(instance.get_run_by_id(r).is_finished for r in submitted), RUN_WAIT_S, "both runs of the day")
-        records = [instance.get_run_records(dg.RunsFilter(run_ids=[run_id]))[0] for run_id in submitted]
-        assert statuses([r.dagster_run for r in records]) == ["SUCCESS", "SUCCESS"]
-        all_records = run_records(instance)
-        gpu_steps = [interval for r in all_records for interval in step_intervals(instance, r.dagster_run.run_id).values()]
-    # Across every run of this deployment: one day's runs one after another, GPU steps one at a time.
+        records = run_records(instance)
+        gpu_steps = [step for r in records for step in step_intervals(instance, r.dagster_run.run_id).values()]
     by_day: dict[str, list[tuple[float, float]]] = {}
-    for record in all_records:
-        day = record.dagster_run.tags.get("dagster/partition")
-        if day:
-            by_day.setdefault(day, []).append((record.start_time, record.end_time))
-    assert len(by_day[str(GPU_DAY)]) == 3
-    assert all(not overlapping(intervals) for intervals in by_day.values()), by_day
+    for record in records:
+        by_day.setdefault(record.dagster_run.tags.get("dagster/partition", ""), []).append((record.start_time, record.end_time))
+    assert len(records) >= 5 and len(gpu_steps) >= 10
+    assert all(not overlapping(intervals) for day, intervals in by_day.items() if day), by_day
     assert not overlapping(gpu_steps)
-    # The backfill's two days did run side by side: the pool, not the run queue, kept their GPU steps apart.
-    backfill_runs = [(r.start_time, r.end_time) for r in all_records if "dagster/backfill" in r.dagster_run.tags]
-    assert overlapping(backfill_runs)
 
 
 def test_vidgen_demo_records_into_the_postgres_instance(cluster):  # noqa: F811

@@ -133,8 +133,9 @@ def _daemons_alive(cluster: Cluster) -> bool:
 
 @pytest.fixture(scope="module")
 def cluster(postgres_server, tmp_path_factory, models_dir) -> Iterator[Cluster]:
-    """One deployment per test module (tiny models, one prompt row per shard step)."""
+    """One deployment per test module (tiny models, one prompt row per shard step, the warehouse on Postgres)."""
     extra = {
+        "VIDGEN_WAREHOUSE": postgres_server.new_database("warehouse"),
         "VIDGEN_MODELS_DIR": str(models_dir), "HF_HUB_OFFLINE": "1", "VIDGEN_EXECUTOR": "multiprocess",
         "VIDGEN_SHARD_SIZE": "1", "VIDGEN_SENSOR_INTERVAL_SECONDS": "5", "VIDGEN_SENSOR_MAX_RUNS": "1",
         # Every minute: a tick comes within a minute of starting the schedule; its run key keeps one run per day.
@@ -144,7 +145,7 @@ def cluster(postgres_server, tmp_path_factory, models_dir) -> Iterator[Cluster]:
     with pytest.MonkeyPatch.context() as patch:
         for name in ("VIDGEN_MEDIA_URI", "VIDGEN_WAREHOUSE"):
             patch.delenv(name, raising=False)
-        for name, value in deployment_env(home, postgres_server.create_database("dagster"), extra).items():
+        for name, value in deployment_env(home, postgres_server.new_database("dagster"), extra).items():
             patch.setenv(name, value)
         running = start_cluster(home, postgres_server.port, dict(os.environ))
         try:

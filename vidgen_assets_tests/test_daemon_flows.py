@@ -20,7 +20,6 @@ from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.importer import import_rows
 from vidgen_assets_tests.cluster import cluster, finished_runs, overlapping, run_records, step_intervals  # noqa: F401
 from vidgen_assets_tests.conftest import TEST_DAY, wait_for
-from vidgen_assets_tests.postgres_server import postgres_server  # noqa: F401
 
 pytestmark = pytest.mark.cluster
 
@@ -124,5 +123,5 @@ def test_vidgen_demo_records_into_the_postgres_instance(cluster):  # noqa: F811
         reel = instance.get_latest_materialization_event(dg.AssetKey("reel"))
     assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
     assert reel.run_id == record.dagster_run.run_id and demo.stdout.strip().splitlines()[-1].endswith(".mp4")
-    # Postgres holds the runs and events: no SQLite storage appeared beside the instance file.
-    assert not list((cluster.home / "dagster").glob("**/*.db"))
+    # Postgres holds the runs, events, prompts and lineage: no SQLite storage, no local DuckDB file.
+    assert not list((cluster.home / "dagster").glob("**/*.db")) and not list(cluster.home.glob("**/*.duckdb"))

@@ -5,12 +5,13 @@ prompts, motion buckets, frame counts, a few model overrides) and ~1% bad rows, 
 with `import_file` (what `vidgen prompts import` runs) in a child process, while a second child
 reads one day's rows every 0.5 s and a third runs the change sensor's tick every 5 s (the daemon's
 default is 60 s), each counting what failed. The lock hold is measured on the writer side: the
-longest time one chunk held the warehouse file.
+longest time one chunk held the warehouse file. With `--postgres` the warehouse is a throwaway
+PostgreSQL 15 server (the tests' `PostgresServer`), and the hold is one chunk's write transaction.
 
-    .venv/bin/python benchmarks/bench_import.py [--rows N] [--chunk-rows K]
+    .venv/bin/python benchmarks/bench_import.py [--rows N] [--chunk-rows K] [--postgres]
 
 The last line printed is a JSON object: rows, import_s, rows_per_s, max_lock_hold_s, peak_rss_mb,
-reader_failures, rejected, sensor_ticks, sensor_tick_failures.
+reader_failures, rejected, sensor_ticks, sensor_tick_failures, warehouse ("duckdb" or "postgres").
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import duckdb
@@ -112,9 +114,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--chunk-rows", type=int, default=50_000)
+    parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL server as the warehouse")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp, ExitStack() as cleanup:
         csv_path, target, stop = Path(tmp) / "prompts.csv", str(Path(tmp) / "warehouse.duckdb"), Path(tmp) / "stop"
+        if args.postgres:
+            sys.path.insert(0, str(REPO_ROOT))
+            from vidgen_assets_tests.pg import PostgresServer
+
+            server = PostgresServer().start()
+            cleanup.callback(server.stop)
+            target = server.new_database("bench")
         started = time.perf_counter()
         with duckdb.connect() as connection:
             connection.execute(GENERATE.format(path=csv_path), {"rows": args.rows})
@@ -139,6 +149,7 @@ def main() -> None:
         "rows_per_s": round(args.rows / imported["import_s"]), "max_lock_hold_s": round(imported["max_lock_hold_s"], 3),
         "peak_rss_mb": round(imported["peak_rss_mb"]), "reader_failures": read["failures"],
         "rejected": imported["rejected"], "sensor_ticks": ticked["ticks"], "sensor_tick_failures": ticked["failures"],
+        "warehouse": "postgres" if args.postgres else "duckdb",
     }))  # fmt: skip
 
 

@@ -7,6 +7,7 @@ import sys
 from datetime import date, datetime, timezone
 
 from vidgen_assets.lib import environment
+from vidgen_assets.lib.warehouse.connections import masked
 
 PRINTED_REJECTIONS = 50
 
@@ -33,7 +34,7 @@ def _models() -> tuple[set[str], set[str]]:
 
 def _report(result) -> None:
     print(
-        f"stored {result.stored} prompt rows in {environment.warehouse_target()} "
+        f"stored {result.stored} prompt rows in {masked(environment.warehouse_target())} "
         f"({result.changed} new or changed, {result.unchanged} unchanged); {result.rejected} rejected"
     )
     for rejection in result.rejections[:PRINTED_REJECTIONS]:

@@ -65,9 +65,17 @@ def executor_from_env() -> dg.ExecutorDefinition:
 
         from vidgen_assets.lib.k8s import k8s_executor_config_from_env
 
+        from vidgen_assets.lib.warehouse.connections import is_local_file
+
         if not media_uri().startswith("s3://"):
             # Step pods share nothing but the media store: a pod's local disk is gone when it ends.
             raise ValueError("VIDGEN_EXECUTOR=k8s needs VIDGEN_MEDIA_URI=s3://bucket/prefix so pods on different nodes share media")
+        if is_local_file(environment.warehouse_target()):
+            # Each pod would silently get its own empty DuckDB file: no prompts in, no lineage out.
+            raise ValueError(
+                "VIDGEN_EXECUTOR=k8s needs a warehouse every pod reaches: VIDGEN_WAREHOUSE=postgresql://user:pass@host:port/db "
+                "(or md:name for MotherDuck), not a local DuckDB file"
+            )
         # Namespace, image, secrets and max_concurrent come from the environment, not code edits.
         return k8s_job_executor.configured(k8s_executor_config_from_env())
     raise ValueError(f"VIDGEN_EXECUTOR={name!r} is not one of {', '.join(EXECUTORS)}")

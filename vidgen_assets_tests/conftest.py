@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from vidgen_assets_tests.pg import PostgresServer
+
 # A fixed past day inside the partitions; tests never depend on today's date.
 TEST_DAY = date(2026, 11, 1)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -27,12 +29,35 @@ def models_dir(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL 15 server for the session (started on first use, stopped at the end)."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def store(vidgen_home):
-    """The test's warehouse file (in its VIDGEN_HOME)."""
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database of the session's server: `postgresql://vidgen:<password>@127.0.0.1:<port>/<db>`."""
+    return postgres_server.new_database()
+
+
+# On a test that uses `store`: run it once on a DuckDB file and once on PostgreSQL.
+BOTH_WAREHOUSES = pytest.mark.parametrize("store", ["duckdb", "postgres"], indirect=True)
+
+
+@pytest.fixture
+def store(request, vidgen_home, monkeypatch):
+    """The test's warehouse: a DuckDB file in its VIDGEN_HOME, or (parametrized "postgres") a fresh
+    PostgreSQL database, which then is `VIDGEN_WAREHOUSE` for everything the test runs."""
     from vidgen_assets.lib import environment
     from vidgen_assets.lib.warehouse import Warehouse
 
+    if getattr(request, "param", "duckdb") == "postgres":
+        monkeypatch.setenv("VIDGEN_WAREHOUSE", request.getfixturevalue("postgres_url"))
     return Warehouse(environment.warehouse_target())
 
 

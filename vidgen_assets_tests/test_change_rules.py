@@ -1,4 +1,4 @@
-"""Change rules on a real DuckDB file: moves, hard deletes, silent edits, future days, bounded cursors, UTC."""
+"""Change rules on a real warehouse (DuckDB file; PostgreSQL where marked): moves, hard deletes, silent edits, future days, bounded cursors, UTC."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from vidgen_assets.definitions import build_definitions
 from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.change_rules import plan_days
 from vidgen_assets.lib.warehouse.changes import ChangeCursor, database_now, find_changes
-from vidgen_assets_tests.conftest import REPO_ROOT, add, sql
+from vidgen_assets_tests.conftest import BOTH_WAREHOUSES, REPO_ROOT, add, sql
 
 FIRST = date(2024, 1, 1)
 LAST = date(2026, 10, 20)  # "today" for the lib-level plans: the clock is an input there
@@ -34,6 +34,7 @@ def plan(store: Warehouse, cursor: ChangeCursor, last: date = LAST, reconcile_da
                      reconcile_days=reconcile_days)  # fmt: skip
 
 
+@BOTH_WAREHOUSES
 def test_a_moved_row_requests_its_old_and_new_day(store):
     old, new = date(2026, 5, 1), date(2026, 5, 9)
     add(store, ("m", old), ("stay", old))
@@ -46,6 +47,7 @@ def test_a_moved_row_requests_its_old_and_new_day(store):
     assert not plan(store, moved.cursor).requests
 
 
+@BOTH_WAREHOUSES
 def test_hard_deletes_and_silent_edits_are_reconciled_in_the_window_only(store):
     recent, older = LAST - timedelta(days=2), LAST - timedelta(days=30)
     add(store, ("a", recent), ("b", recent), ("c", older), ("d", older))
@@ -64,6 +66,7 @@ def test_hard_deletes_and_silent_edits_are_reconciled_in_the_window_only(store):
     assert sorted(plan(store, edited.cursor, reconcile_days=40).requests) == [older]  # recent: already asked
 
 
+@BOTH_WAREHOUSES
 def test_a_rendered_day_whose_rows_are_all_gone_is_requested_but_an_empty_new_day_is_not(store):
     day, never = LAST - timedelta(days=1), LAST - timedelta(days=3)
     add(store, ("x", day))
@@ -83,6 +86,7 @@ def test_a_future_day_is_requested_when_it_becomes_a_partition(store):
     assert sorted(arrived.requests) == [future] and not arrived.pending
 
 
+@BOTH_WAREHOUSES
 def test_the_sensor_requests_a_pending_day_once_it_is_a_partition(store):
     day = date(2026, 10, 5)
     add(store, ("p", day))
@@ -97,6 +101,7 @@ def test_the_sensor_requests_a_pending_day_once_it_is_a_partition(store):
     assert not ChangeCursor.from_json(result.cursor).pending
 
 
+@BOTH_WAREHOUSES
 def test_changes_that_leave_a_day_as_rendered_request_nothing(store):
     day = LAST - timedelta(days=20)
     add(store, ("a", day), ("b", day))

@@ -102,6 +102,7 @@ def test_dagster_dev_serves_the_code_location_with_the_partition_materialized(da
 def test_k8s_executor_takes_its_settings_from_the_environment(monkeypatch):
     monkeypatch.setenv("VIDGEN_EXECUTOR", "k8s")
     monkeypatch.setenv("VIDGEN_MEDIA_URI", "s3://media-bucket/vidgen")
+    monkeypatch.setenv("VIDGEN_WAREHOUSE", "postgresql://vidgen:secret@warehouse:5432/vidgen")
     monkeypatch.setenv("VIDGEN_K8S_NAMESPACE", "render")
     executor = executor_from_env()
     assert executor.name == "k8s"
@@ -116,9 +117,23 @@ def test_k8s_executor_refuses_local_media(monkeypatch):
         executor_from_env()
 
 
+@pytest.mark.parametrize("warehouse", ["", "/data/warehouse.duckdb", "relative/w.duckdb"])
+def test_k8s_executor_refuses_a_local_warehouse_file(monkeypatch, tmp_path, warehouse):
+    monkeypatch.setenv("VIDGEN_HOME", str(tmp_path))  # unset: the default $VIDGEN_HOME/warehouse.duckdb
+    monkeypatch.setenv("VIDGEN_EXECUTOR", "k8s")
+    monkeypatch.setenv("VIDGEN_MEDIA_URI", "s3://media-bucket/vidgen")
+    monkeypatch.setenv("VIDGEN_WAREHOUSE", warehouse)
+    with pytest.raises(ValueError, match="needs a warehouse every pod reaches: VIDGEN_WAREHOUSE=postgresql://"):
+        executor_from_env()
+    for shared in ("postgresql://vidgen:secret@warehouse:5432/vidgen", "md:vidgen"):
+        monkeypatch.setenv("VIDGEN_WAREHOUSE", shared)
+        assert executor_from_env().name == "k8s"
+
+
 def test_a_dagster_plus_deployment_defaults_to_k8s(monkeypatch):
     monkeypatch.setenv("DAGSTER_CLOUD_DEPLOYMENT_NAME", "prod")
     monkeypatch.setenv("VIDGEN_MEDIA_URI", "s3://media-bucket/vidgen")
+    monkeypatch.setenv("VIDGEN_WAREHOUSE", "md:vidgen")
     monkeypatch.delenv("VIDGEN_EXECUTOR", raising=False)
     assert executor_from_env().name == "k8s"
 

@@ -1,4 +1,4 @@
-"""Chunked imports on a real DuckDB file: readers in other processes never fail, rejections stay per row."""
+"""Chunked imports on a real warehouse (a DuckDB file; PostgreSQL where marked): readers never fail, rejections stay per row."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from vidgen_assets.definitions import build_definitions
 from vidgen_assets.lib import environment
 from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.importer import import_file
-from vidgen_assets_tests.conftest import REPO_ROOT, TEST_DAY
+from vidgen_assets_tests.conftest import BOTH_WAREHOUSES, REPO_ROOT, TEST_DAY
 
 MODELS = {"tiny"}
 
@@ -80,8 +80,9 @@ def test_readers_in_other_processes_wait_through_an_import_and_never_fail(vidgen
     assert reads >= 2 and distinct_counts >= 2  # it read while the import was still going
 
 
-def test_rejections_name_row_and_field_across_chunks_and_reimports_are_no_change(vidgen_home, tmp_path):
-    path, store = tmp_path / "p.csv", Warehouse(environment.warehouse_target())
+@BOTH_WAREHOUSES
+def test_rejections_name_row_and_field_across_chunks_and_reimports_are_no_change(store, tmp_path):
+    path = tmp_path / "p.csv"
     write_csv(path, 1_000, bad_every=100)
     with path.open("a") as handle:
         handle.write("row-0000002,2026-10-05,a duplicate in the last chunk,,5\n")
@@ -99,8 +100,8 @@ def test_rejections_name_row_and_field_across_chunks_and_reimports_are_no_change
     assert "row-0000301" not in {r["prompt_id"] for r in store.rejections()}
 
 
-def test_json_lines_and_parquet_stream_in_chunks(vidgen_home, tmp_path):
-    store = Warehouse(environment.warehouse_target())
+@BOTH_WAREHOUSES
+def test_json_lines_and_parquet_stream_in_chunks(store, tmp_path):
     lines = tmp_path / "p.jsonl"
     lines.write_text("\n".join(json.dumps({"prompt_id": f"j{n}", "scheduled_for": "2026-10-01", "prompt": "a kite",
                                            "seed": n}) for n in range(25)))  # fmt: skip

@@ -1,4 +1,4 @@
-"""`vidgen lineage` on a real warehouse file: shared content keys, rows not rendered yet, every run."""
+"""`vidgen lineage` on a real warehouse (DuckDB file and PostgreSQL): shared content keys, rows not rendered yet, every run."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from datetime import date
 
 import pytest
 
-from vidgen_assets.lib import environment
 from vidgen_assets.lib.warehouse import PromptSpec, Warehouse
 from vidgen_assets.lib.warehouse.lineage import lineage_chain, lineage_row, record_lineage
+from vidgen_assets_tests.conftest import BOTH_WAREHOUSES
+
+pytestmark = BOTH_WAREHOUSES
 
 DAY = date(2026, 11, 1)
 
@@ -31,8 +33,8 @@ def day_of_run(warehouse: Warehouse, run_id: str, prompt_ids: list[str], *, cach
 
 
 @pytest.fixture
-def warehouse(vidgen_home) -> Warehouse:
-    warehouse = Warehouse(environment.warehouse_target())
+def warehouse(store) -> Warehouse:
+    warehouse = store
     warehouse.upsert_prompts([PromptSpec(p, DAY, "a fox", seed=1) for p in ("twin-a", "twin-b", "waiting")])
     day_of_run(warehouse, "run-1", ["twin-a", "twin-b"], cache_hit=False)
     day_of_run(warehouse, "run-2", ["twin-a", "twin-b"], cache_hit=True)
@@ -78,9 +80,9 @@ def test_an_unknown_id_is_a_clear_error(warehouse):
     assert printed.returncode == 1 and "not a known prompt id" in printed.stderr and "Traceback" not in printed.stderr
 
 
-def test_a_day_of_lineage_is_one_set_based_insert(vidgen_home):
+def test_a_day_of_lineage_is_one_set_based_insert(store):
     """20,000 rows, typed as the row-by-row insert typed them, NULLs included."""
-    warehouse = Warehouse(environment.warehouse_target())
+    warehouse = store
     rows = [
         lineage_row(key=f"clip-{n}", kind="clip", day=DAY, uri=f"{n}.mp4", prompt_id=f"p{n}" if n % 7 else None,
                     parents=[f"keyframe-{n}"], params={"seed": n}, device="cpu" if n % 2 else None,

@@ -15,7 +15,7 @@ from vidgen_assets.lib.dagster_backfill import backfill_run_request
 from vidgen_assets.lib.storage import open_media_store
 from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.changes import ChangeCursor, CursorError, database_now, find_changes, soft_delete
-from vidgen_assets_tests.conftest import add, sql
+from vidgen_assets_tests.conftest import BOTH_WAREHOUSES, add, sql
 
 DAYS = [date(2026, 10, 1) + timedelta(days=n) for n in range(20)]
 ASSETS = {dg.AssetKey(name) for name in ("prompts", "keyframes", "videos", "reel")}
@@ -40,6 +40,7 @@ def keys(result) -> list[str]:
     return [request.partition_key for request in result.run_requests]
 
 
+@BOTH_WAREHOUSES
 def test_no_change_skips_and_says_what_it_read(definitions, store):
     empty = tick(definitions, store, None)
     assert not empty.run_requests and "No prompt rows changed after" in empty.skip_message
@@ -53,6 +54,7 @@ def test_no_change_skips_and_says_what_it_read(definitions, store):
     assert ChangeCursor.from_json(again.cursor).watermark > ChangeCursor.from_json(first.cursor).watermark
 
 
+@BOTH_WAREHOUSES
 def test_inserts_updates_and_soft_deletes_request_their_days(definitions, store):
     cursor = tick(definitions, store, None).cursor
     add(store, ("a", DAYS[0]), ("b", DAYS[1]), ("c", DAYS[1]))
@@ -77,6 +79,7 @@ def test_inserts_updates_and_soft_deletes_request_their_days(definitions, store)
     assert not tick(definitions, store, external.cursor).run_requests
 
 
+@BOTH_WAREHOUSES
 def test_late_commit_inside_the_overlap_is_picked_up_once(definitions, store):
     add(store, ("a", DAYS[0]))
     first = tick(definitions, store, None)
@@ -129,6 +132,7 @@ def test_restart_with_an_old_cursor_rescans_with_the_same_run_keys(definitions, 
     assert len(first.run_requests) == 2
 
 
+@BOTH_WAREHOUSES
 def test_malformed_cursor_resets_to_a_lookback_instead_of_crashing(definitions, store):
     add(store, ("recent", DAYS[0]))
     sql(store, "INSERT INTO prompts (prompt_id, scheduled_for, prompt, updated_at) VALUES ('old', ?, 'x', ?)",

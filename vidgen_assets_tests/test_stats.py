@@ -26,7 +26,7 @@ from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.importer import demo_rows, import_rows
 from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
 from vidgen_assets.lib.warehouse.render_stats import lineage_records, read_stats, save_day_stats
-from vidgen_assets_tests.conftest import TEST_DAY
+from vidgen_assets_tests.conftest import BOTH_WAREHOUSES, TEST_DAY
 
 
 def lineage_means(home) -> dict:
@@ -118,8 +118,9 @@ def evaluate_queue_check(instance: dg.DagsterInstance) -> dg.AssetCheckEvaluatio
     return evaluation
 
 
-def test_an_hour_of_queueing_fails_the_queue_target(vidgen_home):
-    warehouse = Warehouse(environment.warehouse_target())
+@BOTH_WAREHOUSES
+def test_an_hour_of_queueing_fails_the_queue_target(store):
+    warehouse = store
     synthetic_day(warehouse, "run-late")
     waited = RunTimings(run_id="run-late", queue_s=3600.0, wall_s=60.0, pool_waits=[("clip", 600.0), ("clip", 0.0)])
     stats = day_stats(lineage_records(warehouse, TEST_DAY, TEST_DAY), waited, price_per_gpu_hour=2.0)
@@ -170,10 +171,11 @@ def test_the_freshness_check_runs_through_dagster():
         assert fresh.passed and "dagster/fresh_until_timestamp" in fresh.metadata
 
 
-def test_vidgen_stats_prints_the_stored_table(vidgen_home, capsys):
+@BOTH_WAREHOUSES
+def test_vidgen_stats_prints_the_stored_table(store, capsys):
     from vidgen_assets.cli import main
 
-    warehouse = Warehouse(environment.warehouse_target())
+    warehouse = store
     synthetic_day(warehouse, "run-1")
     run = RunTimings(run_id="run-1", queue_s=5.0, wall_s=30.0)
     save_day_stats(warehouse, TEST_DAY, day_stats(lineage_records(warehouse, TEST_DAY, TEST_DAY), run, price_per_gpu_hour=36.0))

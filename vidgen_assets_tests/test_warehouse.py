@@ -8,6 +8,7 @@ import pytest
 
 from vidgen_assets.lib.warehouse import PromptSpec, RowError, Warehouse, validate_row, validate_rows
 from vidgen_assets.lib.warehouse.schema import LATEST_VERSION
+from vidgen_assets_tests.conftest import BOTH_WAREHOUSES
 
 MODELS = {"tiny", "sdxl-turbo"}
 DAY = "2026-11-01"
@@ -17,14 +18,17 @@ def row(**fields) -> dict:
     return {"prompt_id": "r1", "scheduled_for": DAY, "prompt": "a fox", "seed": "3", **fields}
 
 
-def test_migrations_apply_once_and_are_recorded(tmp_path):
-    warehouse = Warehouse(tmp_path / "w.duckdb")
-    assert warehouse.schema_version() == LATEST_VERSION
-    assert Warehouse(tmp_path / "w.duckdb").schema_version() == LATEST_VERSION  # a second start changes nothing
+@BOTH_WAREHOUSES
+def test_migrations_apply_once_and_are_recorded(store):
+    assert store.schema_version() == LATEST_VERSION
+    assert Warehouse(store.target).schema_version() == LATEST_VERSION  # a second start changes nothing
+    with store.connect() as connection:
+        assert connection.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == LATEST_VERSION
 
 
-def test_upsert_updates_changed_rows_only(tmp_path):
-    warehouse = Warehouse(tmp_path / "w.duckdb")
+@BOTH_WAREHOUSES
+def test_upsert_updates_changed_rows_only(store):
+    warehouse = store
     spec = PromptSpec("r1", date(2026, 11, 1), "a fox", seed=3)
     warehouse.upsert_prompts([spec])
     with warehouse.connect() as connection:
@@ -38,9 +42,10 @@ def test_upsert_updates_changed_rows_only(tmp_path):
     assert unchanged == first and changed > first and prompt == "a fox at dusk"
 
 
-def test_prompt_text_is_data_not_sql(tmp_path):
-    warehouse = Warehouse(tmp_path / "w.duckdb")
-    hostile = "'); DROP TABLE prompts; --"
+@BOTH_WAREHOUSES
+def test_prompt_text_is_data_not_sql(store):
+    warehouse = store
+    hostile = "'); DROP TABLE prompts; -- ? $x %s %(y)s"
     warehouse.upsert_prompts([PromptSpec("r1", date(2026, 11, 1), hostile)])
     assert warehouse.day_rows(date(2026, 11, 1))[0]["prompt"] == hostile
 

@@ -17,7 +17,7 @@ from vidgen_assets.lib.warehouse import Warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The prompts warehouse: a DuckDB file or connection string (default `$VIDGEN_HOME/warehouse.duckdb`)."""
+    """The prompts warehouse: a DuckDB file, `md:` (MotherDuck) or `postgresql://` URL (default `$VIDGEN_HOME/warehouse.duckdb`)."""
 
     target: str = ""
 
@@ -162,7 +162,8 @@ def resources() -> dg.Definitions:
     media_uri = os.getenv("VIDGEN_MEDIA_URI", "")
     return dg.Definitions(
         resources={
-            "warehouse": WarehouseResource(target=os.getenv("VIDGEN_WAREHOUSE", "")),
+            # An EnvVar: the UI shows the variable's name, never a URL's password.
+            "warehouse": WarehouseResource(target=dg.EnvVar("VIDGEN_WAREHOUSE") if os.getenv("VIDGEN_WAREHOUSE") else ""),
             "media": MediaResource(uri=media_uri, s3=s3_resource()),
             "generation": GenerationResource(
                 keyframe_model=os.getenv("VIDGEN_KEYFRAME_MODEL", "tiny"),

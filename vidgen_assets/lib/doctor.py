@@ -25,11 +25,15 @@ class Check:
 
 def _warehouse() -> Check:
     from .warehouse import Warehouse
+    from .warehouse.connections import masked, scrub
     from .warehouse.schema import LATEST_VERSION
 
     target = environment.warehouse_target()
-    version = Warehouse(target).schema_version()  # connecting applies pending migrations
-    return Check("warehouse", version == LATEST_VERSION, f"{target} (schema v{version} of v{LATEST_VERSION})")
+    try:
+        version = Warehouse(target).schema_version()  # connecting applies pending migrations
+    except Exception as error:  # shown by `run_checks`, so the password goes first
+        return Check("warehouse", False, f"{masked(target)}: {type(error).__name__}: {scrub(str(error), target)[:200]}")
+    return Check("warehouse", version == LATEST_VERSION, f"{masked(target)} (schema v{version} of v{LATEST_VERSION})")
 
 
 def _media(s3_client_factory: Callable[[], object]) -> Check:

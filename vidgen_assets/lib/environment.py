@@ -34,7 +34,7 @@ def vidgen_home() -> Path:
 
 
 def warehouse_target() -> str:
-    """`VIDGEN_WAREHOUSE` (a DuckDB file or connection string), default `$VIDGEN_HOME/warehouse.duckdb`."""
+    """`VIDGEN_WAREHOUSE` (a DuckDB file, `md:` connection string or `postgresql://` URL), default `$VIDGEN_HOME/warehouse.duckdb`."""
     return os.getenv("VIDGEN_WAREHOUSE") or str(vidgen_home() / "warehouse.duckdb")
 
 

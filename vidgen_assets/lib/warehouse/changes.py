@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
+from .connections import DUCKDB, Dialect
 from .store import Warehouse
 
 DEFAULT_OVERLAP = timedelta(minutes=5)
@@ -30,16 +31,22 @@ MAX_STAMPS = 500  # change times kept; the oldest go first (the reconciliation c
 _CHANGE_TIME = "greatest(updated_at, coalesce(deleted_at, updated_at))"
 _COLUMNS = f"SELECT prompt_id, scheduled_for, previous_scheduled_for, {_CHANGE_TIME} AS changed_at FROM prompts"
 # Two disjoint branches, each a plain range filter: the first is answered by the
-# `prompts_updated_at` index (EXPLAIN: "Index Scan"), the second by row-group zone maps and
-# only matters for rows soft-deleted by a tool that left `updated_at` alone.
+# `prompts_updated_at` index (EXPLAIN: "Index Scan"), the second by row-group zone maps (DuckDB)
+# and only matters for rows soft-deleted by a tool that left `updated_at` alone.
 # An `OR` across the two columns would force a sequential scan of the whole table.
-# Rows stamped at a change time handled as a whole (`$bulk`) are filtered out inside DuckDB, so
+# Rows stamped at a change time handled as a whole (`$bulk`) are filtered out inside the engine, so
 # the ticks after a bulk statement do not pull its rows into Python again.
-_NOT_BULK = f"NOT list_contains($bulk, {_CHANGE_TIME})"
-CHANGES_SINCE_QUERY = (
-    f"{_COLUMNS} WHERE updated_at > $since AND {_NOT_BULK} "
-    f"UNION ALL {_COLUMNS} WHERE deleted_at > $since AND updated_at <= $since AND {_NOT_BULK}"
-)
+
+
+def changes_since_query(dialect: Dialect) -> str:
+    not_bulk = dialect.not_in_list.format(values="CAST($bulk AS TIMESTAMPTZ[])", value=_CHANGE_TIME)
+    return (
+        f"{_COLUMNS} WHERE updated_at > $since AND {not_bulk} "
+        f"UNION ALL {_COLUMNS} WHERE deleted_at > $since AND updated_at <= $since AND {not_bulk}"
+    )
+
+
+CHANGES_SINCE_QUERY = changes_since_query(DUCKDB)
 _ALL_QUERY = _COLUMNS
 _NOW_QUERY = "SELECT now()"
 
@@ -131,8 +138,8 @@ class ChangeSet:
 
 def database_now(warehouse: Warehouse) -> datetime:
     """The warehouse's clock, in UTC like its `updated_at` values."""
-    with warehouse.connect() as connection:
-        return connection.execute(_NOW_QUERY).fetchone()[0]
+    with warehouse.connect() as session:
+        return session.execute(_NOW_QUERY).fetchone()[0]
 
 
 def cursor_looking_back(warehouse: Warehouse, lookback: timedelta) -> ChangeCursor:
@@ -146,17 +153,17 @@ def find_changes(warehouse: Warehouse, cursor: ChangeCursor, *, overlap: timedel
     changes_by_day: dict[date, int] = defaultdict(int)
     window: dict[str, list[str]] = defaultdict(list)  # change time -> ids, for the next cursor
     scanned = new_rows = 0
-    with warehouse.connect() as connection:
-        now = connection.execute(_NOW_QUERY).fetchone()[0]
+    with warehouse.connect() as session:
+        now = session.execute(_NOW_QUERY).fetchone()[0]
         # The watermark follows the clock, so a quiet tick reads only the overlap window.
         watermark = now if cursor.watermark is None else max(cursor.watermark, now)
         floor = watermark - overlap
         if since is None:
-            result = connection.execute(_ALL_QUERY)
+            batches = session.batches(_ALL_QUERY, None, FETCH_BATCH)
         else:
             bulk = sorted(datetime.fromisoformat(stamp) for stamp in cursor.bulk)
-            result = connection.execute(CHANGES_SINCE_QUERY, {"since": since, "bulk": bulk})
-        while batch := result.fetchmany(FETCH_BATCH):
+            batches = session.batches(changes_since_query(session.dialect), {"since": since, "bulk": bulk}, FETCH_BATCH)
+        for batch in batches:
             scanned += len(batch)
             for prompt_id, day, previous, changed_at in batch:
                 stamp = _stamp(changed_at)
@@ -209,10 +216,10 @@ def soft_delete_ids(warehouse: Warehouse, prompt_ids: Iterable[str]) -> list[str
     ids = sorted(set(prompt_ids))
     if not ids:
         return []
-    with warehouse.connect() as connection:
-        rows = connection.execute(
+    with warehouse.connect() as session:
+        rows = session.execute(
             "UPDATE prompts SET deleted_at = now(), updated_at = now() "
-            "WHERE prompt_id IN (SELECT unnest($ids)) AND deleted_at IS NULL RETURNING prompt_id",
+            "WHERE prompt_id IN (SELECT unnest(CAST($ids AS VARCHAR[]))) AND deleted_at IS NULL RETURNING prompt_id",
             {"ids": ids},
         ).fetchall()
     return sorted(row[0] for row in rows)

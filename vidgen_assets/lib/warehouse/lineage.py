@@ -14,6 +14,8 @@ COLUMNS = (
     "device", "cache_hit", "run_id",
 )  # fmt: skip
 JSON_COLUMNS = ("parent_keys", "models", "params", "timings")
+_TYPES = {"partition_date": "DATE", "cache_hit": "BOOLEAN"}  # the others are text
+_RECORD_COLUMNS = ", ".join((*COLUMNS, "recorded_at"))
 
 
 def lineage_row(
@@ -49,16 +51,10 @@ def record_lineage(warehouse: Warehouse, rows: Sequence[Mapping[str, Any]]) -> i
             column: [json.dumps(row[column], sort_keys=True, default=str) if column in JSON_COLUMNS else row[column] for row in rows]
             for column in COLUMNS
         }
-        unnested = ", ".join(f"unnest(${column})" for column in COLUMNS)
-        with warehouse.connect() as connection:
-            connection.execute(f"INSERT INTO clips ({', '.join(COLUMNS)}) SELECT {unnested}", values)
+        unnested = ", ".join(f"unnest(CAST(${column} AS {_TYPES.get(column, 'VARCHAR')}[]))" for column in COLUMNS)
+        with warehouse.connect() as session:
+            session.execute(f"INSERT INTO clips ({', '.join(COLUMNS)}) SELECT {unnested}", values)
     return len(rows)
-
-
-def _rows(connection, sql: str, params: list) -> list[dict[str, Any]]:
-    cursor = connection.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def lineage_chain(warehouse: Warehouse, identifier: str) -> dict[str, Any]:
@@ -70,19 +66,20 @@ def lineage_chain(warehouse: Warehouse, identifier: str) -> dict[str, Any]:
     recorded one of the identifier's outputs, rendered or reused, oldest first. A prompt id that is in
     the warehouse but was never rendered gives its row and no outputs (`rendered` False).
     """
-    with warehouse.connect() as connection:
-        records = _rows(connection, "SELECT * FROM clips WHERE key = ? OR prompt_id = ? ORDER BY recorded_at", [identifier, identifier])
+    with warehouse.connect() as session, session.transaction(snapshot=True):
+        records = session.rows(
+            f"SELECT {_RECORD_COLUMNS} FROM clips WHERE key = ? OR prompt_id = ? ORDER BY recorded_at", [identifier, identifier]
+        )
         if not records:
-            known = _rows(connection, "SELECT * FROM prompts WHERE prompt_id = ?", [identifier])
+            known = session.rows("SELECT * FROM prompts WHERE prompt_id = ?", [identifier])
             if not known:
                 raise LookupError(f"no lineage for {identifier!r}: not a known prompt id or content key")
             return {"prompts": known, "outputs": [], "runs": [], "rendered": False}
         day = records[-1]["partition_date"]
         # The latest record of each (output, prompt row) that day; older ones are earlier runs.
-        latest = _rows(
-            connection,
-            "SELECT * FROM clips WHERE partition_date = ? "
-            "QUALIFY row_number() OVER (PARTITION BY key, prompt_id ORDER BY recorded_at DESC) = 1",
+        latest = session.rows(
+            f"SELECT DISTINCT ON (key, prompt_id) {_RECORD_COLUMNS} FROM clips WHERE partition_date = ? "
+            "ORDER BY key, prompt_id, recorded_at DESC",
             [day],
         )
         for output in latest:
@@ -96,7 +93,9 @@ def lineage_chain(warehouse: Warehouse, identifier: str) -> dict[str, Any]:
             key=lambda o: (("keyframe", "take", "clip", "reel").index(o["kind"]), o["prompt_id"] or "", o["key"]),
         )
         prompt_ids = sorted({o["prompt_id"] for o in outputs if o["prompt_id"] and o["kind"] != "reel"})
-        prompts = _rows(connection, "SELECT * FROM prompts WHERE list_contains(?, prompt_id) ORDER BY prompt_id", [prompt_ids])
+        prompts = session.rows(
+            "SELECT * FROM prompts WHERE prompt_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY prompt_id", [prompt_ids]
+        )
     return {"prompts": prompts, "outputs": outputs, "runs": _runs(records), "rendered": True}
 
 

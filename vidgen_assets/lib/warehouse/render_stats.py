@@ -15,37 +15,43 @@ STATS_COLUMNS = (
     "cost_per_item_usd", "cost_day_usd", "run_queue_s", "pool_wait_p50_s", "pool_wait_p95_s",
     "queue_wait_p95_s", "run_wall_s",
 )  # fmt: skip
+_TEXT_COLUMNS = ("kind", "model", "model_id", "device", "run_id")
+_INTEGER_COLUMNS = ("items", "rendered", "cache_hits")
 
 
 def lineage_records(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
     """Every lineage record of the days `first`..`last`, oldest first; JSON columns stay text."""
-    with warehouse.connect() as connection:
-        return connection.execute(
-            "SELECT * FROM clips WHERE partition_date BETWEEN ? AND ? ORDER BY recorded_at", [first, last]
-        ).df()
+    with warehouse.connect() as session:
+        return session.frame("SELECT * FROM clips WHERE partition_date BETWEEN ? AND ? ORDER BY recorded_at", [first, last])
 
 
 def save_day_stats(warehouse: Warehouse, day: date, stats: pd.DataFrame) -> int:
     """Replace the day's rows with `stats` in one transaction: a re-run of a day leaves one row per model."""
     frame = stats.reindex(columns=list(STATS_COLUMNS))
-    with warehouse.connect() as connection:
-        connection.execute("BEGIN")
-        connection.execute("DELETE FROM render_stats WHERE day = ?", [day])
+    # Plain Python values, NaN as NULL: what both engines' drivers take as list parameters.
+    values = {column: [None if pd.isna(v) else v for v in frame[column].tolist()] for column in STATS_COLUMNS}
+    unnested = ", ".join(f"unnest(CAST(${column} AS {_type(column)}[]))" for column in STATS_COLUMNS)
+    with warehouse.connect() as session, session.transaction():
+        session.execute("DELETE FROM render_stats WHERE day = ?", [day])
         if len(frame):
-            connection.register("day_stats", frame)
-            columns = ", ".join(STATS_COLUMNS)
-            connection.execute(f"INSERT INTO render_stats ({columns}) SELECT {columns} FROM day_stats")
-            connection.unregister("day_stats")
-        connection.execute("COMMIT")
+            session.execute(f"INSERT INTO render_stats ({', '.join(STATS_COLUMNS)}) SELECT {unnested}", values)
     return len(frame)
+
+
+def _type(column: str) -> str:
+    if column == "day":
+        return "DATE"
+    if column in _INTEGER_COLUMNS:
+        return "INTEGER"
+    return "VARCHAR" if column in _TEXT_COLUMNS else "DOUBLE PRECISION"
 
 
 def read_stats(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
     """Stored rows of the days `first`..`last`, by day, kind and model; `day` as dates."""
-    with warehouse.connect() as connection:
-        frame = connection.execute(
+    with warehouse.connect() as session:
+        frame = session.frame(
             f"SELECT {', '.join(STATS_COLUMNS)} FROM render_stats WHERE day BETWEEN ? AND ? ORDER BY day, kind, model",
             [first, last],
-        ).df()
+        )
     frame["day"] = pd.to_datetime(frame["day"]).dt.date
     return frame

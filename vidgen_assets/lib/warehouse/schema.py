@@ -1,10 +1,22 @@
 """Warehouse schema, applied as numbered migrations at start-up.
 
 Each migration runs once, in order, inside a transaction, and is recorded in
-`schema_migrations`; add new ones at the end, never edit an applied one.
+`schema_migrations`; add new ones at the end, never edit an applied one. The SQL is DuckDB's;
+PostgreSQL runs the same versions, with its own text where the DDL differs (`for_postgres`).
 """
 
 from __future__ import annotations
+
+import re
+
+_DAY_RENDERS = """
+        CREATE TABLE day_renders (
+            scheduled_for DATE PRIMARY KEY,
+            fingerprint VARCHAR NOT NULL,  -- of the live rows the day's last prompts step read
+            run_id VARCHAR,
+            rendered_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+        );
+"""
 
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (
@@ -112,13 +124,8 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         ALTER TABLE clips ALTER COLUMN recorded_at TYPE TIMESTAMPTZ;
         CREATE INDEX clips_prompt_id ON clips (prompt_id);
         CREATE INDEX clips_key ON clips (key);
-        CREATE TABLE day_renders (
-            scheduled_for DATE PRIMARY KEY,
-            fingerprint VARCHAR NOT NULL,  -- of the live rows the day's last prompts step read
-            run_id VARCHAR,
-            rendered_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
-        );
-        """,
+        """
+        + _DAY_RENDERS,
     ),
     (
         5,
@@ -165,3 +172,20 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
+
+# PostgreSQL retypes indexed columns in place (no rebuild); naive values are read as UTC, the
+# session's zone, as DuckDB's migration does.
+_POSTGRES_TEXT = {
+    4: """
+        ALTER TABLE prompts ALTER COLUMN created_at TYPE TIMESTAMPTZ, ALTER COLUMN updated_at TYPE TIMESTAMPTZ,
+            ALTER COLUMN deleted_at TYPE TIMESTAMPTZ, ADD COLUMN previous_scheduled_for DATE;
+        ALTER TABLE prompt_rejections ALTER COLUMN rejected_at TYPE TIMESTAMPTZ, ADD COLUMN source VARCHAR;
+        ALTER TABLE clips ALTER COLUMN recorded_at TYPE TIMESTAMPTZ;
+        """
+    + _DAY_RENDERS,
+}
+
+
+def for_postgres(version: int, sql: str) -> str:
+    """A migration's PostgreSQL text: its own where DuckDB's DDL has no equivalent, else DuckDB's with `DOUBLE PRECISION`."""
+    return _POSTGRES_TEXT.get(version) or re.sub(r"\bDOUBLE\b", "DOUBLE PRECISION", sql)

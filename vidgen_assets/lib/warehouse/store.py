@@ -1,8 +1,9 @@
-"""DuckDB-backed warehouse: migrations, prompt upserts, day reads, rejections, lineage.
+"""The warehouse: migrations, prompt upserts, day reads, rejections, day renders.
 
-The target is a file path (the embedded default) or any DuckDB connection string, such
-as `md:vidgen` for MotherDuck; an attached Postgres works through DuckDB's postgres
-extension. Every query is parameterized: prompt text is data, never SQL.
+The target is a DuckDB file path (the embedded default), a DuckDB connection string such as
+`md:vidgen` for MotherDuck, or a PostgreSQL URL `postgresql://user:pass@host:port/db` for a
+cluster, where every pod must reach the same warehouse. `connections.Session` runs the same SQL on
+either engine. Every query is parameterized: prompt text is data, never SQL.
 """
 
 from __future__ import annotations
@@ -13,76 +14,79 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-import duckdb
-
-from .schema import MIGRATIONS
+from .connections import DUCKDB, POSTGRES, Dialect, Session, _when_unlocked, is_local_file, is_postgres, open_session
+from .schema import MIGRATIONS, for_postgres
 from .validation import PromptSpec, Rejection
-from .writes import PROMPT_COLUMNS, printable, stage, write_staged
+from .writes import PROMPT_COLUMNS, printable, stage, upsert_staged
 
-LOCK_RETRY_SECONDS = 30.0  # far above the longest write window (one import chunk, ~1 s)
-LOCK_POLL_SECONDS = 0.05
-# Order-independent digest of a day's live rows: equal digests mean the day would render the same.
-FINGERPRINT_SQL = f"count(*) || ':' || coalesce(bit_xor(hash({', '.join(PROMPT_COLUMNS)})), 0)"
 EMPTY_FINGERPRINT = "0:0"
+# Concurrent first connections of several processes migrate one at a time (PostgreSQL).
+_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('vidgen_assets.warehouse.migrations'))"
+_IDS = "CAST(? AS VARCHAR[])"
 
 
-def _when_unlocked(open_file):
-    """`open_file()` once the file's lock is free: (when it was opened, by `perf_counter`, its result).
+def fingerprint_sql(dialect: Dialect) -> str:
+    """Order-independent digest of a day's live rows: equal digests mean the day would render the same.
 
-    DuckDB files take one process at a time; readers and import chunks queue here, retrying for
-    LOCK_RETRY_SECONDS, far longer than any write window.
+    A row count and the XOR of each row's 64-bit hash. Digests compare within one engine only:
+    DuckDB's `hash` and PostgreSQL's `hashtextextended` differ, and each warehouse keeps its own.
     """
-    deadline = time.monotonic() + LOCK_RETRY_SECONDS
-    while True:
-        opened = time.perf_counter()
-        try:
-            return opened, open_file()
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(LOCK_POLL_SECONDS)
+    return f"count(*) || ':' || coalesce(bit_xor({dialect.row_hash.format(columns=', '.join(PROMPT_COLUMNS))}), 0)"
+
+
+FINGERPRINT_SQL = fingerprint_sql(DUCKDB)
 
 
 class Warehouse:
     def __init__(self, target: str | Path):
         self.target = str(target)
         self._migrated = False
-        self.last_hold_s = 0.0  # how long the last connection held the file (its write lock)
+        self.last_hold_s = 0.0  # how long the last connection (or write transaction) held the warehouse
 
     @property
     def is_file(self) -> bool:
-        return not (self.target.startswith(("md:", "motherduck:")) or self.target == ":memory:")
+        return is_local_file(self.target)
+
+    @property
+    def dialect(self) -> Dialect:
+        return POSTGRES if is_postgres(self.target) else DUCKDB
 
     @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived UTC connection; waits while another process holds the file's lock."""
-        if self.is_file:
-            Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-        opened, connection = _when_unlocked(lambda: duckdb.connect(self.target))
+    def connect(self) -> Iterator[Session]:
+        """A short-lived UTC session; on a DuckDB file, waits while another process holds its lock."""
+        opened, session = open_session(self.target)
         try:
-            # Stored and compared in UTC whatever the zone of the writer, the sensor or the daemon.
-            connection.execute("SET TimeZone = 'UTC'")
             if not self._migrated:
-                self._migrate(connection)
-            yield connection
+                self._migrate(session)
+            yield session
         finally:
-            connection.close()
+            session.close()
             self.last_hold_s = time.perf_counter() - opened
 
-    def _migrate(self, connection: duckdb.DuckDBPyConnection) -> None:
-        connection.execute(
+    def _migrate(self, session: Session) -> None:
+        """Apply pending migrations, each in its own transaction (PostgreSQL: all in one, under a lock)."""
+        create = (
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP DEFAULT current_timestamp)"
         )
-        applied = {v for (v,) in connection.execute("SELECT version FROM schema_migrations").fetchall()}
-        for version, name, sql in MIGRATIONS:
-            if version in applied:
-                continue
-            connection.execute("BEGIN")
-            connection.execute(sql)
-            connection.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
-            connection.execute("COMMIT")
+        if session.is_postgres:
+            with session.transaction():
+                session.execute(_MIGRATION_LOCK)
+                session.execute(create)
+                self._apply(session, lambda version, sql: for_postgres(version, sql))
+        else:
+            session.execute(create)
+            self._apply(session, lambda version, sql: sql)
         self._migrated = True
+
+    @staticmethod
+    def _apply(session: Session, text) -> None:
+        applied = {v for (v,) in session.execute("SELECT version FROM schema_migrations").fetchall()}
+        for version, name, sql in MIGRATIONS:
+            if version not in applied:
+                with session.transaction():
+                    session.execute(text(version, sql))
+                    session.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
 
     def schema_version(self) -> int:
         with self.connect() as connection:
@@ -106,15 +110,26 @@ class Warehouse:
         an unchanged row is not a change); a move keeps the old day in `previous_scheduled_for`.
         Returns the rows inserted or changed.
         """
+        if self.dialect is POSTGRES:
+            with self.connect() as session:
+                started = time.perf_counter()
+                with session.transaction():
+                    stage(session, specs, parts, rejections)
+                    written = upsert_staged(session)
+                self.last_hold_s = time.perf_counter() - started
+                return written
+        import duckdb
+
         with duckdb.connect() as staging:
             staging.execute("SET TimeZone = 'UTC'")
-            stage(staging, specs, parts, rejections)
-            with self.attached(staging) as schema:
-                return write_staged(staging, schema)
+            session = Session(staging, DUCKDB)
+            stage(session, specs, parts, rejections)
+            with self.attached(staging) as schema, session.transaction():
+                return upsert_staged(session, f"{schema}.")
 
     @contextmanager
-    def attached(self, connection: duckdb.DuckDBPyConnection) -> Iterator[str]:
-        """The warehouse attached to another (in-memory) connection as schema `warehouse`, briefly."""
+    def attached(self, connection) -> Iterator[str]:
+        """A DuckDB warehouse attached to another (in-memory) DuckDB connection as schema `warehouse`, briefly."""
         if not self._migrated:
             with self.connect():
                 pass
@@ -127,11 +142,12 @@ class Warehouse:
             self.last_hold_s = time.perf_counter() - opened
 
     @staticmethod
-    def _insert_rejections(connection, rejections: Sequence[Rejection], source: str) -> None:
+    def _insert_rejections(session: Session, rejections: Sequence[Rejection], source: str) -> None:
         if rejections:
-            connection.execute(
+            session.execute(
                 "INSERT INTO prompt_rejections (prompt_id, scheduled_for, reason, source) "
-                "SELECT unnest($ids), unnest($days), unnest($reasons), $source",
+                "SELECT unnest(CAST($ids AS VARCHAR[])), unnest(CAST($days AS VARCHAR[])), "
+                "unnest(CAST($reasons AS VARCHAR[])), CAST($source AS VARCHAR)",
                 {
                     "ids": [printable(r.prompt_id) for r in rejections],
                     "days": [printable(r.scheduled_for) for r in rejections],
@@ -145,35 +161,32 @@ class Warehouse:
         return self.day_snapshot(day, extra)[0]
 
     def day_snapshot(self, day: date, extra: Sequence[str] = ()) -> tuple[list[dict], str]:
-        """The day's live rows and their fingerprint, read in one transaction so they agree."""
-        with self.connect() as connection:
-            connection.execute("BEGIN")
-            cursor = connection.execute(
+        """The day's live rows and their fingerprint, read from one snapshot so they agree."""
+        with self.connect() as session, session.transaction(snapshot=True):
+            rows = session.rows(
                 f"SELECT {', '.join((*PROMPT_COLUMNS, *extra))} FROM prompts "
                 "WHERE scheduled_for = ? AND deleted_at IS NULL ORDER BY prompt_id",
                 [day],
             )
-            names = [d[0] for d in cursor.description]
-            rows = [dict(zip(names, row)) for row in cursor.fetchall()]
-            query = f"SELECT {FINGERPRINT_SQL} FROM prompts WHERE scheduled_for = ? AND deleted_at IS NULL"
-            (fingerprint,) = connection.execute(query, [day]).fetchone()
-            connection.execute("COMMIT")
+            query = f"SELECT {fingerprint_sql(session.dialect)} FROM prompts WHERE scheduled_for = ? AND deleted_at IS NULL"
+            (fingerprint,) = session.execute(query, [day]).fetchone()
         return rows, fingerprint
 
     def day_count(self, day: date) -> int:
-        with self.connect() as connection:
+        with self.connect() as session:
             query = "SELECT count(*) FROM prompts WHERE scheduled_for = ? AND deleted_at IS NULL"
-            return connection.execute(query, [day]).fetchone()[0]
+            return session.execute(query, [day]).fetchone()[0]
 
     def day_fingerprints(self, days: Collection[date]) -> dict[date, str]:
         """Current fingerprint of each day's live rows ("0:0" for none); cost follows those days' rows."""
         if not days:
             return {}
-        with self.connect() as connection:
+        with self.connect() as session:
             found = dict(
-                connection.execute(
-                    f"SELECT scheduled_for, {FINGERPRINT_SQL} FROM prompts WHERE deleted_at IS NULL "
-                    "AND scheduled_for BETWEEN $low AND $high AND scheduled_for IN (SELECT unnest($days)) GROUP BY 1",
+                session.execute(
+                    f"SELECT scheduled_for, {fingerprint_sql(session.dialect)} FROM prompts WHERE deleted_at IS NULL "
+                    "AND scheduled_for BETWEEN $low AND $high "
+                    "AND scheduled_for IN (SELECT unnest(CAST($days AS DATE[]))) GROUP BY 1",
                     {"days": sorted(days), "low": min(days), "high": max(days)},
                 ).fetchall()
             )
@@ -181,8 +194,8 @@ class Warehouse:
 
     def record_render(self, day: date, fingerprint: str, run_id: str | None) -> None:
         """What the day's prompts step last read: the reconciliation compares against it."""
-        with self.connect() as connection:
-            connection.execute(
+        with self.connect() as session:
+            session.execute(
                 "INSERT INTO day_renders (scheduled_for, fingerprint, run_id) VALUES (?, ?, ?) "
                 "ON CONFLICT (scheduled_for) DO UPDATE SET fingerprint = excluded.fingerprint, "
                 "run_id = excluded.run_id, rendered_at = now()",
@@ -193,27 +206,25 @@ class Warehouse:
         """The recorded fingerprint of each of these days that was ever rendered."""
         if not days:
             return {}
-        with self.connect() as connection:
-            query = "SELECT scheduled_for, fingerprint FROM day_renders WHERE scheduled_for IN (SELECT unnest($days))"
-            return dict(connection.execute(query, {"days": sorted(days)}).fetchall())
+        with self.connect() as session:
+            query = "SELECT scheduled_for, fingerprint FROM day_renders WHERE scheduled_for IN (SELECT unnest(CAST(? AS DATE[])))"
+            return dict(session.execute(query, [sorted(days)]).fetchall())
 
     def replace_rejections(self, day: date, prompt_ids: Sequence[str], rejections: Sequence[Rejection]) -> int:
         """The prompts step's latest verdict on these rows; import-time rejections are left alone."""
-        with self.connect() as connection:
-            connection.execute("BEGIN")
-            connection.execute(
-                "DELETE FROM prompt_rejections WHERE scheduled_for = ? AND list_contains(?, prompt_id) "
+        with self.connect() as session, session.transaction():
+            session.execute(
+                f"DELETE FROM prompt_rejections WHERE scheduled_for = ? AND prompt_id IN (SELECT unnest({_IDS})) "
                 "AND source IS DISTINCT FROM 'import'",
                 [day.isoformat(), list(prompt_ids)],
             )
-            self._insert_rejections(connection, rejections, "prompts")
-            connection.execute("COMMIT")
+            self._insert_rejections(session, rejections, "prompts")
         return len(rejections)
 
     def import_rejections(self, day: date) -> list[Rejection]:
         """Rows of this day that an import turned away, oldest first."""
-        with self.connect() as connection:
-            rows = connection.execute(
+        with self.connect() as session:
+            rows = session.execute(
                 "SELECT prompt_id, scheduled_for, reason FROM prompt_rejections "
                 "WHERE source = 'import' AND scheduled_for = ? ORDER BY rejected_at, prompt_id",
                 [day.isoformat()],
@@ -226,7 +237,5 @@ class Warehouse:
         if day is not None:
             query += " WHERE scheduled_for = ?"
             params.append(day.isoformat())
-        with self.connect() as connection:
-            cursor = connection.execute(query + " ORDER BY rejected_at, prompt_id", params)
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
+        with self.connect() as session:
+            return session.rows(query + " ORDER BY rejected_at, prompt_id", params)

@@ -1,16 +1,17 @@
-"""Set-based prompt writes: a chunk is staged in memory, then written while the file is attached.
+"""Set-based prompt writes: a chunk is staged as typed columns, then upserted with one statement.
 
-Turning Python values into DuckDB columns is the slow half of a write; it happens in a private
-in-memory database, so the warehouse file (and its single-process lock) is held only for the
-`INSERT … SELECT … ON CONFLICT` itself, about a third of a second per 50,000 rows.
+Turning Python values into columns is the slow half of a write. For a DuckDB file it happens in a
+private in-memory database, so the file (and its single-process lock) is held only for the
+`INSERT … SELECT … ON CONFLICT` itself, about a third of a second per 50,000 rows. PostgreSQL
+stages the chunk in temporary tables of the write's own transaction: the same SQL, no file lock,
+and other writers and readers go on meanwhile (MVCC).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import duckdb
-
+from .connections import Session
 from .validation import PromptSpec, Rejection
 
 PROMPT_COLUMNS = (
@@ -19,9 +20,10 @@ PROMPT_COLUMNS = (
     "num_frames", "fps", "noise_aug_strength", "num_inference_steps", "min_guidance_scale",
     "max_guidance_scale", "decode_chunk_size", "width", "height", "takes", "take_crossfade_frames",
 )  # fmt: skip
+_TEXT = "VARCHAR"
 TYPES = {"scheduled_for": "DATE", "seed": "BIGINT", "num_frames": "INTEGER", "fps": "INTEGER",
-         "noise_aug_strength": "DOUBLE", "num_inference_steps": "INTEGER", "min_guidance_scale": "DOUBLE",
-         "max_guidance_scale": "DOUBLE", "decode_chunk_size": "INTEGER", "width": "INTEGER", "height": "INTEGER", "takes": "INTEGER",
+         "noise_aug_strength": "DOUBLE PRECISION", "num_inference_steps": "INTEGER", "min_guidance_scale": "DOUBLE PRECISION",
+         "max_guidance_scale": "DOUBLE PRECISION", "decode_chunk_size": "INTEGER", "width": "INTEGER", "height": "INTEGER", "takes": "INTEGER",
          "take_crossfade_frames": "INTEGER"}  # fmt: skip
 _UPDATES = ", ".join(f"{c} = excluded.{c}" for c in PROMPT_COLUMNS[1:])
 # Re-importing an unchanged row is not a change: updated_at moves only when a value does.
@@ -48,57 +50,40 @@ def _columns(specs: Sequence[PromptSpec], parts: dict[str, dict[str, str]] | Non
     return columns
 
 
-def stage(staging: duckdb.DuckDBPyConnection, specs, parts, rejections: Sequence[Rejection]) -> None:
-    """Tables `chunk` and `rejected` in the in-memory staging database."""
+def stage(session: Session, specs, parts, rejections: Sequence[Rejection]) -> None:
+    """Staging tables `chunk` and `rejected` in `session` (call inside the write's transaction)."""
     values = _columns(specs, parts)
-    # A column that is empty in the whole chunk is a NULL literal, not a list to convert.
-    given = {c: v for c, v in values.items() if c == "prompt_id" or any(x is not None for x in v)}
-    selects = ", ".join(
-        f"CAST({f'unnest(${c})' if c in given else 'NULL'} AS {TYPES.get(c, 'VARCHAR')}) AS {c}" for c in PROMPT_COLUMNS
-    )
-    staging.execute(f"CREATE OR REPLACE TABLE chunk AS SELECT {selects}", given)
-    staging.execute(
-        "CREATE OR REPLACE TABLE rejected AS SELECT unnest($ids) AS prompt_id, unnest($days) AS scheduled_for, "
-        "unnest($reasons) AS reason",
-        {
-            "ids": [printable(r.prompt_id) for r in rejections] or [None],
-            "days": [printable(r.scheduled_for) for r in rejections] or [None],
-            "reasons": [printable(r.reason) for r in rejections] or [None],
-        },
-    )
-    staging.execute("DELETE FROM rejected WHERE reason IS NULL")
+    # A column that is empty in the whole chunk is a NULL column, not a list to convert.
+    given = {c: v if c == "prompt_id" or any(x is not None for x in v) else None for c, v in values.items()}
+    session.load_table("chunk", given, {c: TYPES.get(c, _TEXT) for c in PROMPT_COLUMNS})
+    rejected = {
+        "prompt_id": [printable(r.prompt_id) for r in rejections],
+        "scheduled_for": [printable(r.scheduled_for) for r in rejections],  # as given: text
+        "reason": [printable(r.reason) for r in rejections],
+    }
+    session.load_table("rejected", rejected, dict.fromkeys(rejected, _TEXT))
 
 
-def write_staged(connection: duckdb.DuckDBPyConnection, schema: str) -> int:
-    """Upsert `chunk` into `<schema>.prompts` and replace those ids' import rejections; one transaction.
+def upsert_staged(session: Session, schema: str = "") -> int:
+    """Upsert `chunk` into `<schema>prompts` and replace those ids' import rejections (call inside one transaction).
 
     An update bumps `updated_at` and clears `deleted_at` only when a value changes; a move keeps the
-    old day in `previous_scheduled_for`. Returns the rows inserted or changed.
+    old day in `previous_scheduled_for`. Rows go in `prompt_id` order, so concurrent writers of
+    overlapping ids lock them in the same order and never deadlock. Returns the rows inserted or changed.
     """
-    connection.execute("BEGIN")
-    try:
-        written = _upsert(connection, schema)
-    except BaseException:
-        connection.execute("ROLLBACK")  # so the warehouse can be detached (and its lock released) at once
-        raise
-    connection.execute("COMMIT")
-    return written
-
-
-def _upsert(connection: duckdb.DuckDBPyConnection, schema: str) -> int:
     columns = ", ".join(PROMPT_COLUMNS)
-    (written,) = connection.execute(
-        f"INSERT INTO {schema}.prompts ({columns}) SELECT {columns} FROM chunk "
+    written = session.changed(
+        f"INSERT INTO {schema}prompts ({columns}) SELECT {columns} FROM chunk ORDER BY prompt_id "
         f"ON CONFLICT (prompt_id) DO UPDATE SET {_MOVED}, {_UPDATES}, updated_at = now(), deleted_at = NULL "
         f"WHERE {_CHANGED} OR prompts.deleted_at IS NOT NULL"
-    ).fetchone()
+    )
     # The latest import is the verdict on an id: a valid re-import clears its old rejection.
-    connection.execute(
-        f"DELETE FROM {schema}.prompt_rejections WHERE source = 'import' AND prompt_id IN "
+    session.execute(
+        f"DELETE FROM {schema}prompt_rejections WHERE source = 'import' AND prompt_id IN "
         "(SELECT prompt_id FROM chunk UNION ALL SELECT prompt_id FROM rejected)"
     )
-    connection.execute(
-        f"INSERT INTO {schema}.prompt_rejections (prompt_id, scheduled_for, reason, source) "
+    session.execute(
+        f"INSERT INTO {schema}prompt_rejections (prompt_id, scheduled_for, reason, source) "
         "SELECT prompt_id, scheduled_for, reason, 'import' FROM rejected"
     )
     return written

@@ -94,10 +94,10 @@ class PodLikeStepHandler(StepHandler):
 
     def terminate_step(self, step_handler_context) -> Iterator[DagsterEvent]:
         (step_key,) = step_handler_context.execute_step_args.step_keys_to_execute
-        pod = self._steps.pods[step_key]
-        pod.process.terminate()
-        pod.process.wait(timeout=30)
-        self.remove(pod)
+        pod = self._steps.pods.get(step_key)
+        if pod is not None and not pod.removed:
+            pod.process.terminate()
+            self.remove(pod)
         yield from ()
 
     @staticmethod

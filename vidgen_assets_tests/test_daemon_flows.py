@@ -21,12 +21,13 @@ from vidgen_assets.lib.warehouse.importer import import_rows
 from vidgen_assets_tests.cluster import cluster, finished_runs, overlapping, run_records, step_intervals  # noqa: F401
 from vidgen_assets_tests.conftest import TEST_DAY, wait_for
 
-pytestmark = pytest.mark.cluster
+# Each test waits for daemon-launched runs of a fresh process per step: generous limits for a busy machine.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
 
 SENSOR, SCHEDULE = "prompts_changed_sensor", "daily_reel_schedule"
 GPU_DAY = TEST_DAY  # two rows: two keyframe and two clip shard steps (shard size 1)
 BACKFILL_DAYS = (TEST_DAY + timedelta(days=1), TEST_DAY + timedelta(days=2))
-RUN_WAIT_S = 300
+RUN_WAIT_S = 600
 
 
 def add_rows(*days: date, per_day: int = 1) -> None:
@@ -84,7 +85,7 @@ def test_the_schedule_renders_the_previous_day_and_one_days_runs_take_turns(clus
     cluster.dagster("schedule", "start", SCHEDULE, "-w", str(cluster.workspace))
     try:
         with cluster.instance() as instance:
-            runs = wait_for(lambda: finished_runs(instance, 2, **{"dagster/partition": str(yesterday)}), 2 * RUN_WAIT_S, "the day's two runs")
+            runs = wait_for(lambda: finished_runs(instance, 2, **{"dagster/partition": str(yesterday)}), RUN_WAIT_S, "the day's two runs")
             records = run_records(instance, **{"dagster/partition": str(yesterday)})
     finally:
         cluster.dagster("schedule", "stop", SCHEDULE, "-w", str(cluster.workspace))

@@ -9,6 +9,7 @@ beforehand, as baked into an image.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -25,10 +26,10 @@ from vidgen_assets_tests.cluster import instance_config, postgres_env
 from vidgen_assets_tests.conftest import TEST_DAY
 from vidgen_assets_tests.s3_server import s3_bucket, s3_endpoint  # noqa: F401
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
 
 DAY = str(TEST_DAY)
-SHARED = ("PATH", "PYTHONPATH", "LANG", "NO_PROXY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
+SHARED = ("PYTHONPATH", "LANG", "NO_PROXY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
 
 
 def snapshot(directory: Path) -> dict[str, tuple[int, int]]:
@@ -54,7 +55,10 @@ def test_a_day_whose_steps_share_only_s3_and_postgres(postgres_server, s3_bucket
     }  # fmt: skip
     for name, value in network.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(pod_steps, "STEPS", pod_steps.PodLikeSteps(tmp_path / "pods", {**{n: os.environ[n] for n in SHARED if n in os.environ}, **network}, instance_yaml))
+    # The image's PATH: `dagster` (the step command) from this environment.
+    image_path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    pod_env = {**{n: os.environ[n] for n in SHARED if n in os.environ}, "PATH": image_path, **network}
+    monkeypatch.setattr(pod_steps, "STEPS", pod_steps.PodLikeSteps(tmp_path / "pods", pod_env, instance_yaml))
     rows = [{"prompt_id": f"n{n}", "scheduled_for": DAY, "prompt": f"a paper boat {n}", "seed": n, "num_frames": 2} for n in range(2)]
     import_rows(Warehouse(warehouse_url), rows, {"tiny"}, {"tiny"})
 
@@ -65,7 +69,9 @@ def test_a_day_whose_steps_share_only_s3_and_postgres(postgres_server, s3_bucket
         succeeded = {event.step_key for event in result.all_events if event.is_step_success}
 
     pods = pod_steps.STEPS.pods
-    assert succeeded == set(started) == set(pods) and len(pods) >= 12  # prompts … reel, two shards per GPU stage
+    assert set(pods) == set(started), (sorted(pods), sorted(started))
+    assert succeeded == set(started), sorted(set(started) - succeeded)
+    assert len(pods) >= 12  # prompts … reel and their checks, two shards per GPU stage
     assert all(pod.returncode == 0 and pod.removed and not pod.root.exists() for pod in pods.values())
     assert len(set(started.values())) == len(started) and os.getpid() not in started.values()  # a process each
     assert {p.name for p in (tmp_path / "pods").iterdir() if p.is_dir()} == set()  # every private disk is gone

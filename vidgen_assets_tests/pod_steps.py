@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,12 @@ class PodRecord:
     process: subprocess.Popen
     removed: bool = False
     returncode: int | None = None
+    reaper: threading.Thread | None = None  # removes the private directories when the process ends
+
+    def wait_removed(self, timeout: float = 120) -> bool:
+        if self.reaper is not None:
+            self.reaper.join(timeout)
+        return self.removed
 
 
 @dataclass
@@ -75,7 +82,9 @@ class PodLikeStepHandler(StepHandler):
             process = subprocess.Popen(
                 args.get_command_args(skip_serialized_namedtuple=True), cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        self._steps.pods[step_key] = PodRecord(step_key, root, process)
+        pod = self._steps.pods[step_key] = PodRecord(step_key, root, process)
+        pod.reaper = threading.Thread(target=self.remove, args=(pod,), daemon=True)
+        pod.reaper.start()
         yield DagsterEvent.step_worker_starting(
             step_handler_context.get_step_context(step_key),
             message=f'Executing step "{step_key}" in a private process (pid {process.pid}).',
@@ -84,25 +93,21 @@ class PodLikeStepHandler(StepHandler):
 
     def check_step_health(self, step_handler_context) -> CheckStepHealthResult:
         (step_key,) = step_handler_context.execute_step_args.step_keys_to_execute
-        pod = self._steps.pods[step_key]
-        if pod.process.poll() is None:
-            return CheckStepHealthResult.healthy()
-        self.remove(pod)
-        if pod.returncode != 0:
-            return CheckStepHealthResult.unhealthy(f"step process for {step_key} exited with {pod.returncode}")
+        returncode = self._steps.pods[step_key].process.poll()
+        if returncode:
+            return CheckStepHealthResult.unhealthy(f"step process for {step_key} exited with {returncode}")
         return CheckStepHealthResult.healthy()
 
     def terminate_step(self, step_handler_context) -> Iterator[DagsterEvent]:
         (step_key,) = step_handler_context.execute_step_args.step_keys_to_execute
         pod = self._steps.pods.get(step_key)
-        if pod is not None and not pod.removed:
-            pod.process.terminate()
-            self.remove(pod)
+        if pod is not None:
+            pod.process.terminate()  # its reaper removes the directories
         yield from ()
 
     @staticmethod
     def remove(pod: PodRecord) -> None:
-        """The pod's disk goes with it."""
+        """The pod's disk goes with it: deleted the moment the step process ends."""
         pod.returncode = pod.process.wait()
         shutil.rmtree(pod.root)
         pod.removed = True

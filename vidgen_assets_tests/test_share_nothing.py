@@ -72,7 +72,7 @@ def test_a_day_whose_steps_share_only_s3_and_postgres(postgres_server, s3_bucket
     assert set(pods) == set(started), (sorted(pods), sorted(started))
     assert succeeded == set(started), sorted(set(started) - succeeded)
     assert len(pods) >= 12  # prompts … reel and their checks, two shards per GPU stage
-    assert all(pod.returncode == 0 and pod.removed and not pod.root.exists() for pod in pods.values())
+    assert all(pod.wait_removed() and pod.returncode == 0 and not pod.root.exists() for pod in pods.values())
     assert len(set(started.values())) == len(started) and os.getpid() not in started.values()  # a process each
     assert {p.name for p in (tmp_path / "pods").iterdir() if p.is_dir()} == set()  # every private disk is gone
     assert snapshot(models) == baked  # read-only: no step added or changed weights

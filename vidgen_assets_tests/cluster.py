@@ -66,6 +66,11 @@ class Cluster:
         assert done.returncode == 0, f"dagster {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
+    def start_instigator(self, kind: str, name: str) -> None:
+        """`dagster sensor|schedule start NAME`, as an operator does; a second start leaves it running."""
+        subprocess.run([str(BIN / "dagster"), kind, "start", name, "-w", str(self.workspace)], env=self.env, capture_output=True, timeout=120)
+        assert name in self.dagster(kind, "list", "--running", "-w", str(self.workspace)), f"{kind} {name} is not running"
+
     def start(self, name: str, command: list[str]) -> None:
         log = (self.home / "logs" / f"{name}.log").open("ab")
         # Its own session, like a pod: SIGTERM to the group stops the process and its children.

@@ -22,7 +22,7 @@ from vidgen_assets_tests.cluster import cluster, finished_runs, overlapping, run
 from vidgen_assets_tests.conftest import TEST_DAY, wait_for
 
 # Each test waits for daemon-launched runs of a fresh process per step: generous limits for a busy machine.
-pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
 
 SENSOR, SCHEDULE = "prompts_changed_sensor", "daily_reel_schedule"
 GPU_DAY = TEST_DAY  # two rows: two keyframe and two clip shard steps (shard size 1)
@@ -44,7 +44,7 @@ def statuses(runs: list[dg.DagsterRun]) -> list[str]:
 
 
 def test_a_warehouse_change_ticks_the_sensor_into_a_successful_run(cluster):  # noqa: F811
-    cluster.dagster("sensor", "start", SENSOR, "-w", str(cluster.workspace))
+    cluster.start_instigator("sensor", SENSOR)
     add_rows(GPU_DAY, per_day=2)
     with cluster.instance() as instance:
         tags = {"dagster/sensor_name": SENSOR, "dagster/partition": str(GPU_DAY)}
@@ -81,11 +81,12 @@ def test_the_schedule_renders_the_previous_day_and_one_days_runs_take_turns(clus
     if to_midnight < 300:  # a tick after midnight would want today: start on the new day instead
         time.sleep(to_midnight + 1)
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
+    cluster.start_instigator("sensor", SENSOR)
     add_rows(yesterday)
-    cluster.dagster("schedule", "start", SCHEDULE, "-w", str(cluster.workspace))
+    cluster.start_instigator("schedule", SCHEDULE)
     try:
         with cluster.instance() as instance:
-            runs = wait_for(lambda: finished_runs(instance, 2, **{"dagster/partition": str(yesterday)}), RUN_WAIT_S, "the day's two runs")
+            runs = wait_for(lambda: finished_runs(instance, 2, **{"dagster/partition": str(yesterday)}), 2 * RUN_WAIT_S, "the day's two runs")
             records = run_records(instance, **{"dagster/partition": str(yesterday)})
     finally:
         cluster.dagster("schedule", "stop", SCHEDULE, "-w", str(cluster.workspace))

@@ -97,7 +97,7 @@ def test_the_schedule_renders_the_previous_day_and_one_days_runs_take_turns(clus
     scheduled = [run for run in runs if run.tags.get("dagster/schedule_name") == SCHEDULE]
     assert scheduled and [r for r in runs if r.tags.get("dagster/sensor_name") == SENSOR]
     for run in scheduled:  # each tick rendered the day before it
-        ticked_at = datetime.fromisoformat(run.tags[".dagster/scheduled_execution_time"]  # the tick time, a hidden tag)
+        ticked_at = datetime.fromisoformat(run.tags[".dagster/scheduled_execution_time"])  # a hidden tag: the tick time
         assert str(ticked_at.date() - timedelta(days=1)) == str(yesterday)
     # The webserver reports what the daemon's runs recorded.
     client = DagsterGraphQLClient("127.0.0.1", port_number=cluster.webserver_port)

@@ -1,5 +1,5 @@
 # CPU image: the code server, the run worker and the CPU steps (prompts, reel).
-# Build from the repository root: docker build -t REGISTRY/vidgen-assets:TAG .
+# Build from the repository root: docker build -t REGISTRY/vidgen-assets:TAG .  (deploy/release.sh builds both images per commit)
 FROM python:3.11-slim
 
 # ffmpeg and ffprobe: the reel joins clips by stream copy and inspects them.
@@ -13,9 +13,9 @@ RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorc
 WORKDIR /opt/vidgen
 COPY pyproject.toml README.md ./
 COPY vidgen_assets ./vidgen_assets
-# dagster-postgres: run and step pods write to the Postgres-backed instance (Helm, deploy/dagster.yaml).
-# dagster-cloud: a Dagster+ Hybrid agent starts the code server through it.
-RUN pip install --no-cache-dir . dagster-postgres==0.29.27 dagster-cloud==1.13.27
+# The `cluster` extra adds dagster-cloud (Dagster+ Hybrid); dagster-postgres is a dependency of the package.
+# Every version but torch (pinned above for its index) comes from pyproject.toml.
+RUN pip install --no-cache-dir ".[cluster]"
 
 RUN useradd --create-home --uid 10001 vidgen \
     && mkdir -p /data \

@@ -7,6 +7,7 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 
 from vidgen_assets.cli_prompts import add_prompts_parser, import_and_report, parse_day, warehouse
+from vidgen_assets.cli_storage import add_storage_parser, pipeline_s3_client
 from vidgen_assets.lib import environment
 
 
@@ -80,17 +81,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from vidgen_assets.lib.doctor import format_table, run_checks
     from vidgen_assets.runner import gpu_pool_check, use_dagster_home
 
-    def s3_client():
-        """The client the pipeline uses: same retries, credentials resolved from their EnvVars."""
-        import dagster as dg
-
-        from vidgen_assets.defs.resources import s3_resource
-
-        with dg.build_resources({"s3": s3_resource()}) as resources:
-            return resources.s3  # S3Resource provides the boto3 client itself
-
     use_dagster_home()  # a new local instance gets its defaults here, before `dagster dev` reads it
-    checks = run_checks(s3_client, extra=[("gpu pool", gpu_pool_check)])
+    checks = run_checks(pipeline_s3_client, extra=[("gpu pool", gpu_pool_check)])
     print(format_table(checks))
     failed = [c.name for c in checks if c.required and not c.ok]
     if failed:
@@ -152,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="check the setup; exits non-zero when something required is missing")
     doctor.set_defaults(handler=cmd_doctor)
     add_stats_parser(commands)
+    add_storage_parser(commands)
     return parser
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import dagster as dg
@@ -259,12 +260,15 @@ def pyproject_value(key: str) -> str:
 
 
 def test_images_pin_what_pyproject_pins():
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    torch_pin = re.search(r'"torch==([^"]+)"', pyproject).group(1)
-    k8s_pin = re.search(r'"dagster-k8s==([^"]+)"', pyproject).group(1)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = dict(spec.split("==") for spec in project["dependencies"] + project["optional-dependencies"]["cluster"] if "==" in spec)
+    # What Dagster+ Hybrid and Helm pods need, in lockstep with the Dagster set.
+    assert pins["dagster-cloud"] == pins["dagster"] and pins["dagster-postgres"] == pins["dagster-k8s"]
     for dockerfile in ("Dockerfile", "Dockerfile.gpu"):
         text = (ROOT / dockerfile).read_text()
-        assert f"torch=={torch_pin} --index-url" in text and f"dagster-postgres=={k8s_pin}" in text
+        # The package with its `cluster` extra; the only version an image names is torch's (for its index).
+        assert 'pip install --no-cache-dir ".[cluster]"' in text
+        assert re.findall(r"[\w.-]+==[\w.]+", text) == [f"torch=={pins['torch']}"] and "--index-url" in text
         assert re.search(r"^USER \d+$", text, re.MULTILINE), f"{dockerfile} must not run as root"
     cmd = re.search(r"^CMD (.+)$", (ROOT / "Dockerfile").read_text(), re.MULTILINE).group(1)
     assert json.loads(cmd)[-2:] == ["-m", pyproject_value("module_name")]

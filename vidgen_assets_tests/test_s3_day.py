@@ -8,6 +8,7 @@ import sys
 import dagster as dg
 
 from vidgen_assets.lib import environment
+from vidgen_assets.lib.storage.lifecycle import step_outputs_prefix
 from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.importer import import_rows
 from vidgen_assets.lib.warehouse.lineage import lineage_chain
@@ -43,6 +44,10 @@ def test_day_on_s3_caches_by_content_and_records_lineage(vidgen_home, s3_bucket,
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
     assert len([k for k in keys if k.startswith("media/clips/")]) == 3
     assert not [k for k in keys if "partial" in k]
+    # The lifecycle rule's prefix holds exactly the run's inner op outputs; the assets' day outputs stay outside it.
+    per_run = step_outputs_prefix("media")
+    assert {k.split("/")[3] for k in keys if k.startswith(per_run)} == {run.run_id for run in dg.DagsterInstance.get().get_runs()}
+    assert {"media/dagster-io/videos/" + str(TEST_DAY), "media/dagster-io/reel/" + str(TEST_DAY)} <= keys
 
     with dg.DagsterInstance.get() as instance:
         run_day(TEST_DAY)

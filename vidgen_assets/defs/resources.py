@@ -151,14 +151,18 @@ class ReelResource(dg.ConfigurableResource):
 def s3_resource() -> S3Resource:
     """S3 through dagster-aws; keys, when given as variables, stay `EnvVar`s: the UI shows their names, never values.
 
+    With no keys set, none are passed and boto3's own chain finds them (`AWS_PROFILE`, a pod's role through
+    IRSA or the instance metadata). Temporary keys need their `AWS_SESSION_TOKEN` too: keys passed explicitly
+    make boto3 ignore the token in the environment, so it is passed with them.
     Throttling (503 SlowDown) and 5xx answers are retried by botocore up to `VIDGEN_S3_MAX_ATTEMPTS`
     times with backoff, more than boto3's default, because a busy day writes thousands of objects.
     """
-    keys = {
-        field: dg.EnvVar(variable)
-        for field, variable in (("aws_access_key_id", "AWS_ACCESS_KEY_ID"), ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"))
-        if os.getenv(variable)
-    }
+    variables = (
+        ("aws_access_key_id", "AWS_ACCESS_KEY_ID"),
+        ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+        ("aws_session_token", "AWS_SESSION_TOKEN"),
+    )
+    keys = {field: dg.EnvVar(variable) for field, variable in variables if os.getenv(variable)}
     return S3Resource(max_attempts=int(os.getenv("VIDGEN_S3_MAX_ATTEMPTS", "10")), **keys)
 
 

@@ -16,15 +16,17 @@ daily_reel_job = dg.define_asset_job(
 )
 
 SCHEDULE_HOUR = int(os.getenv("VIDGEN_SCHEDULE_HOUR", "1"))
+# A whole cron expression (e.g. "30 2 * * 1-5") overrides the hour; each tick still renders the day before it.
+SCHEDULE_CRON = os.getenv("VIDGEN_SCHEDULE_CRON") or f"0 {SCHEDULE_HOUR} * * *"
 SCHEDULE_TIMEZONE = os.getenv("VIDGEN_SCHEDULE_TIMEZONE", "UTC")
 
 
 @dg.schedule(
     name="daily_reel_schedule",
     job=daily_reel_job,
-    cron_schedule=f"0 {SCHEDULE_HOUR} * * *",
+    cron_schedule=SCHEDULE_CRON,
     execution_timezone=SCHEDULE_TIMEZONE,
-    description="Renders the previous, complete day (default 01:00 UTC; VIDGEN_SCHEDULE_HOUR/_TIMEZONE).",
+    description="Renders the previous, complete day (default 01:00 UTC; VIDGEN_SCHEDULE_HOUR, _CRON, _TIMEZONE).",
 )
 def daily_reel_schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource):
     day = context.scheduled_execution_time.date() - timedelta(days=1)

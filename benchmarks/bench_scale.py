@@ -9,12 +9,13 @@ Each run is its own process, timed from inside around `run_day`; its peak RSS is
 (every step runs in that process). Items are keyframes plus clips. Warehouse write locks are timed
 around every connection the run opens (all in that process). Final line: JSON.
 
-    python benchmarks/bench_scale.py [--rows 20000] [--distinct 100] [--shards 100] [--profile DIR]
+    python benchmarks/bench_scale.py [--rows 20000] [--distinct 100] [--shards 100] [--profile DIR] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -168,6 +169,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=100, help="shard steps per stage")
     parser.add_argument("--models-dir", type=Path, default=Path(tempfile.gettempdir()) / "vidgen-bench-models")
     parser.add_argument("--profile", help="directory for a cProfile dump of each run")
+    parser.add_argument("--keep", action="store_true", help="keep the day's VIDGEN_HOME and DAGSTER_HOME (path printed)")
     parser.add_argument("--child")
     args = parser.parse_args()
     if args.child:
@@ -176,7 +178,8 @@ def main() -> None:
     from vidgen_assets.lib.warehouse import Warehouse
     from vidgen_assets.lib.warehouse.importer import import_rows
 
-    with tempfile.TemporaryDirectory(prefix="vidgen-bench-scale-") as scratch:
+    kept = contextlib.nullcontext(tempfile.mkdtemp(prefix="vidgen-bench-scale-")) if args.keep else None
+    with kept or tempfile.TemporaryDirectory(prefix="vidgen-bench-scale-") as scratch:
         home = Path(scratch)
         shard_size = -(-args.rows // args.shards)
         env = {**os.environ, "VIDGEN_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
@@ -197,6 +200,8 @@ def main() -> None:
                   f"peak RSS {found['peak_rss_mb']:.0f} MB; longest lock {found['max_lock_hold_s']:.3f}s "
                   f"of {found['lock_holds']}; event log {found['events']} events, {found['event_log_mb']:.2f} MB")  # fmt: skip
         print(f"manifests: {manifest_mb:.2f} MB for the day (both runs)")
+        if args.keep:
+            print(f"kept: {home} (event logs under dagster/history/runs)")
         print(json.dumps({
             "rows": args.rows, "items": items, "shards": rerun["shard_steps"] // 2,
             "wall_s": round(first["wall_s"], 2), "rerun_s": round(rerun["wall_s"], 2),

@@ -9,12 +9,13 @@ Each run is its own process, timed from inside around `run_day`; its peak RSS is
 (every step runs in that process). Items are keyframes plus clips. Warehouse write locks are timed
 around every connection the run opens (all in that process). Final line: JSON.
 
-    python benchmarks/bench_scale.py [--rows 20000] [--distinct 100] [--shards 100] [--profile DIR]
+    python benchmarks/bench_scale.py [--rows 20000] [--distinct 100] [--shards 100] [--profile DIR] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -156,8 +157,10 @@ def run(label: str, home: Path, env: dict, profile_dir: str | None) -> dict:
     if result.returncode:
         raise SystemExit(f"{label} run failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
     found = json.loads(result.stdout.strip().splitlines()[-1])
-    logs = list((home / "dagster").rglob(f"{found['run_id']}*"))  # SQLite: history/runs/<run id>.db
-    found["event_log_mb"] = sum(megabytes(path) if path.is_dir() else path.stat().st_size / 2**20 for path in logs)
+    # The run's SQLite event log only; the IO manager's pickled step outputs (storage/<run id>/, which hold
+    # the items and so grow with rows) are data, reported apart.
+    found["event_log_mb"] = (home / "dagster" / "history" / "runs" / f"{found['run_id']}.db").stat().st_size / 2**20
+    found["step_outputs_mb"] = megabytes(home / "dagster" / "storage" / found["run_id"])
     return found
 
 
@@ -168,6 +171,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=100, help="shard steps per stage")
     parser.add_argument("--models-dir", type=Path, default=Path(tempfile.gettempdir()) / "vidgen-bench-models")
     parser.add_argument("--profile", help="directory for a cProfile dump of each run")
+    parser.add_argument("--keep", action="store_true", help="keep the day's VIDGEN_HOME and DAGSTER_HOME (path printed)")
     parser.add_argument("--child")
     args = parser.parse_args()
     if args.child:
@@ -176,7 +180,8 @@ def main() -> None:
     from vidgen_assets.lib.warehouse import Warehouse
     from vidgen_assets.lib.warehouse.importer import import_rows
 
-    with tempfile.TemporaryDirectory(prefix="vidgen-bench-scale-") as scratch:
+    kept = contextlib.nullcontext(tempfile.mkdtemp(prefix="vidgen-bench-scale-")) if args.keep else None
+    with kept or tempfile.TemporaryDirectory(prefix="vidgen-bench-scale-") as scratch:
         home = Path(scratch)
         shard_size = -(-args.rows // args.shards)
         env = {**os.environ, "VIDGEN_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
@@ -195,8 +200,11 @@ def main() -> None:
             print(f"{label}: {found['wall_s']:.1f}s wall, {found['render_s']:.1f}s rendering, "
                   f"{per_item:.2f} ms/item platform; {found['shard_steps']} shard steps; {phases}; "
                   f"peak RSS {found['peak_rss_mb']:.0f} MB; longest lock {found['max_lock_hold_s']:.3f}s "
-                  f"of {found['lock_holds']}; event log {found['events']} events, {found['event_log_mb']:.2f} MB")  # fmt: skip
+                  f"of {found['lock_holds']}; event log {found['events']} events, {found['event_log_mb']:.2f} MB; "
+                  f"step outputs {found['step_outputs_mb']:.2f} MB")  # fmt: skip
         print(f"manifests: {manifest_mb:.2f} MB for the day (both runs)")
+        if args.keep:
+            print(f"kept: {home} (event logs under dagster/history/runs)")
         print(json.dumps({
             "rows": args.rows, "items": items, "shards": rerun["shard_steps"] // 2,
             "wall_s": round(first["wall_s"], 2), "rerun_s": round(rerun["wall_s"], 2),
@@ -205,6 +213,7 @@ def main() -> None:
             "max_lock_hold_s": round(max(first["max_lock_hold_s"], rerun["max_lock_hold_s"]), 3),
             "manifest_mb": round(manifest_mb, 2),
             "event_log_mb": round(max(first["event_log_mb"], rerun["event_log_mb"]), 2),
+            "step_outputs_mb": round(max(first["step_outputs_mb"], rerun["step_outputs_mb"]), 2),
         }))  # fmt: skip
 
 

@@ -7,6 +7,7 @@ import dagster as dg
 from vidgen_assets.defs.fanout import CPU_STEP
 from vidgen_assets.defs.partitions import daily_partitions, partition_day
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
+from vidgen_assets.lib.bounded import shown_lines
 from vidgen_assets.lib.generation import preset_names
 from vidgen_assets.lib.generation.params import apply_preset_limits
 from vidgen_assets.lib.storage import content_key
@@ -55,8 +56,10 @@ def prompts(
     version = content_key("prompts", {"rows": snapshot["rows"]})
     uri = write_manifest(media.open(), f"manifests/prompts/{day}/{version}", snapshot)  # a readable copy; no step reads it
     store.record_render(day, fingerprint, context.run_id)
-    for rejection in rejected:
-        context.log.warning(f"rejected {rejection.prompt_id!r}: {rejection.reason}")
+    # A few lines, then a count: every rejection is in `prompt_rejections` and the snapshot.
+    for line in shown_lines((f"rejected {r.prompt_id!r}: {r.reason}" for r in rejected),
+                            rest="…and {count} more rejected rows (all in prompt_rejections and the snapshot)"):
+        context.log.warning(line)
     return dg.Output(
         snapshot,
         data_version=dg.DataVersion(version),

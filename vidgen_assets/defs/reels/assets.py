@@ -8,6 +8,7 @@ import dagster as dg
 from vidgen_assets.defs.fanout import CPU_STEP
 from vidgen_assets.defs.partitions import daily_partitions, partition_day
 from vidgen_assets.defs.resources import MediaResource, ReelResource, WarehouseResource
+from vidgen_assets.lib.bounded import shown_lines
 from vidgen_assets.lib.generation.recipe import RENDER_VERSIONS, file_sha256, reel_key
 from vidgen_assets.lib.video import ReelClip, ReelSettings, compile_reel, contact_sheet, keyframes_preview_md, order_clips
 from vidgen_assets.lib.video.quality import clip_frames
@@ -38,12 +39,11 @@ def reel(
     items, rows, quality = videos["items"], videos["rows"], videos["quality"]
     included = [i for i in items if quality[i["key"]]["passed"]]
     excluded = [i for i in items if not quality[i["key"]]["passed"]]
-    # One line per failing clip, not per row: rows sharing a clip share its verdict.
-    for key, rows_of_clip in _by_key(excluded).items():
-        first = rows_of_clip[0]
-        context.log.warning(f"left out {first['prompt_id']} bucket {first['motion_bucket_id']}"
-                            + (f" and {len(rows_of_clip) - 1} more rows of clip {key}" if len(rows_of_clip) > 1 else "")
-                            + f": {quality[key]['problems']}")  # fmt: skip
+    # One line per failing clip, not per row (rows sharing a clip share its verdict), and only the first few:
+    # the `videos` manifest's quality report lists them all.
+    for line in shown_lines((_left_out_line(rows_of_clip, quality) for rows_of_clip in _by_key(excluded).values()),
+                            rest="…and {count} more clips left out (all in the videos manifest's quality report)"):
+        context.log.warning(line)
     share = len(excluded) / len(items) if items else 0.0
     if not included or share > reel_settings.max_failed_clip_share:
         # Same limit as the blocking `videos_quality` check, for when the reel is materialized alone.
@@ -118,6 +118,12 @@ def _reel_clip(item: dict, rows: dict, path) -> ReelClip:
     row = rows[item["prompt_id"]]
     return ReelClip(path=path, prompt_id=item["prompt_id"], prompt=row["prompt"], style=row.get("style"),
                     subject=row.get("subject"), motion_bucket_id=item["motion_bucket_id"])  # fmt: skip
+
+
+def _left_out_line(rows_of_clip: list[dict], quality: dict) -> str:
+    first, key = rows_of_clip[0], rows_of_clip[0]["key"]
+    more = f" and {len(rows_of_clip) - 1} more rows of clip {key}" if len(rows_of_clip) > 1 else ""
+    return f"left out {first['prompt_id']} bucket {first['motion_bucket_id']}{more}: {quality[key]['problems']}"
 
 
 def _by_key(items) -> dict[str, list[dict]]:

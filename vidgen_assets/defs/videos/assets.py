@@ -10,6 +10,7 @@ from vidgen_assets.defs.fanout import (
 )  # fmt: skip
 from vidgen_assets.defs.partitions import daily_partitions
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, ProvidersResource, WarehouseResource
+from vidgen_assets.lib.bounded import shown_entries
 from vidgen_assets.lib.generation import PIPELINES
 from vidgen_assets.lib.generation.lineage_rows import clip_lineage
 from vidgen_assets.lib.generation.plan import plan_clips, render_clip_shard, shards
@@ -118,10 +119,11 @@ def collect_clips(
         "keys": sorted(i["key"] for i in items), "rows": rows["rows"],
         "failing": sorted(key for key, found in quality.items() if not found["passed"]),
     }  # fmt: skip
-    refused = refusals(items)
+    # The first few refusals and their count; lineage and the manifest's quality report hold every one.
+    refused, more_refused = shown_entries(refusals(items))
     hosted_metadata = {
         **{f"cost_usd_{provider}": cost for provider, cost in cost_by_provider(items).items()},
-        **({"provider_refusals": dg.MetadataValue.json(refused)} if refused else {}),
+        **({"provider_refusals": dg.MetadataValue.json(refused), "refused": len(refused) + more_refused} if refused else {}),
     }  # fmt: skip
     return collected_output(
         "videos", store, value, versioned, [r["profile"] for r in results],

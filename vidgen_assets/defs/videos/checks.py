@@ -5,6 +5,7 @@ import dagster as dg
 from vidgen_assets.defs.partitions import checked_output
 from vidgen_assets.defs.resources import ReelResource
 from vidgen_assets.defs.videos.assets import videos
+from vidgen_assets.lib.bounded import shown_lines
 
 
 @dg.asset_check(
@@ -26,8 +27,10 @@ def videos_quality(context: dg.AssetCheckExecutionContext, reel_settings: ReelRe
             "failing": len(failing),
             "failing_share": round(share, 3),
             "allowed_share": reel_settings.max_failed_clip_share,
-            "failing_clips": dg.MetadataValue.md(
-                "\n".join(f"- `{key}`: {problems}" for key, problems in failing.items()) or "none"
-            ),
+            # The first few; the `videos` manifest's quality report lists every clip.
+            "failing_clips": dg.MetadataValue.md("\n".join(shown_lines(
+                (f"- `{key}`: {problems}" for key, problems in failing.items()),
+                rest="- …and {count} more (all in the videos manifest's quality report)",
+            )) or "none"),
         },
     )

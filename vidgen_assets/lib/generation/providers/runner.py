@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from ...bounded import SHOWN
 from ...storage import MediaStore
 from ..plan import mark_cached
 from ..presets import get_preset
@@ -129,6 +130,7 @@ def render_hosted_items(
         pool.submit(render_hosted_item, item, store, client, settings=settings, halt=halt) for item in pending
     }
     stopping: BaseException | None = None
+    refused = 0
     try:
         while futures:
             done, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)  # short: interrupts get through
@@ -140,8 +142,13 @@ def render_hosted_items(
                     halt.stop(cancel=False)
                     continue
                 item = future.result()
-                # Refusals are always logged; progress only at each twentieth of the shard (`StepProfile.add`).
-                outcome = f"refused ({item['failure']['code']})" if "failure" in item else profile.add(item["seconds"])
+                # The first refusals are logged, then only counted (each is in lineage and the quality report);
+                # progress only at each twentieth of the shard (`StepProfile.add`).
+                refused += "failure" in item
+                if "failure" in item:
+                    outcome = f"refused ({item['failure']['code']})" if refused <= SHOWN else None
+                else:
+                    outcome = profile.add(item["seconds"])
                 if outcome:
                     report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']} on {client.provider}: {outcome}")
     except BaseException:
@@ -149,6 +156,8 @@ def render_hosted_items(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # workers cancel their tasks (if asked) before this returns
+    if refused > SHOWN:
+        report(f"…and {refused - SHOWN} more clips refused by {client.provider} (all in lineage and the quality report)")
     if stopping is not None:
         raise stopping
     return list(items)

@@ -95,8 +95,8 @@ class GenerationResource(dg.ConfigurableResource):
 
 
 class ProvidersResource(dg.ConfigurableResource):
-    """Hosted video providers: API keys (`EnvVar`s: the UI shows their names, never values), base URLs, and
-    how many tasks each provider's step keeps in flight. A key is needed only when a row uses its provider."""
+    """Hosted video providers: API keys (empty: each is read from its SDK's variable when a hosted step runs; or
+    `EnvVar`s), base URLs, and tasks in flight per provider step. A key is needed only when a row uses its provider."""
 
     replicate_api_token: str = ""
     replicate_base_url: str = ""
@@ -113,7 +113,10 @@ class ProvidersResource(dg.ConfigurableResource):
     def client(self, provider: str) -> ProviderClient:
         """The provider's client; a missing key raises MissingKeyError naming its variable."""
         key_field, url_field = _PROVIDER_FIELDS[provider]
-        return client_for(provider, getattr(self, key_field), getattr(self, url_field))
+        # Unset here, the key is read from its variable when a hosted step needs it: a key captured when the
+        # code location loaded would fail every run (hosted or not) of a process started without it.
+        api_key = getattr(self, key_field) or os.getenv(KEY_VARIABLES[provider], "")
+        return client_for(provider, api_key, getattr(self, url_field))
 
     def settings(self, provider: str) -> HostedSettings:
         concurrency = self.concurrency_by_provider.get(provider, self.concurrency)
@@ -128,12 +131,11 @@ _PROVIDER_FIELDS = {
 
 
 def providers_resource() -> ProvidersResource:
-    """Keys as `EnvVar`s when their variable is set (an unset `EnvVar` would fail every run, hosted or not)."""
-    keys = {field: dg.EnvVar(KEY_VARIABLES[p]) for p, (field, _) in _PROVIDER_FIELDS.items() if os.getenv(KEY_VARIABLES[p])}
+    """Keys stay out of the config (the UI never shows them): each is read from its variable at use."""
     urls = {field: os.getenv(BASE_URL_VARIABLES[p], "") for p, (_, field) in _PROVIDER_FIELDS.items()}
     by_provider = {p: int(os.environ[f"VIDGEN_{p.upper()}_CONCURRENCY"]) for p in PROVIDERS if os.getenv(f"VIDGEN_{p.upper()}_CONCURRENCY")}
     return ProvidersResource(
-        **keys, **urls, concurrency=int(os.getenv("VIDGEN_PROVIDER_CONCURRENCY", "8")),
+        **urls, concurrency=int(os.getenv("VIDGEN_PROVIDER_CONCURRENCY", "8")),
         concurrency_by_provider=by_provider, clip_deadline_s=float(os.getenv("VIDGEN_PROVIDER_CLIP_DEADLINE_S", "1800")),
     )  # fmt: skip
 

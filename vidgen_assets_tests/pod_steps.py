@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.events import DagsterEvent
-from dagster._core.execution.retries import RetryMode
-from dagster._core.executor.step_delegating import CheckStepHealthResult, StepDelegatingExecutor, StepHandler
+from vidgen_assets.lib.dagster_step_delegation import (
+    CheckStepHealthResult, DagsterEvent, RetryMode, StepDelegatingExecutor, StepHandler,
+)  # fmt: skip
 
 
 @dataclass

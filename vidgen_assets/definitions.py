@@ -1,6 +1,7 @@
 """The `vidgen_assets` code location: everything under `defs/`, plus the executor for this environment."""
 
 import os
+import pkgutil
 from pathlib import Path
 
 import dagster as dg
@@ -52,6 +53,43 @@ def one_writer_per_day(executor: dg.ExecutorDefinition) -> dg.ExecutorDefinition
     )
 
 
+def preloaded_modules() -> list[str]:
+    """What a local step needs imported: the code location (every `defs/` module), the job module, torch, diffusers."""
+    from vidgen_assets import defs
+
+    found = [module.name for module in pkgutil.walk_packages(defs.__path__, f"{defs.__name__}.")]
+    return ["vidgen_assets.definitions", "vidgen_assets.runner", *found, "torch", "diffusers"]
+
+
+# The environment this process's fork server started with: its steps see that one, not the caller's later one.
+_forkserver_environ: dict[str, str] | None = None
+
+
+def local_multiprocess_executor() -> dg.ExecutorDefinition:
+    """Dagster's multiprocess executor whose steps fork from a server that imported the code location,
+    torch and diffusers once, instead of each spawning an interpreter to import them again (seconds a step).
+
+    A run's own `start_method` wins. A process whose environment changed since its fork server started
+    (a notebook or test calling `execute_job` again) spawns instead: forked steps would see the old one.
+    """
+
+    def create(init_context: dg.InitExecutorContext) -> dg.Executor:
+        global _forkserver_environ
+        config = dict(init_context.executor_config)
+        if not config.get("start_method")  and _forkserver_environ in (None, dict(os.environ)):
+            _forkserver_environ = dict(os.environ)
+            config["start_method"] = {"forkserver": {"preload_modules": preloaded_modules()}}
+        return dg.multiprocess_executor.executor_creation_fn(init_context._replace(executor_config=config))
+
+    return dg.ExecutorDefinition(
+        name=dg.multiprocess_executor.name,
+        config_schema=dg.multiprocess_executor.config_schema,
+        requirements=dg.multiprocess_executor.get_requirements,
+        executor_creation_fn=create,
+        description=dg.multiprocess_executor.description,
+    )
+
+
 def executor_from_env() -> dg.ExecutorDefinition:
     """`VIDGEN_EXECUTOR`: in_process, multiprocess (default locally) or k8s (default on Dagster+: a pod per step)."""
     default = "multiprocess" if get_environment() == Environment.LOCAL else "k8s"
@@ -59,7 +97,7 @@ def executor_from_env() -> dg.ExecutorDefinition:
     if name == "in_process":
         return one_writer_per_day(dg.in_process_executor)
     if name == "multiprocess":
-        return one_writer_per_day(dg.multiprocess_executor)
+        return one_writer_per_day(local_multiprocess_executor())
     if name == "k8s":
         from dagster_k8s import k8s_job_executor
 

@@ -37,7 +37,11 @@ def finished_clips(media: Path) -> list[Path]:
 
 
 def step_processes(run_process: psutil.Process) -> list[psutil.Process]:
-    return [c for c in run_process.children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]
+    """The run's step processes: forked by its fork server, the run process's child."""
+    return [
+        c for c in run_process.children(recursive=True)
+        if c.ppid() != run_process.pid and "forkserver" in " ".join(c.cmdline())
+    ]  # fmt: skip
 
 
 def test_killed_videos_step_resumes_without_rerendering_finished_clips(vidgen_home, monkeypatch):

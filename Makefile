@@ -24,6 +24,7 @@ system-packages:
 		echo "      the reel check decodes with imageio-ffmpeg's ffmpeg instead of ffprobe, and the browser UI test is skipped"; \
 	fi
 
-# Test files run in two worker processes (a file's tests stay together, sharing its fixtures).
+# Test files run in four worker processes (a file's tests stay together, sharing its fixtures): most
+# tests wait on the runs, servers and fakes they start, so four keep two cores busy where two did not.
 test:
-	$(VENV)/bin/pytest -n 2 --dist loadfile
+	$(VENV)/bin/pytest -n 4 --dist loadfile

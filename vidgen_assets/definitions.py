@@ -1,7 +1,6 @@
 """The `vidgen_assets` code location: everything under `defs/`, plus the executor for this environment."""
 
 import os
-import pkgutil
 from pathlib import Path
 
 import dagster as dg
@@ -53,14 +52,6 @@ def one_writer_per_day(executor: dg.ExecutorDefinition) -> dg.ExecutorDefinition
     )
 
 
-def preloaded_modules() -> list[str]:
-    """What a local step needs imported: the code location (every `defs/` module), the job module, torch, diffusers."""
-    from vidgen_assets import defs
-
-    found = [module.name for module in pkgutil.walk_packages(defs.__path__, f"{defs.__name__}.")]
-    return ["vidgen_assets.definitions", "vidgen_assets.runner", *found, "torch", "diffusers"]
-
-
 # The environment this process's fork server started with: its steps see that one, not the caller's later one.
 _forkserver_environ: dict[str, str] | None = None
 
@@ -76,9 +67,9 @@ def local_multiprocess_executor() -> dg.ExecutorDefinition:
     def create(init_context: dg.InitExecutorContext) -> dg.Executor:
         global _forkserver_environ
         config = dict(init_context.executor_config)
-        if not config.get("start_method")  and _forkserver_environ in (None, dict(os.environ)):
+        if not config.get("start_method") and _forkserver_environ in (None, dict(os.environ)):
             _forkserver_environ = dict(os.environ)
-            config["start_method"] = {"forkserver": {"preload_modules": preloaded_modules()}}
+            config["start_method"] = {"forkserver": {"preload_modules": ["vidgen_assets.preload"]}}
         return dg.multiprocess_executor.executor_creation_fn(init_context._replace(executor_config=config))
 
     return dg.ExecutorDefinition(
@@ -119,11 +110,22 @@ def executor_from_env() -> dg.ExecutorDefinition:
     raise ValueError(f"VIDGEN_EXECUTOR={name!r} is not one of {', '.join(EXECUTORS)}")
 
 
+# The last environment's definitions: Dagster asks for them several times a command (loading the code
+# location, then reconstructing the job, its repository and each step's plan), ~0.7 s each to build.
+_built: tuple[frozenset[tuple[str, str]], dg.Definitions] | None = None
+
+
 def build_definitions() -> dg.Definitions:
-    return dg.Definitions.merge(
-        dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
-        dg.Definitions(executor=executor_from_env()),
-    )
+    """Everything under `defs/` and this environment's executor; built once per process and environment."""
+    global _built
+    environ = frozenset(os.environ.items())
+    if _built is None or _built[0] != environ:
+        definitions = dg.Definitions.merge(
+            dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
+            dg.Definitions(executor=executor_from_env()),
+        )
+        _built = (environ, definitions)
+    return _built[1]
 
 
 @dg.definitions

@@ -52,6 +52,18 @@ def test_schedule_tick_renders_the_previous_day_and_skips_an_empty_one(vidgen_ho
     assert not empty.run_requests and empty.skip_message == "no prompts scheduled for 2026-03-01"
 
 
+def test_definitions_are_built_once_per_environment(monkeypatch):
+    """Dagster asks for them several times a command; a changed environment still gets its own."""
+    monkeypatch.setenv("VIDGEN_EXECUTOR", "in_process")
+    first = build_definitions()
+    assert build_definitions() is first
+    monkeypatch.setenv("VIDGEN_EXECUTOR", "multiprocess")
+    rebuilt = build_definitions()
+    assert rebuilt is not first
+    assert rebuilt.resolve_job_def("daily_reel_job").executor_def.name == "multiprocess"
+    assert first.resolve_job_def("daily_reel_job").executor_def.name == "in_process"
+
+
 @pytest.mark.parametrize(("name", "expected"), [("in_process", dg.in_process_executor), ("multiprocess", dg.multiprocess_executor)])
 def test_executor_follows_the_environment(monkeypatch, name, expected):
     """Dagster's own executor, same name and config, wrapped to hold the day lock (see test_one_writer.py)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from vidgen_assets.definitions import build_definitions
 from vidgen_assets.lib import environment
@@ -10,6 +11,8 @@ from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.importer import import_rows
 from vidgen_assets.runner import daily_reel_job, use_dagster_home
 from vidgen_assets_tests.conftest import TEST_DAY
+
+pytestmark = pytest.mark.slow
 
 ROWS = 120
 SHARD_SIZE = 50

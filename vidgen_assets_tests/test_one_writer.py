@@ -18,6 +18,8 @@ from vidgen_assets.lib.warehouse.importer import import_rows
 from vidgen_assets.runner import one_writer_per_day, use_dagster_home
 from vidgen_assets_tests.conftest import TEST_DAY, wait_for
 
+pytestmark = pytest.mark.slow
+
 DAY = str(TEST_DAY)
 ROW = {"prompt_id": "solo", "scheduled_for": DAY, "prompt": "a kite", "seed": 3, "num_frames": 2}
 

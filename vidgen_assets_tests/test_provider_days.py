@@ -14,6 +14,8 @@ from vidgen_assets_tests.fakes.harness import running_fake
 from vidgen_assets_tests.s3_server import s3_bucket, s3_endpoint  # noqa: F401
 from vidgen_assets_tests.test_cli import vidgen
 
+pytestmark = pytest.mark.slow
+
 KEY = "provider-day-secret-5e0c"
 # preset → (fake module, key variable, base-URL variable, the base URL's path on the fake)
 DAYS = {

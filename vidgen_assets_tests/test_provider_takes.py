@@ -31,6 +31,8 @@ from vidgen_assets_tests.fakes.harness import running_fake
 from vidgen_assets_tests.s3_server import s3_bucket, s3_endpoint  # noqa: F401
 from vidgen_assets_tests.test_providers import day
 
+pytestmark = pytest.mark.slow
+
 KEY = "luma-takes-secret-91ab"
 FRAMES = 5 * 24  # one 5 s take at 24 fps
 ROW = {"video_model": "luma-ray-2", "width": 960, "height": 540}  # 540p: a small output keeps the test quick

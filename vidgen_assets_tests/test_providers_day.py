@@ -27,6 +27,8 @@ from vidgen_assets_tests.fakes.harness import running_fake
 from vidgen_assets_tests.test_cli import vidgen
 from vidgen_assets_tests.test_resume import LAUNCH, step_processes
 
+pytestmark = pytest.mark.slow
+
 TOKEN = "r8_fake-secret-token-4f1c"
 
 

@@ -18,6 +18,8 @@ from vidgen_assets_tests.fakes.harness import running_fake
 from vidgen_assets_tests.test_one_writer import finished
 from vidgen_assets_tests.test_providers_day import TOKEN, import_day, recorded_task_ids
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def fake(vidgen_home, monkeypatch):

@@ -14,12 +14,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from vidgen_assets.lib import environment
 from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.runner import run_day
 from vidgen_assets_tests.conftest import REPO_ROOT, TEST_DAY
 from vidgen_assets_tests.test_end_to_end import load
+
+pytestmark = pytest.mark.slow
 
 DAY = TEST_DAY.isoformat()
 ROWS = [
@@ -39,7 +42,10 @@ def materialize(asset: str, day: str = DAY) -> subprocess.CompletedProcess:
 
 
 def cli_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.getenv("PYTHONPATH")]))}
+    # Steps in the command's own process: what an asset reads does not depend on the executor, and step
+    # processes (test_fanout.py, test_share_nothing.py) would double the time of these twelve commands.
+    pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.getenv("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": pythonpath, "VIDGEN_EXECUTOR": "in_process"}
 
 
 def materialized(asset: str) -> None:

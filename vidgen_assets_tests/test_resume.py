@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import psutil
+import pytest
 
 from vidgen_assets.lib import environment
 from vidgen_assets.lib.video import probe_video
@@ -18,6 +19,8 @@ from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.importer import import_rows
 from vidgen_assets.runner import daily_reel_job
 from vidgen_assets_tests.conftest import TEST_DAY
+
+pytestmark = pytest.mark.slow
 
 CLIPS = 8
 LAUNCH = f"""

@@ -1,0 +1,10 @@
+"""What the local fork server imports before it forks step processes: torch, diffusers, the job module
+and the code location, built once here so that every step starts with it instead of building it."""
+
+import diffusers  # noqa: F401
+import torch  # noqa: F401
+
+import vidgen_assets.runner  # noqa: F401  (the module `dagster.reconstructable(daily_reel_job)` points at)
+from vidgen_assets.definitions import build_definitions
+
+build_definitions()

@@ -103,6 +103,8 @@ def cmd_prompts_add(args: argparse.Namespace) -> int:
         "motion_bucket_ids": args.motion_bucket_ids,
         "num_frames": args.num_frames,
         "fps": args.fps,
+        "width": args.width,
+        "height": args.height,
         "takes": args.takes,
         "take_crossfade_frames": args.take_crossfade_frames,
         "keyframe_model": args.keyframe_model,
@@ -133,6 +135,8 @@ def add_prompts_parser(commands) -> None:
     add.add_argument("--motion-bucket-ids", help="semicolon-separated, e.g. 60;180")
     add.add_argument("--num-frames", type=int)
     add.add_argument("--fps", type=int)
+    add.add_argument("--width", type=int, help="output width in pixels (default: the video model's)")
+    add.add_argument("--height", type=int, help="output height in pixels (default: the video model's)")
     add.add_argument("--takes", type=int, help="extend the clip take by take from each take's last frame")
     add.add_argument("--take-crossfade-frames", type=int, help="blend this many frames at each join of the takes")
     add.add_argument("--keyframe-model")

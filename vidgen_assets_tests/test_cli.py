@@ -59,17 +59,21 @@ def test_import_csv_and_parquet_and_add(vidgen_home, tmp_path):
             f"'' AS negative_prompt, 9 AS seed) TO '{parquet_file}' (FORMAT parquet)"
         )
     assert vidgen("prompts", "import", str(parquet_file)).returncode == 0
-    added = vidgen("prompts", "add", "--date", str(TEST_DAY), "--prompt", "a comet", "--prompt-id", "a1", "--seed", "4")
+    added = vidgen("prompts", "add", "--date", str(TEST_DAY), "--prompt", "a comet", "--prompt-id", "a1", "--seed", "4",
+                   "--width", "96", "--height", "64")  # fmt: skip
     assert added.returncode == 0, added.stderr
     assert prompt_ids(vidgen_home) == ["a1", "c1", "c2", "q1"]
+    odd = vidgen("prompts", "add", "--date", str(TEST_DAY), "--prompt", "a comet", "--width", "95")
+    assert odd.returncode == 1 and "width" in odd.stdout + odd.stderr
 
     with duckdb.connect(str(vidgen_home / "warehouse.duckdb")) as connection:
-        composed, buckets = connection.execute(
+        composed, buckets, size = connection.execute(
             "SELECT (SELECT prompt FROM prompts WHERE prompt_id = 'c2'), "
-            "(SELECT motion_bucket_ids FROM prompts WHERE prompt_id = 'c1')"
+            "(SELECT motion_bucket_ids FROM prompts WHERE prompt_id = 'c1'), "
+            "(SELECT [width, height] FROM prompts WHERE prompt_id = 'a1')"
         ).fetchone()
         rejected = connection.execute("SELECT count(*) FROM prompt_rejections").fetchone()[0]
-    assert composed == "a heron taking off" and buckets == "10;20" and rejected == 2
+    assert composed == "a heron taking off" and buckets == "10;20" and size == [96, 64] and rejected == 3
 
 
 def test_import_of_a_missing_file_is_a_clear_error(vidgen_home, tmp_path):

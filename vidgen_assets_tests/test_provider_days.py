@@ -23,6 +23,8 @@ DAYS = {
     "luma-ray-2": ("luma", "LUMAAI_API_KEY", "LUMAAI_BASE_URL", "/dream-machine/v1"),
     "fal-kling-2.1": ("fal", "FAL_KEY", "VIDGEN_FAL_BASE_URL", ""),
 }
+# Luma's smallest output, 540p: the fake serves the size asked for, and a smaller one keeps the test quick.
+SIZE = {"luma-ray-2": {"width": 960, "height": 540}}
 
 
 @pytest.fixture(params=sorted(DAYS))
@@ -40,9 +42,9 @@ def provider_day(request, vidgen_home, monkeypatch):
         yield preset, fake, env
 
 
-def add_rows(preset: str, count: int, **options: str) -> None:
+def add_rows(preset: str, count: int, **options) -> None:
     for n in range(1, count + 1):
-        extra = [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
+        extra = [f"--{name.replace('_', '-')}={value}" for name, value in {**SIZE.get(preset, {}), **options}.items()]
         result = vidgen("prompts", "add", "--date", TEST_DAY.isoformat(), "--prompt-id", f"{preset}-{n}",
                         "--prompt", f"a lighthouse in fog, take {n}", "--seed", str(n), "--keyframe-model", "tiny",
                         "--video-model", preset, *extra)  # fmt: skip
@@ -80,5 +82,6 @@ def test_a_long_take_on_luma_through_the_cli_is_one_continuous_clip(provider_day
     preset, fake, env = provider_day
     add_rows(preset, 1, takes=3)
     info = probe_video(run_day(env, tmp_path))
+    assert (info.width, info.height) == (960, 540)  # asked for by the row, made at Luma's 540p
     assert info.frames == 3 * 5 * 24 - 2  # three 5 s takes, each continuation's repeated first frame dropped
     assert fake.stats()["creates"] == 3

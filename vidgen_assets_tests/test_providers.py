@@ -80,6 +80,13 @@ def test_hosted_presets_load_no_weights_and_reject_what_the_provider_cant_do():
     assert "takes 9 exceeds 8" in preset_limit_error({"takes": 9}, svd)
     assert "not a ratio" in preset_limit_error({"width": 1000, "height": 1000}, runway)
     assert preset_limit_error({"width": 720, "height": 1280, "num_frames": 240}, runway) is None
+    # Luma names sizes by the short side (540p-4k); a local model's sides are multiples of 8, a hosted one's need not be.
+    luma, tiny = get_preset("luma-ray-2", "image-to-video"), get_preset("tiny", "image-to-video")
+    assert preset_limit_error({"width": 960, "height": 540}, luma) is None
+    assert preset_limit_error({"width": 540, "height": 960}, luma) is None
+    assert "short side is one of 540, 720, 1080, 2160" in preset_limit_error({"width": 1024, "height": 576}, luma)
+    assert "multiples of 8" in preset_limit_error({"width": 96, "height": 540}, tiny)
+    assert preset_limit_error({"width": 96, "height": 64}, tiny) is None
     # Price: Runway bills 5 credits a second ($0.05); a 5 s clip costs $0.25.
     assert runway.hosted.cost_usd({"num_frames": 120, "fps": 24}, processing_s=40) == pytest.approx(0.25)
 

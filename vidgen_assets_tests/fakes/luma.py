@@ -17,6 +17,7 @@ PREFIX = "/dream-machine/v1"  # the real base URL's path: LUMAAI_BASE_URL is htt
 MODELS = {"ray-1-6", "ray-2", "ray-flash-2"}
 ASPECT_RATIOS = {"1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"}
 DURATIONS = {"5s": 5, "9s": 9}
+RESOLUTIONS = {"540p", "720p", "1080p", "4k"}
 FPS = 24
 STATE = {"queued": "queued", "running": "dreaming", "succeeded": "completed", "failed": "failed"}
 MODERATED = "400: prompt not allowed because advanced moderation failed"
@@ -59,6 +60,8 @@ class LumaHandler(FakeHandler):
             return f"Invalid model: {body.get('model')!r}"
         if "aspect_ratio" in body and body["aspect_ratio"] not in ASPECT_RATIOS:
             return f"Invalid aspect ratio: {body['aspect_ratio']!r}"
+        if body.get("resolution", "720p") not in RESOLUTIONS:
+            return f"Invalid resolution: {body['resolution']!r}"
         if body.get("duration", "5s") not in DURATIONS:
             return "duration must be 5s or 9s"
         for name, frame in (body.get("keyframes") or {}).items():

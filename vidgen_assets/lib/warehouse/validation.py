@@ -110,9 +110,9 @@ def _number(value: object, field: str, low: float, high: float) -> float:
 
 def _even_size(value: object, field: str) -> int:
     size = _integer(value, field, MIN_SIDE, MAX_SIDE)
-    if size % 8:
-        # Latents are 1/8 of the image; yuv420p needs even sizes anyway.
-        raise RowError(f"{field} must be a multiple of 8, got {size}")
+    if size % 2:
+        # yuv420p halves both sides; local models further need multiples of 8 (params.preset_limit_error).
+        raise RowError(f"{field} must be even, got {size}")
     return size
 
 

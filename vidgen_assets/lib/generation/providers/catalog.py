@@ -20,6 +20,8 @@ ROW_KNOBS = (
 )  # fmt: skip
 # The ClipParams field each knob sets (the rest share their name).
 KNOB_PARAMS = {"motion_bucket_ids": "motion_bucket_id"}
+# Luma's resolutions, named by the output's short side (9:16 at 720p is 720x1280).
+LUMA_RESOLUTIONS = {540: "540p", 720: "720p", 1080: "1080p", 2160: "4k"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class HostedModel:
     choices: Mapping[str, tuple] = field(default_factory=dict)  # allowed values per knob
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # inclusive bounds per knob
     ratios: tuple[str, ...] = ()  # output ratios as the provider spells them; width:height must reduce to one
+    short_sides: tuple[int, ...] = ()  # the output's short side must be one of these (a resolution); () any
     max_takes: int = 8  # takes extended from the previous take (Luma: its generation); each take is billed
     usd_per_clip: float = 0.0
     usd_per_output_second: float = 0.0  # seconds of video made (Runway credits, fal, Luma)
@@ -98,6 +101,9 @@ class HostedModel:
             params = {"width": width or self.defaults["width"], "height": height or self.defaults["height"]}
             if self.ratio(params) not in self.ratios:
                 return f"{params['width']}x{params['height']} is not a ratio {where} makes; it makes {', '.join(self.ratios)}"
+            if self.short_sides and min(params.values()) not in self.short_sides:
+                sides = ", ".join(map(str, self.short_sides))
+                return f"{params['width']}x{params['height']} is not a resolution {where} makes; its short side is one of {sides}"
         return None
 
 
@@ -131,7 +137,7 @@ HOSTED_MODELS: dict[str, HostedModel] = {
         "luma", "ray-2", knobs=("num_frames", "width", "height"),
         defaults={"num_frames": 120, "fps": 24, "motion_bucket_ids": (127,), "width": 1280, "height": 720},
         choices={"num_frames": _seconds_at(24, 5, 9)},
-        ratios=("1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"),
+        ratios=("1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"), short_sides=tuple(LUMA_RESOLUTIONS),
         usd_per_output_second=0.142,
     ),
     # Kling 2.1 standard on fal's queue: $0.28 per 5 s; 5 s or 10 s at 24 fps, the keyframe's ratio.

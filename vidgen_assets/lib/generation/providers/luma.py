@@ -8,15 +8,23 @@ generation: keyframes.frame0 = {"type": "generation", "id": ...}. Luma's errors 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import httpx
 import lumaai
 
 from .base import MissingKeyError, PermanentProviderError, ProviderRequest, TaskStatus
+from .catalog import LUMA_RESOLUTIONS
 from .http_errors import delete_unless_finished, sdk_error
 
-RESOLUTIONS = {540: "540p", 720: "720p", 1080: "1080p", 2160: "4k"}  # by the clip's height
 _STATES = {"queued": "queued", "dreaming": "running", "completed": "succeeded", "failed": "failed"}
 REQUEST_TIMEOUT = httpx.Timeout(30.0, connect=5.0)  # per request; the clip's deadline bounds the task
+
+
+def _resolution(options: Mapping[str, Any]) -> str:
+    """Luma's name for the clip's size, by its short side; the catalog rejects rows asking for any other."""
+    return LUMA_RESOLUTIONS[min(options["width"], options["height"])]
 
 
 def _out_of_credits(status: int, reason: str) -> bool:
@@ -69,7 +77,7 @@ class LumaClient:
             keyframes = None
         body = {"model": request.model, "prompt": request.prompt or None, "aspect_ratio": request.ratio,
                 "duration": f"{round(request.duration_s)}s" if request.duration_s else None,
-                "resolution": RESOLUTIONS.get(request.options.get("height")), "keyframes": keyframes}  # fmt: skip
+                "resolution": _resolution(request.options), "keyframes": keyframes}  # fmt: skip
         generation = self._call(self._sdk.generations.create, **{k: v for k, v in body.items() if v is not None})
         return generation.id
 

@@ -22,8 +22,11 @@ _STATES = {"queued": "queued", "dreaming": "running", "completed": "succeeded", 
 REQUEST_TIMEOUT = httpx.Timeout(30.0, connect=5.0)  # per request; the clip's deadline bounds the task
 
 
-def _resolution(options: Mapping[str, Any]) -> str:
-    """Luma's name for the clip's size, by its short side; the catalog rejects rows asking for any other."""
+def _resolution(options: Mapping[str, Any]) -> str | None:
+    """Luma's name for the clip's size, by its short side (the catalog rejects rows asking for any other);
+    None, Luma's default, for a request that names no size."""
+    if not (options.get("width") and options.get("height")):
+        return None
     return LUMA_RESOLUTIONS[min(options["width"], options["height"])]
 
 

@@ -103,7 +103,8 @@ class HostedModel:
                 return f"{params['width']}x{params['height']} is not a ratio {where} makes; it makes {', '.join(self.ratios)}"
             if self.short_sides and min(params.values()) not in self.short_sides:
                 sides = ", ".join(map(str, self.short_sides))
-                return f"{params['width']}x{params['height']} is not a resolution {where} makes; its short side is one of {sides}"
+                size = f"{params['width']}x{params['height']}"
+                return f"{size} is not a resolution {where} makes; its short side is one of {sides}"
         return None
 
 

@@ -1,5 +1,6 @@
 """What the local fork server imports before it forks step processes: torch, diffusers, the job module
-and the code location, built once here so that every step starts with it instead of building it."""
+and the code location, built once here so that every step starts with it instead of building it.
+Only the fork server imports this module; the code location itself loads without torch."""
 
 import diffusers  # noqa: F401
 import torch  # noqa: F401

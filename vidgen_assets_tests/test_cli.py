@@ -64,7 +64,7 @@ def test_import_csv_and_parquet_and_add(vidgen_home, tmp_path):
     assert added.returncode == 0, added.stderr
     assert prompt_ids(vidgen_home) == ["a1", "c1", "c2", "q1"]
     odd = vidgen("prompts", "add", "--date", str(TEST_DAY), "--prompt", "a comet", "--width", "95")
-    assert odd.returncode == 1 and "width" in odd.stdout + odd.stderr
+    assert odd.returncode == 1 and "width must be even, got 95" in odd.stdout + odd.stderr
 
     with duckdb.connect(str(vidgen_home / "warehouse.duckdb")) as connection:
         composed, buckets, size = connection.execute(

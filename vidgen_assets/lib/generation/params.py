@@ -50,12 +50,14 @@ def clip_param_values(row: Mapping[str, Any], preset: ModelPreset, motion_bucket
 
 def preset_limit_error(row: Mapping[str, Any], preset: ModelPreset) -> str | None:
     """Why the row asks for more than the video model can do, or None."""
-    if preset.hosted and (problem := preset.hosted.limit_error(row, preset.name)):
-        return problem
-    for side in ("width", "height"):
-        if not preset.hosted and (row.get(side) or 0) % 8:  # a hosted model's sizes are checked just above
-            latents = "its latents are 1/8 of the image, so sides are multiples of 8"
-            return f"{side} {row[side]} does not fit {preset.name!r}: {latents}"
+    if preset.hosted:
+        if problem := preset.hosted.limit_error(row, preset.name):
+            return problem
+    else:
+        for side in ("width", "height"):
+            if (row.get(side) or 0) % 8:
+                latents = "its latents are 1/8 of the image, so sides are multiples of 8"
+                return f"{side} {row[side]} does not fit {preset.name!r}: {latents}"
     frames = row.get("num_frames")
     if frames and frames > preset.max_frames:
         return f"num_frames {frames} exceeds {preset.max_frames}, the most video model {preset.name!r} makes"

@@ -169,6 +169,20 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         "takes: a clip extended take by take from each take's last frame",
         "ALTER TABLE prompts ADD COLUMN takes INTEGER; ALTER TABLE prompts ADD COLUMN take_crossfade_frames INTEGER;",
     ),
+    (
+        7,
+        "provider_claims: one live claim per clip key before a paid provider task is created",
+        """
+        CREATE TABLE provider_claims (
+            clip_key VARCHAR PRIMARY KEY,
+            provider VARCHAR NOT NULL,
+            holder VARCHAR NOT NULL,  -- host:pid:nonce of the step that may create the clip's task
+            claimed_at DOUBLE NOT NULL,  -- epoch seconds
+            expires_at DOUBLE NOT NULL,  -- renewed by the holder's heartbeat; past it, another run may take over
+            takeovers INTEGER NOT NULL DEFAULT 0
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -77,8 +77,10 @@ class StageProgress:
         meta = self.metadata[stage]
         total = int(meta.get("dagster/row_count", 0))
         if stage in ("keyframes", "videos"):
-            reused = int(meta.get("cache_hits", 0))
-            detail = f"{total}/{total} ({total - reused} rendered, {reused} reused)"
+            reused, refused = int(meta.get("cache_hits", 0)), int(meta.get("refused", 0))
+            made = total - reused - refused - int(meta.get("not_delivered", 0))
+            detail = f"{total}/{total} ({made} rendered, {reused} reused" + (
+                f", {refused} refused)" if refused else ")")
         elif stage == "prompts":
             detail = f"{total} rows, {meta.get('rows_rejected', 0)} rejected"
         elif stage == "render_stats":
@@ -96,7 +98,10 @@ class StageProgress:
         for stage, name in (("keyframes", "keyframes"), ("videos", "clips")):
             meta = self.metadata.get(stage, {})
             total, reused = int(meta.get("dagster/row_count", 0)), int(meta.get("cache_hits", 0))
-            parts.append(f"{name} {total - reused} rendered / {reused} reused")
+            refused = int(meta.get("refused", 0))  # clips a provider (or the budget) refused: not rendered
+            parts.append(f"{name} {total - reused - refused - int(meta.get('not_delivered', 0))} rendered / {reused} reused")
+            if stage == "videos":
+                parts.append(f"refused {refused}")
         parts.append(f"cost ${stats.get('day_cost_usd', 0.0):.4f}")
         return "done: " + ", ".join(parts) + f" in {time.monotonic() - self.started:.1f}s"
 

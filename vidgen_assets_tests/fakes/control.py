@@ -42,6 +42,10 @@ class FakeServer:
     def reset(self) -> None:
         self._call("/_fake/reset", {})
 
+    def purge(self) -> None:
+        """The provider forgets every task (404 on poll from now on)."""
+        self._call("/_fake/purge", {})
+
 
 @contextmanager
 def running_fake(module: str) -> Iterator[FakeServer]:

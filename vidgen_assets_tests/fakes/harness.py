@@ -12,6 +12,7 @@ Control endpoints, the same on every fake:
   request is acted on); `stall` keeps new tasks running forever.
 - `GET /_fake/stats` → {"creates", "creates_by_input", "cancels", "polls", "throttled", "dropped"}.
 - `POST /_fake/reset`: the default configuration and zeroed counters (tasks are kept), between tests.
+- `POST /_fake/purge`: forget every task (a purged history, another account): polls then answer 404.
 - `GET /_fake/media/<frames>x<fps>[-<width>x<height>].mp4`: a real H.264 MP4 of that many frames (64×64 unless
   sized), encoded once with PyAV.
 """
@@ -176,6 +177,10 @@ class FakeHandler(BaseHTTPRequestHandler):
         if path == "/_fake/reset" and method == "POST":
             with self.state.lock:
                 self.state.reset()
+            return self.send_json(200, {})
+        if path == "/_fake/purge" and method == "POST":
+            with self.state.lock:
+                self.state.tasks.clear()
             return self.send_json(200, {})
         if path == "/_fake/stats":
             with self.state.lock:

@@ -1,7 +1,7 @@
 """A loopback Replicate: the predictions API as `../shared/PROVIDERS.md` and the `replicate` SDK describe it.
 
 Paths: POST /v1/predictions {version, input}, POST /v1/models/{owner}/{name}/predictions {input},
-GET /v1/predictions/{id}, POST /v1/predictions/{id}/cancel. Statuses starting | processing | succeeded |
+GET /v1/predictions (newest first, one page), GET /v1/predictions/{id}, POST /v1/predictions/{id}/cancel. Statuses starting | processing | succeeded |
 failed | canceled; errors are RFC 7807 problem details (401, 402 "Billing required", 404, 422, 429 with
 `Retry-After`). A finished SVD prediction's output is one URL of a real MP4 this server serves, with
 `video_length`'s frames at `frames_per_second`. SVD takes no text, so the moderation substring is matched
@@ -31,6 +31,7 @@ class ReplicateHandler(FakeHandler):
     routes = [
         ("POST", r"/v1/predictions", "create_version_prediction"),
         ("POST", r"/v1/models/([^/]+)/([^/]+)/predictions", "create_model_prediction"),
+        ("GET", r"/v1/predictions", "list_predictions"),
         ("GET", r"/v1/predictions/([^/]+)", "get_prediction"),
         ("POST", r"/v1/predictions/([^/]+)/cancel", "cancel_prediction"),
     ]
@@ -85,6 +86,14 @@ class ReplicateHandler(FakeHandler):
         if task is None:
             return self.problem(404, "Not found", f"prediction {prediction_id} not found")
         self.send_json(200, self._prediction(task))
+
+    def list_predictions(self) -> None:
+        """The newest predictions first, one page (Replicate pages by cursor; the fake never needs a second)."""
+        if not self._authorized():
+            return
+        with self.state.lock:
+            newest = sorted(self.state.tasks.values(), key=lambda task: task.created_at, reverse=True)[:100]
+        self.send_json(200, {"next": None, "previous": None, "results": [self._prediction(task) for task in newest]})
 
     def cancel_prediction(self, prediction_id: str) -> None:
         if not self._authorized():

@@ -9,6 +9,7 @@ from vidgen_assets.defs.fanout import CPU_STEP
 from vidgen_assets.defs.partitions import daily_partitions, partition_day
 from vidgen_assets.defs.resources import MediaResource, ReelResource, WarehouseResource
 from vidgen_assets.lib.bounded import shown_lines
+from vidgen_assets.lib.generation.providers.summary import failing_share
 from vidgen_assets.lib.generation.recipe import RENDER_VERSIONS, file_sha256, reel_key
 from vidgen_assets.lib.video import ReelClip, ReelSettings, compile_reel, contact_sheet, keyframes_preview_md, order_clips
 from vidgen_assets.lib.video.quality import clip_frames
@@ -44,11 +45,12 @@ def reel(
     for line in shown_lines((_left_out_line(rows_of_clip, quality) for rows_of_clip in _by_key(excluded).values()),
                             rest="…and {count} more clips left out (all in the videos manifest's quality report)"):
         context.log.warning(line)
-    share = len(excluded) / len(items) if items else 0.0
+    _, _, share = failing_share(quality)  # refused clips are left out, but say nothing of the model's health
     if not included or share > reel_settings.max_failed_clip_share:
         # Same limit as the blocking `videos_quality` check, for when the reel is materialized alone.
-        raise dg.Failure(f"no usable clips for {day}: {len(items)} made, {len(excluded)} failed the quality check "
-                         f"(at most {reel_settings.max_failed_clip_share:.0%} may fail)", allow_retries=False)  # fmt: skip
+        raise dg.Failure(f"no usable clips for {day}: {len(items)} made, {len(excluded)} left out, {share:.0%} of those "
+                         f"not refused failed the quality check (at most {reel_settings.max_failed_clip_share:.0%} may "
+                         "fail)", allow_retries=False)  # fmt: skip
     settings = ReelSettings(
         order=reel_settings.order, crossfade_s=reel_settings.crossfade_s, captions=reel_settings.captions,
         audio_path=reel_settings.audio_path or None,

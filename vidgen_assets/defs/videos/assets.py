@@ -17,9 +17,10 @@ from vidgen_assets.lib.generation.plan import plan_clips, render_clip_shard, sha
 from vidgen_assets.lib.generation.profile import StepProfile, shard_summary
 from vidgen_assets.lib.generation.providers.registry import PROVIDERS
 from vidgen_assets.lib.generation.providers.runner import render_hosted_items
-from vidgen_assets.lib.generation.providers.summary import cost_by_provider, refusals, refused_quality
+from vidgen_assets.lib.generation.providers.summary import cost_by_provider, failing_share, refusals, refused_quality
 from vidgen_assets.lib.video import clips_poster_md
 from vidgen_assets.lib.video.quality import check_day_clips
+from vidgen_assets.lib.warehouse.claims import WarehouseClaims
 from vidgen_assets.lib.warehouse.lineage import record_lineage
 
 
@@ -73,15 +74,18 @@ def hosted_renderer(provider: str) -> dg.OpDefinition:
 
     @dg.op(name=f"render_{provider}_clips", **hosted_step(provider))
     def render_hosted_clips(
-        context: dg.OpExecutionContext, media: MediaResource, providers: ProvidersResource, shard: list
-    ) -> dict:
-        """Creates each clip's provider task once (a retry or resumed run polls it), downloads and checks the
-        output; a cancelled run cancels the open tasks."""
+        context: dg.OpExecutionContext, media: MediaResource, providers: ProvidersResource,
+        warehouse: WarehouseResource, shard: list,
+    ) -> dict:  # fmt: skip
+        """Creates each clip's provider task once, whoever launches (a claim per clip in the warehouse; a retry,
+        resumed or concurrent run polls the task), downloads and checks the output; a cancelled run cancels
+        the open tasks."""
         profile = StepProfile(total=len(shard), device=f"hosted:{provider}")
         with hosted_errors_fail_fast(context, provider):
             items = render_hosted_items(
                 shard, media.open(), providers.client(provider), profile, settings=providers.settings(provider),
                 report=context.log.info, cancel_on_interrupt=lambda: run_cancelled(context),
+                claims=WarehouseClaims(warehouse.open()),
             )  # fmt: skip
         return {"items": items, "profile": shard_summary(profile, 0, 0.0)}
 
@@ -119,11 +123,17 @@ def collect_clips(
         "keys": sorted(i["key"] for i in items), "rows": rows["rows"],
         "failing": sorted(key for key, found in quality.items() if not found["passed"]),
     }  # fmt: skip
-    # The first few refusals and their count; lineage and the manifest's quality report hold every one.
+    # The first few refusals (moderation, invalid input, budget) and clips not delivered (deadline, output
+    # lost), each with its count; lineage and the manifest's quality report hold every one.
     refused, more_refused = shown_entries(refusals(items))
+    undelivered, more_undelivered = shown_entries(refusals(items, refused=False))
+    failing, _, share = failing_share(quality)
     hosted_metadata = {
         **{f"cost_usd_{provider}": cost for provider, cost in cost_by_provider(items).items()},
         **({"provider_refusals": dg.MetadataValue.json(refused), "refused": len(refused) + more_refused} if refused else {}),
+        **({"provider_failures": dg.MetadataValue.json(undelivered), "not_delivered": len(undelivered) + more_undelivered}
+           if undelivered else {}),
+        "failing_share": round(share, 3),  # failing clips among those not refused: what the reel is held to
     }  # fmt: skip
     return collected_output(
         "videos", store, value, versioned, [r["profile"] for r in results],

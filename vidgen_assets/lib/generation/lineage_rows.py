@@ -41,11 +41,16 @@ def clip_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
 
 
 def _hosted(item: dict) -> dict:
-    """A hosted clip's provider, task id and, when refused, the provider's code and reason."""
+    """A hosted clip's provider, task id, create calls and earlier tasks given up on (e.g. gone: 404), and
+    when refused, the provider's code and reason."""
     if "provider" not in item:
         return {}
     task = item.get("hosted_task", {})
     fields = {"provider": item["provider"], "provider_model": task.get("model"), "task_id": task.get("task_id")}
+    if task.get("creates"):
+        fields["creates"] = task["creates"]
+    if task.get("previous_tasks"):
+        fields["previous_tasks"] = task["previous_tasks"]
     return {**fields, **({"failure": item["failure"]} if "failure" in item else {})}
 
 

@@ -42,6 +42,7 @@ class TaskStatus:
     started_at: float | None = None
     finished_at: float | None = None
     retryable: bool = False  # a failed task worth creating again (the provider's own fault, not billed)
+    billed_s: float | None = None  # the seconds the provider bills, where it reports them (Replicate: predict_time)
 
     @property
     def finished(self) -> bool:
@@ -75,6 +76,15 @@ class OutOfCreditsError(ProviderError):
 
 class UnauthorizedError(ProviderError):
     """The provider refused the key (401/403): every task would fail, so the whole step stops."""
+
+
+class MalformedKeyError(ProviderError):
+    """The key in the provider's variable can't be right (whitespace, a newline, a wrong prefix): fails at
+    once, naming the variable and what is wrong, never the value."""
+
+    def __init__(self, variable: str, problem: str):
+        super().__init__(f"{variable} is malformed: {problem}; set it to the key alone")
+        self.variable = variable
 
 
 class MissingKeyError(ProviderError):

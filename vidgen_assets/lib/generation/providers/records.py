@@ -6,18 +6,20 @@ and cached for ever on S3, while a record moves from state to state:
 
     submitting (intent written, create in flight) → submitted (task id known) → succeeded | failed | cancelled
 
-The intent is written *before* the create call and the id right after it. A kill inside that window (the
-create's round trip) leaves an intent without id: the provider may or may not have the task, and none of
-the four providers can look a task up by our key, so a resumed step creates it again — the one case where
-a clip may be paid twice. A record with an id is always polled, never re-created; `failed` (moderation,
-invalid input) is final until the row changes; `cancelled` (a cancelled run, a missed deadline, the
-provider's own retryable failure) is created afresh by the next run.
+Only the holder of the clip's claim (`claims.py`, the warehouse's `provider_claims`) writes an intent and
+creates; everyone else waits for the id. The intent is written *before* the create call and the id right
+after it. A kill inside that window (the create's round trip) leaves an intent without id; its claim
+expires and the run taking over asks the provider for a task made from the same request since the intent
+(`find_task`, where the provider can list its tasks) before creating again (README: what remains per
+provider). A record with an id is always polled, never re-created; `failed` (moderation, invalid input)
+is final until the row changes; `cancelled` (a cancelled run, a missed deadline, the provider's own
+retryable failure, a task the provider no longer knows) is created afresh by the next claim holder.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from ...storage import MediaStore
 
@@ -39,6 +41,8 @@ class TaskRecord:
     error_code: str | None = None
     reason: str | None = None
     creates: int = 0  # create calls made for this clip, across runs
+    billed_s: float | None = None  # seconds the provider bills, where it reports them (Replicate's predict_time)
+    previous_tasks: list = field(default_factory=list)  # [{task_id, reason}] tasks given up on (e.g. 404: gone)
 
 
 def record_key(clip_key: str) -> str:
@@ -58,5 +62,8 @@ def write_record(store: MediaStore, record: TaskRecord) -> None:
     store.put_json(record_key(record.clip_key), asdict(record))
 
 
-def new_intent(provider: str, model: str, clip_key: str, prompt_id: str, creates: int = 0) -> TaskRecord:
-    return TaskRecord(provider, model, clip_key, prompt_id, intent_at=time.time(), creates=creates)
+def new_intent(
+    provider: str, model: str, clip_key: str, prompt_id: str, creates: int = 0, previous_tasks: list | None = None
+) -> TaskRecord:
+    return TaskRecord(provider, model, clip_key, prompt_id, intent_at=time.time(), creates=creates,
+                      previous_tasks=list(previous_tasks or []))  # fmt: skip

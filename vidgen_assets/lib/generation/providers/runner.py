@@ -18,14 +18,17 @@ from ...storage import MediaStore
 from ..plan import mark_cached
 from ..presets import get_preset
 from ..profile import StepProfile
-from .base import MissingKeyError, OutOfCreditsError, ProviderClient, ProviderRequest, UnauthorizedError
+from .base import MalformedKeyError, MissingKeyError, OutOfCreditsError, ProviderClient, ProviderRequest, UnauthorizedError
+from .billing import CANCELLED_AFTER_START, FAILED, SUCCEEDED as BILLED_SUCCESS, billed_usd
+from .claims import ClaimStore, ClipClaims, MemoryClaims
 from .io import OutputUnavailableError, ProviderSetupError, fetch_output, keyframe_reference
 from .records import CANCELLED, SUCCEEDED, write_record
+from .summary import is_refusal
 from .takes import render_hosted_takes
 from .tasks import DeadlineExceeded, Halt, Halted, HostedSettings, initial_record, run_task
 
 # Errors that no other clip would escape either: the whole step stops (the defs layer says how).
-STEP_STOPPING = (OutOfCreditsError, UnauthorizedError, MissingKeyError, ProviderSetupError)
+STEP_STOPPING = (OutOfCreditsError, UnauthorizedError, MissingKeyError, MalformedKeyError, ProviderSetupError)
 
 
 def provider_request(item: dict, store: MediaStore, client: ProviderClient, *, image: str | None = None,
@@ -43,41 +46,50 @@ def provider_request(item: dict, store: MediaStore, client: ProviderClient, *, i
 
 def render_hosted_clip(
     item: dict, store: MediaStore, client: ProviderClient, *, settings: HostedSettings, halt: Halt,
-    request: Callable[[], ProviderRequest] | None = None,
+    request: Callable[[], ProviderRequest] | None = None, claims: ClipClaims | None = None,
 ) -> dict:  # fmt: skip
     """Create (or resume) the clip's task, wait for it, store its output; returns the item with results.
 
     A refused clip (moderation, invalid input) comes back with `failure` {code, reason} and no file; so does
     one past its deadline or whose output could not be stored (those are tried again by the next run).
+    `timings.cost_usd` is what the provider bills for it (`billing.py`), delivered or not.
     """
     started = time.time()
     hosted = get_preset(item["preset"], item["task"]).hosted
+    params = {**hosted.defaults, **item["params"]}
     record = initial_record(store, client.provider, hosted.model, item["key"], item["prompt_id"])
     build = request or (lambda: provider_request(item, store, client))
+    if claims is None:  # a single clip called alone: claims inside this process (the heartbeat never starts)
+        claims = ClipClaims(MemoryClaims(), client.provider, lease_s=settings.clip_deadline_s * 3)
+
+    def bill(outcome: str) -> float:
+        return billed_usd(hosted, params, outcome, started_at=record.started_at, finished_at=record.finished_at,
+                          billed_s=record.billed_s)  # fmt: skip
+
     try:
         record, status = run_task(client, store, record, build, settings=settings, halt=halt,
-                                  deadline=started + settings.clip_deadline_s)  # fmt: skip
+                                  deadline=started + settings.clip_deadline_s, claims=claims)  # fmt: skip
         if status is not None:
             output = fetch_output(status.output_url, store, item["media_key"], attempts=settings.download_attempts,
                                   pause=halt.event)  # fmt: skip
             record.state = SUCCEEDED
             write_record(store, record)
-    except DeadlineExceeded as error:
-        return _failed(item, record, "vidgen.deadline", str(error))
+    except DeadlineExceeded as error:  # its task (if any) was cancelled: billed if it had started
+        return _failed(item, record, "vidgen.deadline", str(error), bill(CANCELLED_AFTER_START))
     except OutputUnavailableError as error:
         if error.gone:  # the output URL expired: only a new task can make the clip now
             record.state, record.reason = CANCELLED, str(error)
             write_record(store, record)
-        return _failed(item, record, "vidgen.output_unavailable", str(error))
+        return _failed(item, record, "vidgen.output_unavailable", str(error), bill(BILLED_SUCCESS))
     if status is None:
-        return _failed(item, record, record.error_code, record.reason)
+        return _failed(item, record, record.error_code, record.reason, bill(FAILED))
     queue_s = _span(status.created_at or record.submitted_at, status.started_at)
     processing_s = _span(status.started_at, status.finished_at)
     item.update(
         cache_hit=False, seconds=round(time.time() - started, 3), device=f"hosted:{client.provider}",
         frames=output["frames"], hosted_task=_task_fields(record),
         timings={"queue_s": queue_s, "processing_s": processing_s,
-                 "cost_usd": hosted.cost_usd({**hosted.defaults, **item["params"]}, processing_s or 0.0)},
+                 "cost_usd": bill(BILLED_SUCCESS)},
     )  # fmt: skip
     return item
 
@@ -95,13 +107,25 @@ def _span(start: float | None, end: float | None) -> float | None:
 
 def _task_fields(record) -> dict:
     return {"provider": record.provider, "model": record.model, "task_id": record.task_id,
-            "submitted_at": record.submitted_at, "finished_at": record.finished_at, "creates": record.creates}  # fmt: skip
+            "submitted_at": record.submitted_at, "finished_at": record.finished_at, "creates": record.creates,
+            **({"previous_tasks": record.previous_tasks} if record.previous_tasks else {})}  # fmt: skip
 
 
-def _failed(item: dict, record, code: str | None, reason: str | None) -> dict:
+def _failed(item: dict, record, code: str | None, reason: str | None, cost_usd: float = 0.0) -> dict:
     item.update(cache_hit=False, device=f"hosted:{record.provider}", hosted_task=_task_fields(record),
-                failure={"code": code or "failed", "reason": reason or ""}, timings={"cost_usd": 0.0})  # fmt: skip
+                failure={"code": code or "failed", "reason": reason or ""}, timings={"cost_usd": cost_usd})  # fmt: skip
     return item
+
+
+def _share_outcomes(items: Sequence[dict], pending: Sequence[dict]) -> None:
+    """Rows sharing a clip key with a rendered row that got no clip share its failure (a refusal of one
+    clip is every such row's); its cost is counted once, on the row that rendered."""
+    rendered = {item["key"]: item for item in pending}
+    for item in items:
+        twin = rendered.get(item["key"])
+        if twin is not None and twin is not item and "failure" in twin:
+            item.update(cache_hit=False, failure=dict(twin["failure"]), device=twin.get("device"),
+                        hosted_task=twin.get("hosted_task", {}), timings={"cost_usd": 0.0})  # fmt: skip
 
 
 def render_hosted_items(
@@ -114,6 +138,7 @@ def render_hosted_items(
     report: Callable[[str], None] = print,
     halt: Halt | None = None,
     cancel_on_interrupt: Callable[[], bool] = lambda: True,
+    claims: ClaimStore | None = None,
 ) -> list[dict]:
     """Render the items' missing clips with up to `settings.concurrency` tasks in flight; returns the items.
 
@@ -121,13 +146,16 @@ def render_hosted_items(
     can't be sent) stops the step: open tasks are left to a resumed run to poll. An interruption propagates
     after the workers stop; it cancels every open task first when `cancel_on_interrupt()` says so (a
     cancelled run), else leaves them to the step's retry (a preempted pod gets the same signal).
+    A task is created only under the clip's claim in `claims` (the warehouse's `provider_claims`, so other
+    steps, runs and pods wait for it instead of creating; in-process only when none is given).
     """
     halt = halt or Halt()
+    held = ClipClaims(claims or MemoryClaims(), client.provider)
     pending = mark_cached(store, items)
     profile.total = len(pending)  # progress and ETA count what this step renders
     pool = ThreadPoolExecutor(max_workers=max(1, settings.concurrency), thread_name_prefix=f"hosted-{client.provider}")
     futures: set[Future] = {
-        pool.submit(render_hosted_item, item, store, client, settings=settings, halt=halt) for item in pending
+        pool.submit(render_hosted_item, item, store, client, settings=settings, halt=halt, claims=held) for item in pending
     }
     stopping: BaseException | None = None
     refused = 0
@@ -146,7 +174,8 @@ def render_hosted_items(
                 # progress only at each twentieth of the shard (`StepProfile.add`).
                 refused += "failure" in item
                 if "failure" in item:
-                    outcome = f"refused ({item['failure']['code']})" if refused <= SHOWN else None
+                    said = "refused" if is_refusal(item["failure"]) else "not delivered"
+                    outcome = f"{said} ({item['failure']['code']})" if refused <= SHOWN else None
                 else:
                     outcome = profile.add(item["seconds"])
                 if outcome:
@@ -156,8 +185,10 @@ def render_hosted_items(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # workers cancel their tasks (if asked) before this returns
+        held.close()
     if refused > SHOWN:
-        report(f"…and {refused - SHOWN} more clips refused by {client.provider} (all in lineage and the quality report)")
+        report(f"…and {refused - SHOWN} more clips not made by {client.provider} (all in lineage and the quality report)")
     if stopping is not None:
         raise stopping
+    _share_outcomes(items, pending)
     return list(items)

@@ -63,6 +63,7 @@ def render_hosted_takes(
         take.update(hosted=done.get("hosted_task", {}), timings=done.get("timings", {}))
         item.update(hosted_task=done.get("hosted_task", {}), device=done.get("device"))
         if "failure" in done:
+            cost += done.get("timings", {}).get("cost_usd", 0.0)  # billed, delivered or not
             item.update(cache_hit=False, failure=done["failure"], timings={"cost_usd": round(cost, 6)})
             return item
         take.update(frames=done["frames"], seconds=done["seconds"])

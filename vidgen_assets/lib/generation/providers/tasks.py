@@ -1,5 +1,7 @@
-"""One provider task per clip, created once: resume from its durable record, poll with backoff, honour
-`Retry-After`, cancel when the run is cancelled or the clip's deadline passes."""
+"""One provider task per clip, created once whoever launches: the create happens only under the clip's
+claim (`claims.py`); others wait for its id. Resume from the durable record, poll with backoff, honour
+`Retry-After`, cancel when the run is cancelled or the clip's deadline passes, replace a task the provider
+no longer knows (404)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,10 @@ from ...storage import MediaStore
 from .base import (
     PermanentProviderError, ProviderClient, ProviderError, ProviderRequest, TaskStatus, TransientProviderError,
 )
-from .records import CANCELLED, FAILED, SUBMITTED, SUCCEEDED, TaskRecord, new_intent, read_record, write_record
+from .claims import ClipClaims
+from .records import (
+    CANCELLED, FAILED, SUBMITTED, SUBMITTING, SUCCEEDED, TaskRecord, new_intent, read_record, write_record,
+)  # fmt: skip
 
 T = TypeVar("T")
 
@@ -52,6 +57,14 @@ class DeadlineExceeded(ProviderError):
     """The clip did not finish within its deadline in this run."""
 
 
+class TaskGone(ProviderError):
+    """The provider no longer knows a stored task (404: purged, or another account)."""
+
+
+def _not_found(error: PermanentProviderError) -> bool:
+    return (error.code or "").lower() == "http_404"
+
+
 def with_retries(call: Callable[[], T], *, deadline: float, halt: Halt, settings: HostedSettings, what: str) -> T:
     """`call()`, retried on transient errors: after `Retry-After` when the provider gives one, else with
     jittered exponential backoff; never past `deadline`."""
@@ -87,6 +100,7 @@ def run_task(
     settings: HostedSettings,
     halt: Halt,
     deadline: float,
+    claims: ClipClaims,
 ) -> tuple[TaskRecord, TaskStatus | None]:
     """Drive the clip's task to an end: (record, final status). A `failed` record comes back with no status
     and is not re-submitted. `request` builds the create body (called only when a task must be created)."""
@@ -96,11 +110,18 @@ def run_task(
         if halt.event.is_set():
             raise Halted()
         if record.task_id and record.state in (SUBMITTED, SUCCEEDED):  # succeeded: its clip must be fetched again
-            status = _poll_to_end(client, store, record, settings=settings, halt=halt, deadline=deadline)
+            try:
+                status = _poll_to_end(client, store, record, settings=settings, halt=halt, deadline=deadline)
+            except TaskGone as gone:  # nothing to wait for: give the task up (kept in the record) and create anew
+                record.previous_tasks = [*record.previous_tasks, {"task_id": record.task_id, "reason": str(gone)}]
+                record.state, record.reason = CANCELLED, str(gone)
+                write_record(store, record)
+                continue
         else:  # no task yet, an intent without id, or a cancelled one
             if time.time() >= deadline:
                 raise DeadlineExceeded("no task created by the clip's deadline")
-            record = _create(client, store, record, request(), settings=settings, halt=halt, deadline=deadline)
+            record = _create_under_claim(client, store, record, request, claims, settings=settings, halt=halt,
+                                         deadline=deadline)  # fmt: skip
             continue
         record.started_at, record.finished_at = status.started_at, status.finished_at or time.time()
         if status.state == "succeeded":
@@ -114,8 +135,54 @@ def run_task(
         write_record(store, record)
 
 
+def _has_outcome(record: TaskRecord) -> bool:
+    """A task to poll, or a final refusal: nothing to create."""
+    return record.state == FAILED or bool(record.task_id and record.state in (SUBMITTED, SUCCEEDED))
+
+
+def _create_under_claim(client, store, record, request, claims: ClipClaims, *, settings, halt, deadline) -> TaskRecord:
+    """The clip's task, created by this step only while it holds the clip's claim; while another step, run
+    or pod holds a live claim, wait for that holder's task id (or refusal) in the record instead."""
+    interval = settings.first_poll_s
+    while True:
+        if claims.acquire(record.clip_key):
+            try:
+                stored = read_record(store, record.clip_key)
+                latest = stored or record
+                if _has_outcome(latest):  # the previous holder finished creating just before
+                    return latest
+                if stored is not None and stored.state == SUBMITTING and (found := _find_again(client, stored, request)):
+                    latest.task_id, latest.state, latest.submitted_at = found, SUBMITTED, time.time()
+                    write_record(store, latest)  # a holder killed inside its create: its task, found again
+                    return latest
+                return _create(client, store, latest, request(), settings=settings, halt=halt, deadline=deadline)
+            finally:
+                claims.release(record.clip_key)
+        latest = read_record(store, record.clip_key)
+        if latest is not None and _has_outcome(latest):
+            return latest
+        if time.time() >= deadline:
+            raise DeadlineExceeded("another run held the clip's claim until its deadline; it creates the task")
+        if halt.event.wait(min(interval, max(0.0, deadline - time.time()))):
+            raise Halted()
+        interval = min(interval * 1.5, settings.max_poll_s)
+
+
+def _find_again(client, intent: TaskRecord, request: Callable[[], ProviderRequest]) -> str | None:
+    """The task a killed holder created from this request since its intent, where the provider can list
+    tasks (`find_task`); None when it can't, or has none."""
+    find = getattr(client, "find_task", None)
+    if find is None:
+        return None
+    try:
+        return find(request(), intent.intent_at)
+    except ProviderError:
+        return None  # can't tell: create, as without a lookup
+
+
 def _create(client, store, record, request: ProviderRequest, *, settings, halt, deadline) -> TaskRecord:
-    intent = new_intent(record.provider, record.model, record.clip_key, record.prompt_id, creates=record.creates + 1)
+    intent = new_intent(record.provider, record.model, record.clip_key, record.prompt_id, creates=record.creates + 1,
+                        previous_tasks=record.previous_tasks)  # fmt: skip
     write_record(store, intent)  # before the create: a kill from here to the id below is the one gap
     try:
         intent.task_id = with_retries(
@@ -133,9 +200,16 @@ def _create(client, store, record, request: ProviderRequest, *, settings, halt, 
 def _poll_to_end(client, store, record: TaskRecord, *, settings, halt, deadline) -> TaskStatus:
     interval = settings.first_poll_s
     while True:
-        status = with_retries(
-            lambda: client.poll(record.task_id), deadline=deadline, halt=halt, settings=settings, what="poll"
-        )
+        try:
+            status = with_retries(
+                lambda: client.poll(record.task_id), deadline=deadline, halt=halt, settings=settings, what="poll"
+            )
+        except PermanentProviderError as error:
+            if _not_found(error):
+                raise TaskGone(f"{record.provider} no longer knows task {record.task_id} (404)") from None
+            raise
+        record.started_at = status.started_at or record.started_at  # what a cancelled task may still be billed from
+        record.billed_s = status.billed_s if status.billed_s is not None else record.billed_s
         if status.finished:
             return status
         if time.time() >= deadline:

@@ -21,6 +21,7 @@ from vidgen_assets.lib.generation.providers.registry import KEY_VARIABLES
 from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.importer import import_rows
 from vidgen_assets_tests.conftest import BOTH_WAREHOUSES, TEST_DAY, wait_for
+from vidgen_assets_tests.fakes.harness import running_fake
 from vidgen_assets_tests.test_cli import vidgen
 from vidgen_assets_tests.test_providers_day import TOKEN, fake, latest_metadata, replicate_fake  # noqa: F401
 
@@ -29,10 +30,20 @@ pytestmark = pytest.mark.slow
 DAY_2 = TEST_DAY + timedelta(days=1)
 
 
-def add_rows(store: Warehouse, rows: list[tuple[str, object, int]]) -> None:
-    """(prompt_id, day, seed) rows on Replicate; rows with the same seed share a prompt, hence a clip key."""
+@pytest.fixture
+def runway(monkeypatch):
+    """The fake Runway, whose tasks can't be listed: only the claim keeps a second run from creating."""
+    with running_fake("vidgen_assets_tests.fakes.runway") as fake:
+        monkeypatch.setenv("RUNWAYML_API_SECRET", "key_runway-claims-test")
+        monkeypatch.setenv("RUNWAYML_BASE_URL", fake.base_url)
+        yield fake
+
+
+def add_rows(store: Warehouse, rows: list[tuple[str, object, int]], **options) -> None:
+    """(prompt_id, day, seed) rows on Replicate (or `options`' model); rows with the same seed share a prompt,
+    hence a clip key."""
     specs = [{"prompt_id": pid, "scheduled_for": str(day), "prompt": f"a heron {seed}", "seed": seed,
-              "video_model": "replicate-svd-xt"} for pid, day, seed in rows]  # fmt: skip
+              "video_model": "replicate-svd-xt", **options} for pid, day, seed in rows]  # fmt: skip
     stored, rejected = import_rows(store, specs, preset_names("text-to-image"), preset_names("image-to-video"))
     assert (stored, rejected) == (len(rows), [])
 
@@ -54,9 +65,11 @@ def claim_rows(store: Warehouse) -> list[dict]:
 
 
 @BOTH_WAREHOUSES
-def test_two_days_run_at_once_sharing_clips_under_a_long_retry_after_create_each_clip_once(store, fake, tmp_path):
+def test_two_days_run_at_once_sharing_clips_under_a_long_retry_after_create_each_clip_once(store, runway, tmp_path):
+    fake = runway  # 2 s clips: the shortest Runway makes
     add_rows(store, [("d1-a", TEST_DAY, 1), ("d1-b", TEST_DAY, 2), ("d1-only", TEST_DAY, 11),
-                     ("d2-a", DAY_2, 1), ("d2-b", DAY_2, 2), ("d2-only", DAY_2, 21)])  # fmt: skip
+                     ("d2-a", DAY_2, 1), ("d2-b", DAY_2, 2), ("d2-only", DAY_2, 21)],
+             video_model="runway-gen4-turbo", num_frames=48)  # fmt: skip
     media = Path(environment.media_uri())
     fake.configure(processing_s=0.5, throttle_next=10_000, retry_after_s=3)  # every create: 429, Retry-After 3
     first = start_run(TEST_DAY, tmp_path / "first.log")
@@ -69,7 +82,7 @@ def test_two_days_run_at_once_sharing_clips_under_a_long_retry_after_create_each
     assert first.wait(timeout=300) == 0, (tmp_path / "first.log").read_text()[-3000:]
     assert second.wait(timeout=300) == 0, (tmp_path / "second.log").read_text()[-3000:]
     stats = fake.stats()
-    assert stats["creates"] == 4 and sorted(stats["creates_by_input"].values()) == [1, 1, 1, 1]
+    assert stats["creates"] == 4 and sorted(stats["creates_by_input"].values()) == [1, 1, 1, 1], (stats, task_records(media))
     assert {r["state"] for r in task_records(media)} == {"succeeded"} and len(task_records(media)) == 4
     assert claim_rows(store) == []  # every claim released once its task id was recorded
 

@@ -1,8 +1,8 @@
 """A loopback Replicate: the predictions API as `../shared/PROVIDERS.md` and the `replicate` SDK describe it.
 
 Paths: POST /v1/predictions {version, input}, POST /v1/models/{owner}/{name}/predictions {input},
-GET /v1/predictions (newest first, one page), GET /v1/predictions/{id}, POST /v1/predictions/{id}/cancel. Statuses starting | processing | succeeded |
-failed | canceled; errors are RFC 7807 problem details (401, 402 "Billing required", 404, 422, 429 with
+GET /v1/predictions (newest first, one page), GET /v1/predictions/{id}, POST /v1/predictions/{id}/cancel.
+Statuses starting | processing | succeeded | failed | canceled; errors are RFC 7807 problem details (401, 402 "Billing required", 404, 422, 429 with
 `Retry-After`). A finished SVD prediction's output is one URL of a real MP4 this server serves, with
 `video_length`'s frames at `frames_per_second`. SVD takes no text, so the moderation substring is matched
 against the prediction's input as JSON (sorted keys, e.g. '"seed": 13,').

@@ -1,12 +1,9 @@
 """What a provider bills for one task, by its own rules: the figure recorded as the clip's `cost_usd`
 (lineage, metadata; the budget ledger settles its reservation from it), not only for delivered clips.
 
-| provider | succeeded (even if our download failed) | cancelled or past our deadline after it started | failed at the provider |
-| --- | --- | --- | --- |
-| replicate | list price for `metrics.predict_time` (else the span the provider reports) | the seconds it ran (Replicate bills run time, cancelled or not) | the seconds it ran |
-| runway | list price | list price (credits are not refunded once a task runs: counted as billed) | nothing (failed tasks are refunded) |
-| luma | list price | list price (a started generation deleted: counted as billed) | nothing |
-| fal | list price | nothing (fal bills only successful requests) | nothing |
+Replicate bills the seconds a prediction ran (`metrics.predict_time`), cancelled or failed alike; Runway
+and Luma their list price for a task that succeeded, or that ran and was cancelled or deleted (counted as
+billed), nothing for one that failed; fal only a success. The table is in this package's README.
 
 A task that never started (queued, refused at create, cancelled in the queue) costs nothing. Where a
 provider does not document a case, the rule errs towards counting the money as spent.

@@ -21,6 +21,7 @@ from ..profile import StepProfile
 from .base import MissingKeyError, OutOfCreditsError, ProviderClient, ProviderRequest, UnauthorizedError
 from .io import OutputUnavailableError, ProviderSetupError, fetch_output, keyframe_reference
 from .records import CANCELLED, SUCCEEDED, write_record
+from .spending import BudgetRefused, ClipSpend, Spending, no_ledger
 from .takes import render_hosted_takes
 from .tasks import DeadlineExceeded, Halt, Halted, HostedSettings, initial_record, run_task
 
@@ -43,25 +44,36 @@ def provider_request(item: dict, store: MediaStore, client: ProviderClient, *, i
 
 def render_hosted_clip(
     item: dict, store: MediaStore, client: ProviderClient, *, settings: HostedSettings, halt: Halt,
-    request: Callable[[], ProviderRequest] | None = None,
+    request: Callable[[], ProviderRequest] | None = None, spending: Spending = no_ledger,
 ) -> dict:  # fmt: skip
     """Create (or resume) the clip's task, wait for it, store its output; returns the item with results.
 
-    A refused clip (moderation, invalid input) comes back with `failure` {code, reason} and no file; so does
-    one past its deadline or whose output could not be stored (those are tried again by the next run).
+    A refused clip (moderation, invalid input, no room in a budget: code `budget`) comes back with `failure`
+    {code, reason} and no file; so does one past its deadline or whose output could not be stored (those,
+    and budget refusals, are tried again by the next run). The task's price is held in the spend ledger
+    before its create and settled here from the clip's `timings.cost_usd`.
     """
+    spend = spending(item)
+    done = _render_hosted_clip(item, store, client, settings=settings, halt=halt, request=request, spend=spend)
+    spend.settle(done["timings"].get("cost_usd", 0.0), done.get("failure", {}).get("reason", ""))
+    return done
+
+
+def _render_hosted_clip(item, store, client, *, settings, halt, request, spend: ClipSpend) -> dict:
     started = time.time()
     hosted = get_preset(item["preset"], item["task"]).hosted
     record = initial_record(store, client.provider, hosted.model, item["key"], item["prompt_id"])
     build = request or (lambda: provider_request(item, store, client))
     try:
         record, status = run_task(client, store, record, build, settings=settings, halt=halt,
-                                  deadline=started + settings.clip_deadline_s)  # fmt: skip
+                                  deadline=started + settings.clip_deadline_s, spend=spend)  # fmt: skip
         if status is not None:
             output = fetch_output(status.output_url, store, item["media_key"], attempts=settings.download_attempts,
                                   pause=halt.event)  # fmt: skip
             record.state = SUCCEEDED
             write_record(store, record)
+    except BudgetRefused as error:
+        return _failed(item, record, "budget", str(error))
     except DeadlineExceeded as error:
         return _failed(item, record, "vidgen.deadline", str(error))
     except OutputUnavailableError as error:
@@ -114,6 +126,7 @@ def render_hosted_items(
     report: Callable[[str], None] = print,
     halt: Halt | None = None,
     cancel_on_interrupt: Callable[[], bool] = lambda: True,
+    spending: Spending = no_ledger,
 ) -> list[dict]:
     """Render the items' missing clips with up to `settings.concurrency` tasks in flight; returns the items.
 
@@ -121,13 +134,15 @@ def render_hosted_items(
     can't be sent) stops the step: open tasks are left to a resumed run to poll. An interruption propagates
     after the workers stop; it cancels every open task first when `cancel_on_interrupt()` says so (a
     cancelled run), else leaves them to the step's retry (a preempted pod gets the same signal).
+    `spending` holds each create's price in the spend ledger first (`lib/rules/budget.py`).
     """
     halt = halt or Halt()
     pending = mark_cached(store, items)
     profile.total = len(pending)  # progress and ETA count what this step renders
     pool = ThreadPoolExecutor(max_workers=max(1, settings.concurrency), thread_name_prefix=f"hosted-{client.provider}")
     futures: set[Future] = {
-        pool.submit(render_hosted_item, item, store, client, settings=settings, halt=halt) for item in pending
+        pool.submit(render_hosted_item, item, store, client, settings=settings, halt=halt, spending=spending)
+        for item in pending
     }
     stopping: BaseException | None = None
     refused = 0

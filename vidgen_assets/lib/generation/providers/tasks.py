@@ -15,6 +15,7 @@ from .base import (
     PermanentProviderError, ProviderClient, ProviderError, ProviderRequest, TaskStatus, TransientProviderError,
 )
 from .records import CANCELLED, FAILED, SUBMITTED, SUCCEEDED, TaskRecord, new_intent, read_record, write_record
+from .spending import ClipSpend, FreeSpend
 
 T = TypeVar("T")
 
@@ -87,9 +88,11 @@ def run_task(
     settings: HostedSettings,
     halt: Halt,
     deadline: float,
+    spend: ClipSpend = FreeSpend(),
 ) -> tuple[TaskRecord, TaskStatus | None]:
     """Drive the clip's task to an end: (record, final status). A `failed` record comes back with no status
-    and is not re-submitted. `request` builds the create body (called only when a task must be created)."""
+    and is not re-submitted. `request` builds the create body (called only when a task must be created);
+    `spend` holds its price first (BudgetRefused: nothing is created or recorded)."""
     while True:
         if record.state == FAILED:
             return record, None
@@ -100,7 +103,8 @@ def run_task(
         else:  # no task yet, an intent without id, or a cancelled one
             if time.time() >= deadline:
                 raise DeadlineExceeded("no task created by the clip's deadline")
-            record = _create(client, store, record, request(), settings=settings, halt=halt, deadline=deadline)
+            record = _create(client, store, record, request(), settings=settings, halt=halt, deadline=deadline,
+                             spend=spend)  # fmt: skip
             continue
         record.started_at, record.finished_at = status.started_at, status.finished_at or time.time()
         if status.state == "succeeded":
@@ -114,17 +118,22 @@ def run_task(
         write_record(store, record)
 
 
-def _create(client, store, record, request: ProviderRequest, *, settings, halt, deadline) -> TaskRecord:
+def _create(client, store, record, request: ProviderRequest, *, settings, halt, deadline, spend) -> TaskRecord:
     intent = new_intent(record.provider, record.model, record.clip_key, record.prompt_id, creates=record.creates + 1)
+    spend.reserve()  # raises BudgetRefused before anything is written: a later run asks again
     write_record(store, intent)  # before the create: a kill from here to the id below is the one gap
     try:
         intent.task_id = with_retries(
             lambda: client.create(request), deadline=deadline, halt=halt, settings=settings, what="create"
         )
     except PermanentProviderError as error:  # refused at create (invalid input, moderation): this clip only
+        spend.settle(0.0, "refused at create")
         intent.state, intent.error_code, intent.reason = FAILED, error.code or "refused", str(error)
         write_record(store, intent)
         return intent
+    except (ProviderError, Halted) as error:  # no task was made: nothing to pay for
+        spend.settle(0.0, f"not created: {type(error).__name__}")
+        raise
     intent.state, intent.submitted_at = SUBMITTED, time.time()
     write_record(store, intent)
     return intent

@@ -92,12 +92,16 @@ def spend_report(first: date, last: date) -> dict:
     for row in days:
         row["day_budget_usd"] = budgets.per_day
         row["provider_budget_usd"] = budgets.per_provider_day.get(row["provider"])
-    return {"days": days, "month_spent_usd": round(month_spent(store), 6), "month_budget_usd": budgets.per_month}
+    return {"days": days, "month_spent_usd": round(month_spent(store), 6), "month_budget_usd": budgets.per_month,
+            "budgets_set": bool(budgets.limits_set())}
 
 
 def print_spend(first: date, last: date) -> None:
-    """`vidgen stats`'s spend section: each day and provider against its budgets, then the month."""
+    """`vidgen stats`'s spend section: each day and provider against its budgets, then the month; nothing
+    for a setup that never paid for a task and sets no budget."""
     report = spend_report(first, last)
+    if not (report["days"] or report["month_spent_usd"] or report["month_budget_usd"] is not None or report["budgets_set"]):
+        return
     if not report["days"]:
         print(f"\nspend: no paid tasks for {first}..{last}")
     else:

@@ -93,3 +93,18 @@ def test_the_gate_refuses_with_the_budget_it_has_no_room_in(vidgen_home):
     spending(item).reserve()
     with pytest.raises(BudgetRefused, match=r"VIDGEN_FAL_BUDGET_USD_PER_DAY is 0.50 USD and 0.22 USD of it remains"):
         spending({**item, "key": "clip-y"}).reserve()
+
+
+def test_four_concurrent_runs_on_postgres_stay_within_one_clips_price_of_the_monthly_budget(postgres_url):
+    """bench_providers' budget part, small: 4 runner processes, half their clips shared, one ledger."""
+    from benchmarks.bench_providers import budget_part
+    from vidgen_assets_tests.fakes.harness import running_fake
+
+    with running_fake("vidgen_assets_tests.fakes.replicate_server") as fake:
+        money = budget_part(fake, clips=6, share=0.5, concurrency=4, warehouse=postgres_url, processing_s=0.5)
+    assert money["budget"] == pytest.approx(0.5 * money["distinct"] * money["price"])
+    assert money["spent"] - money["budget"] <= money["price"]  # overshoot ≤ one clip's list price
+    assert money["refused"] >= 1 and money["creates"] >= 1
+    with Warehouse(postgres_url).connect() as session:
+        (created,) = session.execute("SELECT count(*) FROM spend WHERE state <> 'refused'").fetchone()
+    assert created == money["creates"]  # every create went through the ledger

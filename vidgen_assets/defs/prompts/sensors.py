@@ -76,7 +76,7 @@ def _over_budget(context: dg.SensorEvaluationContext, store: Warehouse, days: li
     from vidgen_assets.lib.rules.budget import Budgets
 
     budgets = Budgets.from_env()
-    if not (budgets.per_day is not None or budgets.per_month is not None or budgets.per_provider_day):
+    if not budgets.limits_set():
         return ""  # no limit: not worth planning the days here
     from vidgen_assets.defs.resources import media_store_from_env
     from vidgen_assets.lib.rules.estimate import estimate_days, planning_from_env

@@ -59,6 +59,11 @@ class Budgets:
         return cls(_amount(DAY_VARIABLE, env), _amount(MONTH_VARIABLE, env),
                    {p: usd for p, usd in by_provider.items() if usd is not None})  # fmt: skip
 
+    def limits_set(self) -> list[str]:
+        """The variables of the budgets in force."""
+        return [limit.name for provider in PROVIDERS for limit in self.limits(provider) if limit.scope == "provider_day"] + [
+            name for name, usd in ((DAY_VARIABLE, self.per_day), (MONTH_VARIABLE, self.per_month)) if usd is not None]
+
     def limits(self, provider: str) -> list[Limit]:
         """The limits a task on `provider` must fit in, narrowest first (the one a refusal names)."""
         found = []

@@ -121,7 +121,7 @@ def test_a_budget_that_is_not_an_amount_is_named_before_anything_runs(vidgen_hom
 
 
 @BOTH_WAREHOUSES
-def test_a_sensor_tick_asking_for_days_over_budget_says_so(store, monkeypatch, caplog):
+def test_a_sensor_tick_asking_for_days_over_budget_says_so(store, monkeypatch, capfd):
     import dagster as dg
 
     from vidgen_assets.definitions import build_definitions
@@ -133,13 +133,13 @@ def test_a_sensor_tick_asking_for_days_over_budget_says_so(store, monkeypatch, c
     monkeypatch.setenv("VIDGEN_RUNWAY_BUDGET_USD_PER_DAY", "0.15")
     store.upsert_prompts([PromptSpec(f"s{n}", TEST_DAY, f"a gull {n}", seed=n, video_model="runway-gen4-turbo", num_frames=48)
                           for n in range(2)])  # fmt: skip
-    with caplog.at_level("WARNING"):
-        result = tick(definitions, store, cursor)
+    capfd.readouterr()
+    result = tick(definitions, store, cursor)
     (request,) = result.run_requests
     assert request.partition_key == str(TEST_DAY)
     reason = request.tags["vidgen/over_budget"]
     assert reason.startswith("estimate 0.20 USD exceeds what remains: VIDGEN_RUNWAY_BUDGET_USD_PER_DAY for 2026-11-01")
-    assert "0.15 USD left" in reason and "0.15 USD left" in caplog.text
+    assert "0.15 USD left" in reason and "WARNING - " + reason in capfd.readouterr().err  # the tick's log
     monkeypatch.setenv("VIDGEN_RUNWAY_BUDGET_USD_PER_DAY", "0.20")  # it fits: nothing said
     store.upsert_prompts([PromptSpec("s0", TEST_DAY, "a gull 0, at dusk", seed=0, video_model="runway-gen4-turbo", num_frames=48)])
     assert "vidgen/over_budget" not in tick(definitions, store, result.cursor).run_requests[0].tags

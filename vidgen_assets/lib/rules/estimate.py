@@ -41,17 +41,22 @@ def measured_p50(warehouse: Warehouse) -> dict[tuple[str, str], float]:
     return {(kind, model): float(p50) for kind, model, p50 in rows}  # the latest day wins
 
 
-def estimate_day(
-    warehouse: Warehouse, store: MediaStore, day: date, *, keyframe_model: str, video_model: str,
-    s_per_clip: float, s_per_keyframe: float, p50: dict | None = None,
-) -> list[dict]:  # fmt: skip
-    """One line per provider and model: clips and tasks (takes) to create, list USD, local GPU seconds."""
+def planned_day(warehouse: Warehouse, day: date, keyframe_model: str, video_model: str) -> tuple[list[dict], list[dict]]:
+    """The day's keyframe and clip items as its run plans them: valid rows within their presets' limits."""
     rows, _ = warehouse.day_snapshot(day)
     valid, _ = validate_rows(rows, preset_names("text-to-image"), preset_names("image-to-video", "text-to-video"))
     accepted, _ = apply_preset_limits(valid, video_model)
     rows = [asdict(spec) for spec in accepted]
     keyframes = plan_keyframes(rows, keyframe_model, video_model)
-    clips = plan_clips(rows, keyframes, video_model)
+    return keyframes, plan_clips(rows, keyframes, video_model)
+
+
+def estimate_day(
+    warehouse: Warehouse, store: MediaStore, day: date, *, keyframe_model: str, video_model: str,
+    s_per_clip: float, s_per_keyframe: float, p50: dict | None = None,
+) -> list[dict]:  # fmt: skip
+    """One line per provider and model: clips and tasks (takes) to create, list USD, local GPU seconds."""
+    keyframes, clips = planned_day(warehouse, day, keyframe_model, video_model)
     media = [item["media_key"] for item in (*keyframes, *clips)]
     media += [take["media_key"] for item in clips for take in item.get("takes") or ()]
     existing = set(store.existing(media))

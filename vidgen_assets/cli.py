@@ -35,6 +35,8 @@ def _render(day: date, verbose: bool = False) -> int:
     except BudgetSettingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # the estimate only informs: the run's own gate still holds every budget
+        print(f"estimate {day}: unavailable ({type(error).__name__}: {error})", file=sys.stderr)
     print(f"rendering {day} (VIDGEN_HOME={environment.vidgen_home()}, DAGSTER_HOME={environment.dagster_home()})")
     progress = None if verbose else StageProgress()
     try:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from datetime import date, datetime, timedelta, timezone
 
+from vidgen_assets.cli_money import add_estimate_parser, estimate_line, print_spend
 from vidgen_assets.cli_prompts import add_prompts_parser, import_and_report, parse_day, warehouse
 from vidgen_assets.cli_storage import add_storage_parser, pipeline_s3_client
 from vidgen_assets.lib import environment
@@ -27,6 +28,15 @@ def _render(day: date, verbose: bool = False) -> int:
         # Nothing to render: say so instead of launching a run that fails for want of clips.
         print(f"no prompts scheduled for {day}", file=sys.stderr)
         return 1
+    from vidgen_assets.lib.rules.budget import BudgetSettingError
+
+    try:
+        print(estimate_line(day), flush=True)  # what the run is about to spend, before it spends it
+    except BudgetSettingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # the estimate only informs: the run's own gate still holds every budget
+        print(f"estimate {day}: unavailable ({type(error).__name__}: {error})", file=sys.stderr)
     print(f"rendering {day} (VIDGEN_HOME={environment.vidgen_home()}, DAGSTER_HOME={environment.dagster_home()})")
     progress = None if verbose else StageProgress()
     try:
@@ -109,6 +119,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(f"no render statistics for the {args.days} day(s) up to {last}: render a day with `vidgen run --date D`")
     else:
         print(aligned_table(stats))
+    if args.format == "table":
+        print_spend(last - timedelta(days=args.days - 1), last)
     return 0
 
 
@@ -144,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="check the setup; exits non-zero when something required is missing")
     doctor.set_defaults(handler=cmd_doctor)
     add_stats_parser(commands)
+    add_estimate_parser(commands)
     add_storage_parser(commands)
     return parser
 

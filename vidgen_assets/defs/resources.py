@@ -211,6 +211,15 @@ class S3StepOutputs(S3PickleIOManager):
         return _load_naming_missing_upstream(super().load_input, context)
 
 
+def media_store_from_env() -> MediaStore:
+    """The media store the definitions' `media` resource opens by default, outside a run (CLI, sensor ticks)."""
+    uri, client = environment.media_uri(), None
+    if uri.startswith("s3://"):
+        with dg.build_resources({"s3": s3_resource()}) as built:
+            client = built.s3  # S3Resource provides the boto3 client itself
+    return open_media_store(uri, s3_client=client, cache_dir=environment.vidgen_home() / "cache" / "media")
+
+
 def _io_manager(media_uri: str) -> dict:
     """Asset outputs and shard item lists go where every step can read them: S3 when media is on S3.
 

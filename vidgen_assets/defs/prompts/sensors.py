@@ -70,8 +70,34 @@ def _log_plan(context: dg.SensorEvaluationContext, plan: DayPlan) -> None:
         context.log.info(f"days whose rows differ from their last render without a scanned change: {_shown(plan.reconciled)}")
 
 
-def _requests(context: dg.SensorEvaluationContext, plan: DayPlan) -> list[dg.RunRequest]:
+def _over_budget(context: dg.SensorEvaluationContext, store: Warehouse, days: list[date]) -> str:
+    """When a budget is set: what the requested days' estimate asks beyond what remains, said in the tick's log
+    and on each run (the runs still create what fits and refuse the rest with `budget`); "" when it fits."""
+    from vidgen_assets.lib.rules.budget import Budgets
+
+    budgets = Budgets.from_env()
+    if not budgets.limits_set():
+        return ""  # no limit: not worth planning the days here
+    from vidgen_assets.defs.resources import media_store_from_env
+    from vidgen_assets.lib.rules.estimate import estimate_days, planning_from_env
+
+    found = estimate_days(store, media_store_from_env(), days, budgets, **planning_from_env())
+    if not found["over"]:
+        return ""
+    reason = f"estimate {found['list_usd']:.2f} USD exceeds what remains: " + "; ".join(found["over"][:5])
+    context.log.warning(reason + " — clips that do not fit will be refused (budget) until the budget allows")
+    return reason
+
+
+def _requests(context: dg.SensorEvaluationContext, plan: DayPlan, store: Warehouse) -> list[dg.RunRequest]:
     tags = {"vidgen/launched_by": SENSOR_NAME}
+    try:
+        over = _over_budget(context, store, sorted(plan.requests))
+    except Exception as error:  # an estimate must never stop a tick; the runs' own gate still holds the budget
+        over = ""
+        context.log.warning(f"no estimate for the requested days: {type(error).__name__}: {error}")
+    if over:
+        tags["vidgen/over_budget"] = over[:200]
     days = sorted(plan.requests)
     if len(days) <= int(_setting("VIDGEN_SENSOR_MAX_RUNS", 5)):
         # The run key names the day's rows and its last render: re-evaluating the same state (a tick
@@ -121,7 +147,7 @@ def prompts_changed_sensor(context: dg.SensorEvaluationContext, warehouse: Wareh
     _log_plan(context, plan)
     next_cursor = plan.cursor.to_json()
     if plan.requests:
-        return dg.SensorResult(run_requests=_requests(context, plan), cursor=next_cursor)
+        return dg.SensorResult(run_requests=_requests(context, plan, store), cursor=next_cursor)
     changes = plan.changes
     looked_at = f"after {changes.scanned_since} (watermark {cursor.watermark}, overlap {overlap})"
     if changes.rows:

@@ -18,6 +18,7 @@ from vidgen_assets.lib.generation.profile import StepProfile, shard_summary
 from vidgen_assets.lib.generation.providers.registry import PROVIDERS
 from vidgen_assets.lib.generation.providers.runner import render_hosted_items
 from vidgen_assets.lib.generation.providers.summary import cost_by_provider, failing_share, refusals, refused_quality
+from vidgen_assets.lib.rules.budget import Budgets, BudgetSettingError, LedgerSpending
 from vidgen_assets.lib.video import clips_poster_md
 from vidgen_assets.lib.video.quality import check_day_clips
 from vidgen_assets.lib.warehouse.claims import WarehouseClaims
@@ -79,13 +80,19 @@ def hosted_renderer(provider: str) -> dg.OpDefinition:
     ) -> dict:  # fmt: skip
         """Creates each clip's provider task once, whoever launches (a claim per clip in the warehouse; a retry,
         resumed or concurrent run polls the task), downloads and checks the output; a cancelled run cancels
-        the open tasks."""
+        the open tasks. Each create first holds its list price in the spend ledger: a clip no budget has room
+        for is refused (`budget`) and asked for again by a later run."""
         profile = StepProfile(total=len(shard), device=f"hosted:{provider}")
+        try:
+            budgets = Budgets.from_env()
+        except BudgetSettingError as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from None
+        spending = LedgerSpending(warehouse.open(), date.fromisoformat(context.partition_key), context.run_id, budgets)
         with hosted_errors_fail_fast(context, provider):
             items = render_hosted_items(
                 shard, media.open(), providers.client(provider), profile, settings=providers.settings(provider),
                 report=context.log.info, cancel_on_interrupt=lambda: run_cancelled(context),
-                claims=WarehouseClaims(warehouse.open()),
+                claims=WarehouseClaims(warehouse.open()), spending=spending,
             )  # fmt: skip
         return {"items": items, "profile": shard_summary(profile, 0, 0.0)}
 

@@ -183,6 +183,30 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        8,
+        "spend ledger: one row per paid task asked for (reserved, billed, released or refused)",
+        """
+        CREATE TABLE spend (
+            spend_id VARCHAR PRIMARY KEY,
+            partition_date DATE NOT NULL,  -- the day the clip belongs to (per-day budgets)
+            provider VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,  -- preset name
+            clip_key VARCHAR NOT NULL,  -- the clip's (or take's) content key
+            prompt_id VARCHAR,
+            run_id VARCHAR,
+            state VARCHAR NOT NULL,  -- reserved, billed, released or refused (a budget had no room)
+            reserved_usd DOUBLE NOT NULL,  -- the list price held before the create
+            billed_usd DOUBLE,  -- what the provider bills, once known
+            reason VARCHAR,  -- why released or refused
+            reserved_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,  -- monthly budgets count by this (UTC)
+            settled_at TIMESTAMPTZ
+        );
+        CREATE INDEX spend_partition_date ON spend (partition_date);
+        CREATE INDEX spend_reserved_at ON spend (reserved_at);
+        CREATE INDEX spend_clip_key ON spend (clip_key);
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

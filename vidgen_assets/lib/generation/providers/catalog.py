@@ -41,6 +41,7 @@ class HostedModel:
     usd_per_clip: float = 0.0
     usd_per_output_second: float = 0.0  # seconds of video made (Runway credits, fal, Luma)
     usd_per_processing_second: float = 0.0  # seconds the provider's hardware ran (Replicate)
+    reserve_processing_s: float = 0.0  # hardware seconds a task's price is held for before it runs (Replicate)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
@@ -78,6 +79,10 @@ class HostedModel:
             self.usd_per_clip + self.usd_per_output_second * self.duration_s(params)
             + self.usd_per_processing_second * processing_s, 6,
         )  # fmt: skip
+
+    def list_price_usd(self, params: Mapping[str, Any]) -> float:
+        """What one task is expected to cost before it runs: what a budget holds for it."""
+        return self.cost_usd(params, self.reserve_processing_s)
 
     def limit_error(self, row: Mapping[str, Any], preset_name: str) -> str | None:
         """Why the row asks for something this model can't do, or None."""
@@ -122,7 +127,7 @@ HOSTED_MODELS: dict[str, HostedModel] = {
                   "width": 1024, "height": 576},
         choices={"num_frames": (14, 25)}, ranges={"fps": (5, 30), "motion_bucket_ids": (1, 255),
                                                    "noise_aug_strength": (0.0, 1.0)},
-        usd_per_processing_second=0.0014,
+        usd_per_processing_second=0.0014, reserve_processing_s=60.0,  # SVD-XT 25 frames: under a minute on an A100
     ),
     # 5 credits per second of video at $0.01 a credit; 24 fps.
     "runway-gen4-turbo": HostedModel(

@@ -23,6 +23,7 @@ from .billing import CANCELLED_AFTER_START, FAILED, SUCCEEDED as BILLED_SUCCESS,
 from .claims import ClaimStore, ClipClaims, MemoryClaims
 from .io import OutputUnavailableError, ProviderSetupError, fetch_output, keyframe_reference
 from .records import CANCELLED, SUCCEEDED, write_record
+from .spending import BudgetRefused, ClipSpend, Spending, no_ledger
 from .summary import is_refusal
 from .takes import render_hosted_takes
 from .tasks import DeadlineExceeded, Halt, Halted, HostedSettings, initial_record, run_task
@@ -47,13 +48,24 @@ def provider_request(item: dict, store: MediaStore, client: ProviderClient, *, i
 def render_hosted_clip(
     item: dict, store: MediaStore, client: ProviderClient, *, settings: HostedSettings, halt: Halt,
     request: Callable[[], ProviderRequest] | None = None, claims: ClipClaims | None = None,
+    spending: Spending = no_ledger,
 ) -> dict:  # fmt: skip
     """Create (or resume) the clip's task, wait for it, store its output; returns the item with results.
 
-    A refused clip (moderation, invalid input) comes back with `failure` {code, reason} and no file; so does
-    one past its deadline or whose output could not be stored (those are tried again by the next run).
-    `timings.cost_usd` is what the provider bills for it (`billing.py`), delivered or not.
+    A refused clip (moderation, invalid input, no room in a budget: code `budget`) comes back with `failure`
+    {code, reason} and no file; so does one past its deadline or whose output could not be stored (those,
+    and budget refusals, are tried again by the next run). `timings.cost_usd` is what the provider bills
+    for it (`billing.py`), delivered or not: the price held in the spend ledger before its create is
+    settled with it.
     """
+    spend = spending(item)
+    done = _render_hosted_clip(item, store, client, settings=settings, halt=halt, request=request, claims=claims,
+                               spend=spend)  # fmt: skip
+    spend.settle(done["timings"].get("cost_usd", 0.0), done.get("failure", {}).get("reason", ""))
+    return done
+
+
+def _render_hosted_clip(item, store, client, *, settings, halt, request, claims, spend: ClipSpend) -> dict:
     started = time.time()
     hosted = get_preset(item["preset"], item["task"]).hosted
     params = {**hosted.defaults, **item["params"]}
@@ -68,12 +80,14 @@ def render_hosted_clip(
 
     try:
         record, status = run_task(client, store, record, build, settings=settings, halt=halt,
-                                  deadline=started + settings.clip_deadline_s, claims=claims)  # fmt: skip
+                                  deadline=started + settings.clip_deadline_s, claims=claims, spend=spend)  # fmt: skip
         if status is not None:
             output = fetch_output(status.output_url, store, item["media_key"], attempts=settings.download_attempts,
                                   pause=halt.event)  # fmt: skip
             record.state = SUCCEEDED
             write_record(store, record)
+    except BudgetRefused as error:
+        return _failed(item, record, "budget", str(error))
     except DeadlineExceeded as error:  # its task (if any) was cancelled: billed if it had started
         return _failed(item, record, "vidgen.deadline", str(error), bill(CANCELLED_AFTER_START))
     except OutputUnavailableError as error:
@@ -139,6 +153,7 @@ def render_hosted_items(
     halt: Halt | None = None,
     cancel_on_interrupt: Callable[[], bool] = lambda: True,
     claims: ClaimStore | None = None,
+    spending: Spending = no_ledger,
 ) -> list[dict]:
     """Render the items' missing clips with up to `settings.concurrency` tasks in flight; returns the items.
 
@@ -147,7 +162,8 @@ def render_hosted_items(
     after the workers stop; it cancels every open task first when `cancel_on_interrupt()` says so (a
     cancelled run), else leaves them to the step's retry (a preempted pod gets the same signal).
     A task is created only under the clip's claim in `claims` (the warehouse's `provider_claims`, so other
-    steps, runs and pods wait for it instead of creating; in-process only when none is given).
+    steps, runs and pods wait for it instead of creating; in-process only when none is given), and
+    `spending` holds each create's price in the spend ledger first (`lib/rules/budget.py`).
     """
     halt = halt or Halt()
     held = ClipClaims(claims or MemoryClaims(), client.provider)
@@ -155,7 +171,9 @@ def render_hosted_items(
     profile.total = len(pending)  # progress and ETA count what this step renders
     pool = ThreadPoolExecutor(max_workers=max(1, settings.concurrency), thread_name_prefix=f"hosted-{client.provider}")
     futures: set[Future] = {
-        pool.submit(render_hosted_item, item, store, client, settings=settings, halt=halt, claims=held) for item in pending
+        pool.submit(render_hosted_item, item, store, client, settings=settings, halt=halt, claims=held,
+                    spending=spending)
+        for item in pending
     }
     stopping: BaseException | None = None
     refused = 0

@@ -20,6 +20,7 @@ from .claims import ClipClaims
 from .records import (
     CANCELLED, FAILED, SUBMITTED, SUBMITTING, SUCCEEDED, TaskRecord, new_intent, read_record, write_record,
 )  # fmt: skip
+from .spending import ClipSpend, FreeSpend
 
 T = TypeVar("T")
 
@@ -101,9 +102,11 @@ def run_task(
     halt: Halt,
     deadline: float,
     claims: ClipClaims,
+    spend: ClipSpend = FreeSpend(),
 ) -> tuple[TaskRecord, TaskStatus | None]:
     """Drive the clip's task to an end: (record, final status). A `failed` record comes back with no status
-    and is not re-submitted. `request` builds the create body (called only when a task must be created)."""
+    and is not re-submitted. `request` builds the create body (called only when a task must be created);
+    `spend` holds its price first (BudgetRefused: nothing is created or recorded)."""
     while True:
         if record.state == FAILED:
             return record, None
@@ -121,7 +124,7 @@ def run_task(
             if time.time() >= deadline:
                 raise DeadlineExceeded("no task created by the clip's deadline")
             record = _create_under_claim(client, store, record, request, claims, settings=settings, halt=halt,
-                                         deadline=deadline)  # fmt: skip
+                                         deadline=deadline, spend=spend)  # fmt: skip
             continue
         record.started_at, record.finished_at = status.started_at, status.finished_at or time.time()
         if status.state == "succeeded":
@@ -140,7 +143,7 @@ def _has_outcome(record: TaskRecord) -> bool:
     return record.state == FAILED or bool(record.task_id and record.state in (SUBMITTED, SUCCEEDED))
 
 
-def _create_under_claim(client, store, record, request, claims: ClipClaims, *, settings, halt, deadline) -> TaskRecord:
+def _create_under_claim(client, store, record, request, claims: ClipClaims, *, settings, halt, deadline, spend) -> TaskRecord:
     """The clip's task, created by this step only while it holds the clip's claim; while another step, run
     or pod holds a live claim, wait for that holder's task id (or refusal) in the record instead."""
     interval = settings.first_poll_s
@@ -155,7 +158,8 @@ def _create_under_claim(client, store, record, request, claims: ClipClaims, *, s
                     latest.task_id, latest.state, latest.submitted_at = found, SUBMITTED, time.time()
                     write_record(store, latest)  # a holder killed inside its create: its task, found again
                     return latest
-                return _create(client, store, latest, request(), settings=settings, halt=halt, deadline=deadline)
+                return _create(client, store, latest, request(), settings=settings, halt=halt, deadline=deadline,
+                               spend=spend)  # fmt: skip
             finally:
                 claims.release(record.clip_key)
         latest = read_record(store, record.clip_key)
@@ -180,18 +184,23 @@ def _find_again(client, intent: TaskRecord, request: Callable[[], ProviderReques
         return None  # can't tell: create, as without a lookup
 
 
-def _create(client, store, record, request: ProviderRequest, *, settings, halt, deadline) -> TaskRecord:
+def _create(client, store, record, request: ProviderRequest, *, settings, halt, deadline, spend) -> TaskRecord:
     intent = new_intent(record.provider, record.model, record.clip_key, record.prompt_id, creates=record.creates + 1,
                         previous_tasks=record.previous_tasks)  # fmt: skip
+    spend.reserve()  # raises BudgetRefused before anything is written: a later run asks again
     write_record(store, intent)  # before the create: a kill from here to the id below is the one gap
     try:
         intent.task_id = with_retries(
             lambda: client.create(request), deadline=deadline, halt=halt, settings=settings, what="create"
         )
     except PermanentProviderError as error:  # refused at create (invalid input, moderation): this clip only
+        spend.settle(0.0, "refused at create")
         intent.state, intent.error_code, intent.reason = FAILED, error.code or "refused", str(error)
         write_record(store, intent)
         return intent
+    except (ProviderError, Halted) as error:  # no task was made: nothing to pay for
+        spend.settle(0.0, f"not created: {type(error).__name__}")
+        raise
     intent.state, intent.submitted_at = SUBMITTED, time.time()
     write_record(store, intent)
     return intent

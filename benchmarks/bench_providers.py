@@ -42,6 +42,7 @@ from vidgen_assets.lib.generation.providers.tasks import HostedSettings
 from vidgen_assets.lib.rules.budget import Budgets, LedgerSpending, task_price
 from vidgen_assets.lib.storage import open_media_store
 from vidgen_assets.lib.warehouse import Warehouse
+from vidgen_assets.lib.warehouse.claims import WarehouseClaims
 from vidgen_assets.lib.warehouse.spend import month_spent
 from vidgen_assets_tests.fakes.harness import running_fake
 
@@ -80,12 +81,15 @@ class PeakThreads:
 
 
 def budget_run(run: int, media: str, base_url: str, warehouse: str, clips: int, budget: float, concurrency: int, results) -> None:
-    """One run (its own process): half its clips shared with every run, half its own, under the monthly budget."""
+    """One run (its own process): half its clips shared with every run, half its own, under the monthly budget;
+    each task created under its clip's claim in the same warehouse, as the provider step does."""
     store = open_media_store(media)
     items = planned_day(store, clips // 2) + planned_day(store, clips - clips // 2, first=100_000 * (run + 1))
-    spending = LedgerSpending(Warehouse(warehouse), date(2026, 11, 1 + run), f"bench-{run}", Budgets(per_month=budget))
-    done = render_hosted_items(items, store, client_for("replicate", "bench-token", base_url), StepProfile(total=len(items)),
-                               settings=HostedSettings(concurrency=concurrency), report=lambda line: None, spending=spending)  # fmt: skip
+    ledger = Warehouse(warehouse)
+    spending = LedgerSpending(ledger, date(2026, 11, 1 + run), f"bench-{run}", Budgets(per_month=budget))
+    done = render_hosted_items(items, store, client_for("replicate", "r8_bench-token", base_url), StepProfile(total=len(items)),
+                               settings=HostedSettings(concurrency=concurrency), report=lambda line: None,
+                               claims=WarehouseClaims(ledger), spending=spending)  # fmt: skip
     results.put(sum(1 for item in done if item.get("failure", {}).get("code") == "budget"))
 
 
@@ -130,7 +134,7 @@ def main() -> None:
         store = open_media_store(media)
         items = planned_day(store, args.clips)
         fake.configure(processing_s=args.processing_s)
-        client = client_for("replicate", "bench-token", fake.base_url)
+        client = client_for("replicate", "r8_bench-token", fake.base_url)
         settings = HostedSettings(concurrency=args.concurrency)
         started = time.perf_counter()
         with PeakThreads() as threads:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from functools import partial
 
 from ...bounded import SHOWN
+from ...interrupts import deferred_interrupts
 from ...storage import MediaStore
+from ...workers import Workers
 from ..plan import mark_cached
 from ..presets import get_preset
 from ..profile import StepProfile
@@ -89,6 +91,22 @@ def render_hosted_item(item: dict, store: MediaStore, client: ProviderClient, **
     return render_hosted_clip(item, store, client, **run)
 
 
+def _stop_on_interrupt(workers: Workers, halt: Halt, settings: HostedSettings, provider: str,
+                       cancel_on_interrupt: Callable[[], bool], report: Callable[[str], None]) -> None:  # fmt: skip
+    """Halt the workers (cancelling their tasks if the run was cancelled) and wait for them, within the grace."""
+    with deferred_interrupts():
+        try:
+            cancel = cancel_on_interrupt()
+        except Exception as error:  # e.g. the instance unreachable: the tasks stay in their records for the next run
+            report(f"could not tell whether the run was cancelled ({type(error).__name__}): leaving open {provider} tasks running")
+            cancel = False
+        halt.stop(cancel=cancel)
+        stuck = workers.stop(settings.stop_grace_s)
+        if stuck:
+            report(f"{len(stuck)} {provider} worker(s) still in a provider call after {settings.stop_grace_s:g}s; "
+                   "stopping without them (their tasks stay in their records for the next run)")  # fmt: skip
+
+
 def _span(start: float | None, end: float | None) -> float | None:
     return round(end - start, 3) if start is not None and end is not None else None
 
@@ -119,43 +137,42 @@ def render_hosted_items(
 
     An error that would stop every clip (out of credits, a refused or missing key, an input the provider
     can't be sent) stops the step: open tasks are left to a resumed run to poll. An interruption propagates
-    after the workers stop; it cancels every open task first when `cancel_on_interrupt()` says so (a
-    cancelled run), else leaves them to the step's retry (a preempted pod gets the same signal).
+    within `settings.stop_grace_s` (10 s): the workers cancel their open tasks first when
+    `cancel_on_interrupt()` says so (a cancelled run), else leave them to the step's retry (a preempted pod
+    gets the same signal); a worker still stuck in a provider call then is left behind, its task in its record.
     """
     halt = halt or Halt()
     pending = mark_cached(store, items)
     profile.total = len(pending)  # progress and ETA count what this step renders
-    pool = ThreadPoolExecutor(max_workers=max(1, settings.concurrency), thread_name_prefix=f"hosted-{client.provider}")
-    futures: set[Future] = {
-        pool.submit(render_hosted_item, item, store, client, settings=settings, halt=halt) for item in pending
-    }
+    render = partial(render_hosted_item, store=store, client=client, settings=settings, halt=halt)
+    workers = Workers(render, pending, concurrency=settings.concurrency, name=f"hosted-{client.provider}")
     stopping: BaseException | None = None
     refused = 0
     try:
-        while futures:
-            done, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)  # short: interrupts get through
-            for future in done:
-                if isinstance(future.exception(), Halted):
+        workers.start()
+        for outcome in workers.outcomes():
+            # Handled whole: an interrupt inside Dagster's logging or a halt would leave their locks held.
+            with deferred_interrupts():
+                if isinstance(outcome.error, Halted):
                     continue
-                if future.exception() is not None:
-                    stopping = stopping or future.exception()
+                if outcome.error is not None:
+                    stopping = stopping or outcome.error
                     halt.stop(cancel=False)
                     continue
-                item = future.result()
+                item = outcome.result
                 # The first refusals are logged, then only counted (each is in lineage and the quality report);
                 # progress only at each twentieth of the shard (`StepProfile.add`).
                 refused += "failure" in item
                 if "failure" in item:
-                    outcome = f"refused ({item['failure']['code']})" if refused <= SHOWN else None
+                    outcome_line = f"refused ({item['failure']['code']})" if refused <= SHOWN else None
                 else:
-                    outcome = profile.add(item["seconds"])
-                if outcome:
-                    report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']} on {client.provider}: {outcome}")
+                    outcome_line = profile.add(item["seconds"])
+                if outcome_line:
+                    report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']} on {client.provider}: {outcome_line}")
     except BaseException:
-        halt.stop(cancel=cancel_on_interrupt())
+        _stop_on_interrupt(workers, halt, settings, client.provider, cancel_on_interrupt, report)
         raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # workers cancel their tasks (if asked) before this returns
+    workers.stop(settings.stop_grace_s)  # all ended already: nothing to wait for
     if refused > SHOWN:
         report(f"…and {refused - SHOWN} more clips refused by {client.provider} (all in lineage and the quality report)")
     if stopping is not None:

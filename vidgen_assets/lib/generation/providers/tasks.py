@@ -29,6 +29,7 @@ class HostedSettings:
     max_poll_s: float = 5.0
     max_backoff_s: float = 60.0  # transient errors without Retry-After back off exponentially up to this
     download_attempts: int = 5
+    stop_grace_s: float = 10.0  # an interrupted step waits this long for its workers to cancel their tasks
 
 
 class Halt:
@@ -89,7 +90,18 @@ def run_task(
     deadline: float,
 ) -> tuple[TaskRecord, TaskStatus | None]:
     """Drive the clip's task to an end: (record, final status). A `failed` record comes back with no status
-    and is not re-submitted. `request` builds the create body (called only when a task must be created)."""
+    and is not re-submitted. `request` builds the create body (called only when a task must be created).
+    Halted by a cancelled run, it cancels the clip's open task, whatever it was doing when the halt came."""
+    try:
+        return _run_task(client, store, record, request, settings=settings, halt=halt, deadline=deadline)
+    except Halted:
+        current = read_record(store, record.clip_key)  # durable at each step: says whether a task is open
+        if halt.cancel and current is not None and current.task_id and current.state == SUBMITTED:
+            _cancel(client, store, current, "the run was cancelled")
+        raise
+
+
+def _run_task(client, store, record: TaskRecord, request, *, settings, halt, deadline) -> tuple[TaskRecord, TaskStatus | None]:
     while True:
         if record.state == FAILED:
             return record, None
@@ -142,8 +154,6 @@ def _poll_to_end(client, store, record: TaskRecord, *, settings, halt, deadline)
             _cancel(client, store, record, "no result by the clip's deadline")
             raise DeadlineExceeded(f"task {record.task_id} not finished by the clip's deadline; cancelled")
         if halt.event.wait(min(interval, max(0.0, deadline - time.time()))):
-            if halt.cancel:
-                _cancel(client, store, record, "the run was cancelled")
             raise Halted()
         interval = min(interval * 1.5, settings.max_poll_s)
 

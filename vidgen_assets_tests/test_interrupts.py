@@ -143,6 +143,6 @@ def test_a_hosted_shard_interrupted_at_random_moments_always_stops_in_time_with_
 def test_a_local_shard_interrupted_while_rendering_and_encoding_stops_in_time_leaving_no_partial_clip(
     models_dir, tmp_path
 ):
-    summary = run_trials("local", "--trials", "60", "--work", str(tmp_path), env={"VIDGEN_MODELS_DIR": str(models_dir)})
-    assert summary["failures"] == 0 and summary["interrupted"] >= 30  # some trials end before their signal
+    summary = run_trials("local", "--trials", "40", "--work", str(tmp_path), env={"VIDGEN_MODELS_DIR": str(models_dir)})
+    assert summary["failures"] == 0 and summary["interrupted"] >= 20  # a few trials end before their signal
     assert summary["max_stop_s"] < 2.0

@@ -110,7 +110,7 @@ def hosted(args) -> list[dict]:
 
     fake, client = FakeServer(args.base_url), client_for("replicate", "r8_test_token", args.base_url)
     settings = HostedSettings(concurrency=3, first_poll_s=0.05, max_poll_s=0.2, stop_grace_s=args.grace_s)
-    rng, watchdog, interrupter, failures, stops = random.Random(args.seed), Watchdog(), Interrupter(), [], []
+    rng, watchdog, interrupter, failures, stops = random.Random(args.seed), args.watchdog, Interrupter(), [], []
     for trial in range(args.trials):
         fake.reset()
         fake.configure(processing_s=60.0)  # every task still open when the interrupt comes
@@ -177,7 +177,7 @@ def local(args) -> list[dict]:
     base = LocalMediaStore(Path(args.work) / "base")
     t2i = PIPELINES.get(get_preset("tiny", "text-to-image"), models)
     keyframes = render_keyframe_shard(plan_keyframes([r for r in rows if r["prompt_id"][0] == "i"], "tiny", "tiny"),
-                                      base, lambda *_: t2i, StepProfile(total=1))  # fmt: skip
+                                      base, lambda *_: t2i, StepProfile(total=1), report=lambda line: None)  # fmt: skip
 
     def pipeline(preset, task):
         return PIPELINES.get(get_preset(preset, task), models)
@@ -196,7 +196,7 @@ def local(args) -> list[dict]:
     render(fresh(-2))
     whole_s = time.monotonic() - started  # interrupts land anywhere in a shard's render and encode
     print(json.dumps({"shard_s": round(whole_s, 3)}), file=sys.stderr)
-    rng, watchdog, interrupter, failures, stops = random.Random(args.seed), Watchdog(), Interrupter(), [], []
+    rng, watchdog, interrupter, failures, stops = random.Random(args.seed), args.watchdog, Interrupter(), [], []
     for trial in range(args.trials):
         store = fresh(trial)
         watchdog.trial, watchdog.deadline = trial, time.monotonic() + args.grace_s + 30
@@ -239,7 +239,10 @@ def main() -> None:
     parser.add_argument("--work", default=None)
     args = parser.parse_args()
     args.work = args.work or tempfile.mkdtemp(prefix="interrupt-trials-")
+    args.watchdog = Watchdog()
     failures, stops = hosted(args) if args.kind == "hosted" else local(args)
+    # The process must end too: a worker thread that holds up the interpreter's exit is the same hang.
+    args.watchdog.trial, args.watchdog.deadline = "exit", time.monotonic() + 30
     for failure in failures:
         print(json.dumps(failure), flush=True)
     summary = {"trials": args.trials, "failures": len(failures), "interrupted": len(stops),

@@ -2,9 +2,9 @@
 downloaded, decoded and stored under the clip's content key like a local render.
 
 `render_hosted_clip` is the per-clip call (a long take can call it per take); `render_hosted_items` runs
-a shard's clips on a thread pool bounded by the provider's concurrency. No Dagster here: a cancelled
-run reaches us as an exception in the waiting thread (KeyboardInterrupt or Dagster's interrupt), and
-every open task is then cancelled before it propagates.
+a shard's clips on daemon worker threads bounded by the provider's concurrency. No Dagster here: a
+cancelled run reaches us as an exception in the waiting thread (KeyboardInterrupt or Dagster's
+interrupt), and the workers cancel their open tasks before it propagates, within a bounded grace.
 """
 
 from __future__ import annotations
@@ -150,25 +150,25 @@ def render_hosted_items(
     refused = 0
     try:
         workers.start()
-        for outcome in workers.outcomes():
+        for finished in workers.outcomes():
             # Handled whole: an interrupt inside Dagster's logging or a halt would leave their locks held.
             with deferred_interrupts():
-                if isinstance(outcome.error, Halted):
+                if isinstance(finished.error, Halted):
                     continue
-                if outcome.error is not None:
-                    stopping = stopping or outcome.error
+                if finished.error is not None:
+                    stopping = stopping or finished.error
                     halt.stop(cancel=False)
                     continue
-                item = outcome.result
+                item = finished.result
                 # The first refusals are logged, then only counted (each is in lineage and the quality report);
                 # progress only at each twentieth of the shard (`StepProfile.add`).
                 refused += "failure" in item
                 if "failure" in item:
-                    outcome_line = f"refused ({item['failure']['code']})" if refused <= SHOWN else None
+                    outcome = f"refused ({item['failure']['code']})" if refused <= SHOWN else None
                 else:
-                    outcome_line = profile.add(item["seconds"])
-                if outcome_line:
-                    report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']} on {client.provider}: {outcome_line}")
+                    outcome = profile.add(item["seconds"])
+                if outcome:
+                    report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']} on {client.provider}: {outcome}")
     except BaseException:
         _stop_on_interrupt(workers, halt, settings, client.provider, cancel_on_interrupt, report)
         raise

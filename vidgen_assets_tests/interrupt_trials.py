@@ -84,7 +84,9 @@ class Interrupter:
             def trace(frame, event, arg):
                 left[0] -= 1
                 if left[0] <= 0 and self.armed and not interrupts_deferred():
-                    self.armed, self.sent_at = False, time.monotonic()
+                    # Still armed: raised inside a finalizer (a generator closed by the GC), the exception is
+                    # "ignored" by CPython, as a signal handler's would be; the later signal then ends the trial.
+                    left[0], self.sent_at = float("inf"), time.monotonic()
                     self.by_trace += 1
                     sys.settrace(None)
                     raise KeyboardInterrupt

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 _deferring = False
 
 
@@ -43,11 +44,14 @@ def deferred_interrupts() -> Iterator[None]:
         if holding:
             received.append(signum)
         else:  # the block ended but its handler is not yet (or, cut short by a signal, never) put back
-            _deliver(signum, previous.get(signum))
+            _deliver(signum, previous.get(signum, _DEFAULTS[signum]))
 
+    hold.held_previous = previous  # type: ignore[attr-defined]
     try:
         for signum in SIGNALS:
-            previous[signum] = signal.getsignal(signum)  # kept before `hold` goes in: a signal may follow at once
+            # Kept before `hold` goes in (a signal may follow at once); a `hold` left behind by a block cut
+            # short is looked through, so handlers never chain.
+            previous[signum] = _unwrapped(signum, signal.getsignal(signum))
             if previous[signum] is not None:  # None: a handler not set from Python, left alone
                 signal.signal(signum, hold)
         _deferring = True
@@ -62,6 +66,12 @@ def deferred_interrupts() -> Iterator[None]:
             for signum, handler in previous.items():
                 if handler is not None:
                     signal.signal(signum, handler)
+
+
+def _unwrapped(signum: int, handler: object) -> object:
+    while hasattr(handler, "held_previous"):
+        handler = handler.held_previous.get(signum, _DEFAULTS[signum])
+    return handler
 
 
 def _deliver(signum: int, handler: object) -> None:

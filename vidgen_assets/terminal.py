@@ -16,6 +16,8 @@ from typing import TextIO
 
 import dagster as dg
 
+from vidgen_assets.lib.interrupts import deferred_interrupts
+
 STAGES = ("prompts", "keyframes", "videos", "reel", "render_stats")
 # The render steps log "<kind> <id>: <done>/<total> in <s>s, ETA <s>s" per item (lib/generation/profile.py).
 PROGRESS = re.compile(r"^(keyframe|clip) .*: (\d+)/(\d+) in [\d.]+s, ETA (\d+)s")
@@ -124,9 +126,15 @@ class StageProgress:
                 drain(instance)
 
         thread = threading.Thread(target=follow, name="vidgen-progress", daemon=True)
-        thread.start()
+        interrupted = True
         try:
+            with deferred_interrupts():  # Thread.start and Event.set take locks the follower needs too
+                thread.start()
             yield self
+            interrupted = False
         finally:
-            stop.set()
-            thread.join(timeout=30)
+            with deferred_interrupts():
+                stop.set()
+            # A finished run's last events are worth waiting for; an interrupted one's exit is not held up long.
+            if thread.is_alive():
+                thread.join(timeout=5 if interrupted else 30)

@@ -4,6 +4,7 @@ out of everything the platform writes."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import psutil
 import pytest
 
 from vidgen_assets.lib import environment
+from vidgen_assets.lib.day_lock import lock_path
 from vidgen_assets.lib.generation import preset_names
 from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.importer import import_rows
@@ -179,9 +181,21 @@ def test_a_cancelled_run_cancels_its_open_provider_tasks(vidgen_home, fake):
     import_day(seeds=range(51, 54))
     fake.configure(processing_s=120.0)
     media = Path(environment.media_uri())
-    interrupt_with_tasks_in_flight(media, cancel_run=True).wait(timeout=120)
+    with dg.DagsterInstance.get() as instance:  # a pool limit, so the step holds a slot while it renders
+        instance.event_log_storage.set_concurrency_slots("api_replicate", 2)
+    run = interrupt_with_tasks_in_flight(media, cancel_run=True)
+    interrupted = time.monotonic()
+    run.wait(timeout=120)
+    # The bound the providers README states: the step within its 10 s grace, the run's own ending after it.
+    assert time.monotonic() - interrupted < 30
     assert fake.stats()["cancels"] == 3 and fake.stats()["creates"] == 3  # cancelled, and not retried
     assert {json.loads(p.read_text())["state"] for p in (media / "tasks").glob("*.json")} == {"cancelled"}
+    lock = lock_path(environment.dagster_home() / "locks", str(TEST_DAY))
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the day is free for the next run
+    with dg.DagsterInstance.get() as instance:
+        assert instance.event_log_storage.get_concurrency_info("api_replicate").claimed_slots == []
 
 
 def test_an_interrupted_step_is_retried_polling_its_tasks(vidgen_home, fake):

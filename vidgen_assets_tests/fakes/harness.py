@@ -7,9 +7,10 @@ and its provider's vocabulary (`throttled`, `out_of_credits`), and calls `main(H
 
 Control endpoints, the same on every fake:
 - `POST /_fake/config` JSON, any of {"processing_s", "throttle_next", "retry_after_s", "moderate_substring",
-  "stall", "drop_next", "out_of_credits"}: `throttle_next` answers the next n API requests with 429 and
+  "stall", "drop_next", "out_of_credits", "hang_s"}: `throttle_next` answers the next n API requests with 429 and
   `Retry-After`; `drop_next` closes the next n API requests' connections without an answer (before the
-  request is acted on); `stall` keeps new tasks running forever.
+  request is acted on); `stall` keeps new tasks running forever; `hang_s` holds every API request that long
+  before acting on it (a provider call a worker is stuck in).
 - `GET /_fake/stats` → {"creates", "creates_by_input", "cancels", "polls", "throttled", "dropped"}.
 - `POST /_fake/reset`: the default configuration and zeroed counters (tasks are kept), between tests.
 - `POST /_fake/purge`: forget every task (a purged history, another account): polls then answer 404.
@@ -45,6 +46,7 @@ class FakeConfig:
     stall: bool = False
     drop_next: int = 0
     out_of_credits: bool = False
+    hang_s: float = 0.0
 
 
 @dataclass
@@ -195,6 +197,8 @@ class FakeHandler(BaseHTTPRequestHandler):
         if self.state.take("throttle_next"):
             self.state.count("throttled")
             return self.throttled()
+        if self.state.config.hang_s:
+            time.sleep(self.state.config.hang_s)
         for route_method, pattern, name in self.routes:
             if route_method == method and (match := re.fullmatch(pattern, path)):
                 return getattr(self, name)(*match.groups())

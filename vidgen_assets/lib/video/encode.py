@@ -92,7 +92,7 @@ class ClipWriter:
                 self._container, fps=fps, width=width, height=height,
                 codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
             )  # fmt: skip
-        except Exception:
+        except BaseException:  # an interrupt too: the container's file handle must not leak
             self._abort()
             raise
 
@@ -153,8 +153,8 @@ class ClipWriter:
             return
         try:
             self.close()
-        except Exception:
-            # A failed flush leaves an unplayable file; do not let it look finished.
+        except BaseException:
+            # A failed (or interrupted) flush leaves an unplayable file; do not let it look finished.
             self.path.unlink(missing_ok=True)
             raise
 

@@ -13,6 +13,7 @@ import httpx
 from ...storage import MediaStore
 from ...video import ClipWriter, VideoDecodeError, iter_frames, probe_video
 from .base import ProviderError
+from .tasks import Halted
 
 # Status codes meaning the output URL is gone for good (output URLs expire after a day or two).
 GONE = {403, 404, 410}
@@ -64,6 +65,7 @@ def fetch_output(url: str, store: MediaStore, media_key: str, *, attempts: int, 
     """Download `url` under `media_key` at once (retrying), check it decodes, normalize if the reel needs it.
 
     The clip appears under its key only once all of that succeeded. Returns its frames, fps and size.
+    `pause` set (the step stopping) ends the download within a chunk, and any wait between attempts.
     """
     error: Exception | None = None
     for attempt in range(1, attempts + 1):
@@ -73,6 +75,8 @@ def fetch_output(url: str, store: MediaStore, media_key: str, *, attempts: int, 
                     response.raise_for_status()
                     with open(path, "wb") as out:
                         for chunk in response.iter_bytes(1 << 20):
+                            if pause.is_set():  # the step is stopping: the record keeps the output for the next run
+                                raise Halted()
                             out.write(chunk)
                 info = probe_video(path)  # decodes every frame: a truncated download fails here
                 if (info.codec, info.pix_fmt) != ("h264", "yuv420p"):

@@ -2,19 +2,21 @@
 downloaded, decoded and stored under the clip's content key like a local render.
 
 `render_hosted_clip` is the per-clip call (a long take can call it per take); `render_hosted_items` runs
-a shard's clips on a thread pool bounded by the provider's concurrency. No Dagster here: a cancelled
-run reaches us as an exception in the waiting thread (KeyboardInterrupt or Dagster's interrupt), and
-every open task is then cancelled before it propagates.
+a shard's clips on daemon worker threads bounded by the provider's concurrency. No Dagster here: a
+cancelled run reaches us as an exception in the waiting thread (KeyboardInterrupt or Dagster's
+interrupt), and the workers cancel their open tasks before it propagates, within a bounded grace.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from functools import partial
 
 from ...bounded import SHOWN
+from ...interrupts import deferred_interrupts
 from ...storage import MediaStore
+from ...workers import Workers
 from ..plan import mark_cached
 from ..presets import get_preset
 from ..profile import StepProfile
@@ -115,6 +117,22 @@ def render_hosted_item(item: dict, store: MediaStore, client: ProviderClient, **
     return render_hosted_clip(item, store, client, **run)
 
 
+def _stop_on_interrupt(workers: Workers, halt: Halt, settings: HostedSettings, provider: str,
+                       cancel_on_interrupt: Callable[[], bool], report: Callable[[str], None]) -> None:  # fmt: skip
+    """Halt the workers (cancelling their tasks if the run was cancelled) and wait for them, within the grace."""
+    with deferred_interrupts():
+        try:
+            cancel = cancel_on_interrupt()
+        except Exception as error:  # e.g. the instance unreachable: the tasks stay in their records for the next run
+            report(f"could not tell whether the run was cancelled ({type(error).__name__}): leaving open {provider} tasks running")
+            cancel = False
+        halt.stop(cancel=cancel)
+        stuck = workers.stop(settings.stop_grace_s)
+        if stuck:
+            report(f"{len(stuck)} {provider} worker(s) still in a provider call after {settings.stop_grace_s:g}s; "
+                   "stopping without them (their tasks stay in their records for the next run)")  # fmt: skip
+
+
 def _span(start: float | None, end: float | None) -> float | None:
     return round(end - start, 3) if start is not None and end is not None else None
 
@@ -159,8 +177,9 @@ def render_hosted_items(
 
     An error that would stop every clip (out of credits, a refused or missing key, an input the provider
     can't be sent) stops the step: open tasks are left to a resumed run to poll. An interruption propagates
-    after the workers stop; it cancels every open task first when `cancel_on_interrupt()` says so (a
-    cancelled run), else leaves them to the step's retry (a preempted pod gets the same signal).
+    within `settings.stop_grace_s` (10 s): the workers cancel their open tasks first when
+    `cancel_on_interrupt()` says so (a cancelled run), else leave them to the step's retry (a preempted pod
+    gets the same signal); a worker still stuck in a provider call then is left behind, its task in its record.
     A task is created only under the clip's claim in `claims` (the warehouse's `provider_claims`, so other
     steps, runs and pods wait for it instead of creating; in-process only when none is given), and
     `spending` holds each create's price in the spend ledger first (`lib/rules/budget.py`).
@@ -169,25 +188,23 @@ def render_hosted_items(
     held = ClipClaims(claims or MemoryClaims(), client.provider)
     pending = mark_cached(store, items)
     profile.total = len(pending)  # progress and ETA count what this step renders
-    pool = ThreadPoolExecutor(max_workers=max(1, settings.concurrency), thread_name_prefix=f"hosted-{client.provider}")
-    futures: set[Future] = {
-        pool.submit(render_hosted_item, item, store, client, settings=settings, halt=halt, claims=held,
-                    spending=spending)
-        for item in pending
-    }
+    render = partial(render_hosted_item, store=store, client=client, settings=settings, halt=halt, claims=held,
+                     spending=spending)  # fmt: skip
+    workers = Workers(render, pending, concurrency=settings.concurrency, name=f"hosted-{client.provider}")
     stopping: BaseException | None = None
     refused = 0
     try:
-        while futures:
-            done, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)  # short: interrupts get through
-            for future in done:
-                if isinstance(future.exception(), Halted):
+        workers.start()
+        for finished in workers.outcomes():
+            # Handled whole: an interrupt inside Dagster's logging or a halt would leave their locks held.
+            with deferred_interrupts():
+                if isinstance(finished.error, Halted):
                     continue
-                if future.exception() is not None:
-                    stopping = stopping or future.exception()
+                if finished.error is not None:
+                    stopping = stopping or finished.error
                     halt.stop(cancel=False)
                     continue
-                item = future.result()
+                item = finished.result
                 # The first refusals are logged, then only counted (each is in lineage and the quality report);
                 # progress only at each twentieth of the shard (`StepProfile.add`).
                 refused += "failure" in item
@@ -199,11 +216,11 @@ def render_hosted_items(
                 if outcome:
                     report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']} on {client.provider}: {outcome}")
     except BaseException:
-        halt.stop(cancel=cancel_on_interrupt())
+        _stop_on_interrupt(workers, halt, settings, client.provider, cancel_on_interrupt, report)
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # workers cancel their tasks (if asked) before this returns
-        held.close()
+        held.close()  # the heartbeat: a worker left behind keeps its claim a lease at most
+    workers.stop(settings.stop_grace_s)  # all ended already: nothing to wait for
     if refused > SHOWN:
         report(f"…and {refused - SHOWN} more clips not made by {client.provider} (all in lineage and the quality report)")
     if stopping is not None:

@@ -35,6 +35,7 @@ class HostedSettings:
     max_poll_s: float = 5.0
     max_backoff_s: float = 60.0  # transient errors without Retry-After back off exponentially up to this
     download_attempts: int = 5
+    stop_grace_s: float = 10.0  # an interrupted step waits this long for its workers to cancel their tasks
 
 
 class Halt:
@@ -106,7 +107,22 @@ def run_task(
 ) -> tuple[TaskRecord, TaskStatus | None]:
     """Drive the clip's task to an end: (record, final status). A `failed` record comes back with no status
     and is not re-submitted. `request` builds the create body (called only when a task must be created);
-    `spend` holds its price first (BudgetRefused: nothing is created or recorded)."""
+    `spend` holds its price first (BudgetRefused: nothing is created or recorded). Halted by a cancelled
+    run, it cancels the open task it created, whatever it was doing when the halt came; a task another run
+    created (or an earlier attempt) is left running for whoever waits on it: its output is reused."""
+    made: list[str] = []
+    try:
+        return _run_task(client, store, record, request, settings=settings, halt=halt, deadline=deadline,
+                         claims=claims, spend=spend, made=made)  # fmt: skip
+    except Halted:
+        current = read_record(store, record.clip_key)  # durable at each step: says whether a task is open
+        if halt.cancel and current is not None and current.task_id in made and current.state == SUBMITTED:
+            _cancel(client, store, current, "the run was cancelled")
+        raise
+
+
+def _run_task(client, store, record: TaskRecord, request, *, settings, halt, deadline, claims, spend,
+              made: list[str]) -> tuple[TaskRecord, TaskStatus | None]:  # fmt: skip
     while True:
         if record.state == FAILED:
             return record, None
@@ -123,8 +139,9 @@ def run_task(
         else:  # no task yet, an intent without id, or a cancelled one
             if time.time() >= deadline:
                 raise DeadlineExceeded("no task created by the clip's deadline")
-            record = _create_under_claim(client, store, record, request, claims, settings=settings, halt=halt,
-                                         deadline=deadline, spend=spend)  # fmt: skip
+            record, created = _create_under_claim(client, store, record, request, claims, settings=settings,
+                                                  halt=halt, deadline=deadline, spend=spend)  # fmt: skip
+            made += [record.task_id] if created and record.task_id else []
             continue
         record.started_at, record.finished_at = status.started_at, status.finished_at or time.time()
         if status.state == "succeeded":
@@ -143,9 +160,10 @@ def _has_outcome(record: TaskRecord) -> bool:
     return record.state == FAILED or bool(record.task_id and record.state in (SUBMITTED, SUCCEEDED))
 
 
-def _create_under_claim(client, store, record, request, claims: ClipClaims, *, settings, halt, deadline, spend) -> TaskRecord:
-    """The clip's task, created by this step only while it holds the clip's claim; while another step, run
-    or pod holds a live claim, wait for that holder's task id (or refusal) in the record instead."""
+def _create_under_claim(client, store, record, request, claims: ClipClaims, *, settings, halt, deadline,
+                        spend) -> tuple[TaskRecord, bool]:  # fmt: skip
+    """(the clip's task record, whether this step created it): created only while this step holds the clip's
+    claim; while another step, run or pod holds a live claim, wait for that holder's task id (or refusal)."""
     interval = settings.first_poll_s
     while True:
         if claims.acquire(record.clip_key):
@@ -153,18 +171,18 @@ def _create_under_claim(client, store, record, request, claims: ClipClaims, *, s
                 stored = read_record(store, record.clip_key)
                 latest = stored or record
                 if _has_outcome(latest):  # the previous holder finished creating just before
-                    return latest
+                    return latest, False
                 if stored is not None and stored.state == SUBMITTING and (found := _find_again(client, stored, request)):
                     latest.task_id, latest.state, latest.submitted_at = found, SUBMITTED, time.time()
                     write_record(store, latest)  # a holder killed inside its create: its task, found again
-                    return latest
+                    return latest, False
                 return _create(client, store, latest, request(), settings=settings, halt=halt, deadline=deadline,
-                               spend=spend)  # fmt: skip
+                               spend=spend), True  # fmt: skip
             finally:
                 claims.release(record.clip_key)
         latest = read_record(store, record.clip_key)
         if latest is not None and _has_outcome(latest):
-            return latest
+            return latest, False
         if time.time() >= deadline:
             raise DeadlineExceeded("another run held the clip's claim until its deadline; it creates the task")
         if halt.event.wait(min(interval, max(0.0, deadline - time.time()))):
@@ -225,8 +243,6 @@ def _poll_to_end(client, store, record: TaskRecord, *, settings, halt, deadline)
             _cancel(client, store, record, "no result by the clip's deadline")
             raise DeadlineExceeded(f"task {record.task_id} not finished by the clip's deadline; cancelled")
         if halt.event.wait(min(interval, max(0.0, deadline - time.time()))):
-            if halt.cancel:
-                _cancel(client, store, record, "the run was cancelled")
             raise Halted()
         interval = min(interval * 1.5, settings.max_poll_s)
 

@@ -219,7 +219,8 @@ def render_hosted_items(
         _stop_on_interrupt(workers, halt, settings, client.provider, cancel_on_interrupt, report)
         raise
     finally:
-        held.close()  # the heartbeat: a worker left behind keeps its claim a lease at most
+        with deferred_interrupts():  # its Event is shared with the heartbeat thread
+            held.close()  # a worker left behind keeps its claims a lease at most
     workers.stop(settings.stop_grace_s)  # all ended already: nothing to wait for
     if refused > SHOWN:
         report(f"…and {refused - SHOWN} more clips not made by {client.provider} (all in lineage and the quality report)")

@@ -105,27 +105,34 @@ def stage(session: Session, specs, parts, rejections: Sequence[Rejection]) -> No
 
 def classify_staged(session: Session, schema: str = "", if_exists: str = "replace") -> WriteCounts:
     """Sort the staged `chunk` into new, changed, moved and unchanged rows; under `skip` drop the live ones
-    from it, under `error` raise `ExistingIds` (the caller's transaction then writes nothing)."""
+    from it, under `error` raise `ExistingIds` (the caller's transaction then writes nothing).
+
+    Counted in SQL, so only a few ids per kind leave the database while the write holds the warehouse.
+    """
     if if_exists not in IF_EXISTS:
         raise ValueError(f"if_exists must be one of {', '.join(IF_EXISTS)}, got {if_exists!r}")
+    existing = "" if if_exists == "replace" else "WHEN TRUE THEN 'existing' "
+    kind = (
+        "CASE WHEN prompts.prompt_id IS NULL OR prompts.deleted_at IS NOT NULL THEN 'new' " + existing
+        + "WHEN prompts.scheduled_for IS DISTINCT FROM chunk.scheduled_for THEN 'moved' "
+        f"WHEN {_CHANGED.replace('excluded.', 'chunk.')} THEN 'changed' END"
+    )  # fmt: skip
     rows = session.execute(
-        "SELECT chunk.prompt_id, prompts.prompt_id IS NULL OR prompts.deleted_at IS NOT NULL, "
-        "prompts.scheduled_for IS DISTINCT FROM chunk.scheduled_for, "
-        f"{_CHANGED.replace('excluded.', 'chunk.')} FROM chunk LEFT JOIN {schema}prompts AS prompts "
-        "ON prompts.prompt_id = chunk.prompt_id ORDER BY chunk.prompt_id"
+        "SELECT kind, chunk_id, total FROM (SELECT kind, chunk_id, count(*) OVER (PARTITION BY kind) AS total, "
+        "row_number() OVER (PARTITION BY kind ORDER BY chunk_id) AS n FROM "
+        f"(SELECT chunk.prompt_id AS chunk_id, {kind} AS kind FROM chunk LEFT JOIN {schema}prompts AS prompts "
+        f"ON prompts.prompt_id = chunk.prompt_id) AS sorted WHERE kind IS NOT NULL) AS ranked "
+        f"WHERE n <= {EXAMPLE_IDS} ORDER BY kind, n"
     ).fetchall()
     counts = WriteCounts()
-    live = [prompt_id for prompt_id, new, _, _ in rows if not new]
-    if live and if_exists == "error":
-        raise ExistingIds(live[:EXAMPLE_IDS], len(live))
-    if live and if_exists == "skip":
-        session.execute("DELETE FROM chunk WHERE prompt_id IN (SELECT unnest(CAST(? AS VARCHAR[])))", [live])
-    for prompt_id, new, moved, changed in rows:
-        kind = "new" if new else "skipped" if if_exists == "skip" else "moved" if moved else "changed" if changed else None
-        if kind:
-            setattr(counts, kind, getattr(counts, kind) + 1)
-            if len(counts.examples[kind]) < EXAMPLE_IDS:
-                counts.examples[kind].append(prompt_id)
+    for kind, prompt_id, total in rows:
+        kind = "skipped" if kind == "existing" else kind
+        setattr(counts, kind, total)
+        counts.examples[kind].append(prompt_id)
+    if counts.skipped and if_exists == "error":
+        raise ExistingIds(counts.examples["skipped"], counts.skipped)
+    if counts.skipped:
+        session.execute(f"DELETE FROM chunk WHERE prompt_id IN (SELECT prompt_id FROM {schema}prompts WHERE deleted_at IS NULL)")
     return counts
 
 

@@ -51,8 +51,9 @@ def not_a_partition(day: date) -> str | None:
     now = datetime.now(zone)
     if opens > now:
         wait = opens - now
+        left = f"{wait.days} days" if wait.days else f"{wait.seconds // 3600} h {wait.seconds // 60 % 60} min"
         return (f"{day} is not a daily partition yet: it becomes one at {opens:%Y-%m-%d %H:%M} {zone.key} "
-                f"(in {wait.days} days {wait.seconds // 3600} h); its rows are kept, and the schedule renders it then")  # fmt: skip
+                f"(in {left}); its rows are kept, and the schedule renders it then")  # fmt: skip
     return None
 
 

@@ -106,7 +106,10 @@ def import_and_report(rows: list[dict], if_exists: str = "replace") -> int:
 def cmd_prompts_import(args: argparse.Namespace) -> int:
     from vidgen_assets.lib.warehouse.importer import import_file
 
+    written = []  # the last progress report: what earlier chunks stored if a later one cannot be read
+
     def progress(result) -> None:
+        written[:] = [result]
         print(f"chunk {result.chunks}: {result.rows} rows read, {result.stored} stored, {result.rejected} rejected",
               flush=True)  # fmt: skip
 
@@ -114,7 +117,8 @@ def cmd_prompts_import(args: argparse.Namespace) -> int:
         result = import_file(warehouse(), args.file, *_models(), chunk_rows=args.chunk_rows, progress=progress,
                              first_day=first_day(), if_exists=args.if_exists)  # fmt: skip
     except (OSError, ValueError) as error:  # readers turn a file they cannot read into ValueError
-        print(f"error: {error}", file=sys.stderr)
+        kept = f"; the {written[0].stored} rows of the {written[0].chunks} chunks before it are stored" if written else ""
+        print(f"error: {error}{kept}", file=sys.stderr)
         return 2
     _report(result)
     return 0

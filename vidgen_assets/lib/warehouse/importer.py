@@ -110,7 +110,9 @@ def _csv_rows(path: Path) -> Iterator[dict]:
         except csv.Error as error:
             raise ValueError(f"{path}: the header cannot be read: {error}") from None
         if not names or "prompt_id" not in (names := [str(n).strip() for n in names]):
-            raise ValueError(f"{path}: the header must start with {HEADER}")
+            other = next((d for d in ";\t|" if d in (names or [""])[0]), None)
+            hint = f" (this file is separated by {other!r}: save it comma-separated)" if other else ""
+            raise ValueError(f"{path}: the header must start with {HEADER}{hint}")
         reader.fieldnames = names
         while True:
             try:

@@ -46,6 +46,11 @@ def test_unreadable_files_fail_in_one_line_before_any_write(store, tmp_path):
         assert result.returncode == 2
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith(f"error: {path}: not a readable Parquet file")
+    semicolons = tmp_path / "excel-de.csv"  # Excel in a locale whose list separator is ';'
+    semicolons.write_text(f"{HEADER.replace(',', ';')}\ns1;{DAY};a fox;;1\n")
+    result = vidgen("prompts", "import", str(semicolons))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("(this file is separated by ';': save it comma-separated)")
     good = tmp_path / "good.csv"
     good.write_text(f"{HEADER}\ng1,{DAY},a fox,,1\n")
     result = vidgen("prompts", "import", "--chunk-rows", "0", str(good))

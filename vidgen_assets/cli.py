@@ -7,7 +7,7 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 
 from vidgen_assets.cli_money import add_estimate_parser, estimate_line, print_spend
-from vidgen_assets.cli_prompts import add_prompts_parser, import_and_report, parse_day, warehouse
+from vidgen_assets.cli_prompts import add_prompts_parser, import_and_report, not_a_partition, parse_day, warehouse
 from vidgen_assets.cli_storage import add_storage_parser, pipeline_s3_client
 from vidgen_assets.lib import environment
 
@@ -17,12 +17,11 @@ def _yesterday_utc() -> date:
 
 
 def _render(day: date, verbose: bool = False) -> int:
-    from vidgen_assets.defs.partitions import FIRST_DAY
     from vidgen_assets.runner import RunFailed, run_day
     from vidgen_assets.terminal import StageProgress
 
-    if day.isoformat() < FIRST_DAY:
-        print(f"error: days before {FIRST_DAY} are outside the daily partitions", file=sys.stderr)
+    if problem := not_a_partition(day):
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     if not warehouse().day_count(day):
         # Nothing to render: say so instead of launching a run that fails for want of clips.

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime, timezone
+import unicodedata
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from vidgen_assets.lib import environment
 from vidgen_assets.lib.warehouse.connections import masked
 
 PRINTED_REJECTIONS = 50
+IF_EXISTS_HELP = "what a prompt_id the warehouse already holds gets: replace it (default), skip the row, or error (nothing written)"
 
 
 def parse_day(text: str) -> date:
@@ -18,6 +21,40 @@ def parse_day(text: str) -> date:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
 
+
+def positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return number
+
+
+def first_day() -> date:
+    """The first daily partition, as the partitions definition has it: earlier days never render."""
+    from vidgen_assets.defs.partitions import daily_partitions
+
+    return daily_partitions.start.date()
+
+
+def not_a_partition(day: date) -> str | None:
+    """Why `day` cannot be rendered now (before the first partition, or not one yet), or None."""
+    from vidgen_assets.defs.partitions import daily_partitions
+
+    if day < first_day():
+        return f"{day} is before {first_day()}, the first daily partition: it can never render"
+    zone = ZoneInfo(daily_partitions.timezone or "UTC")
+    # A day's partition exists from its start, less the days `end_offset` opens early.
+    opens = datetime.combine(day, time(), zone) - timedelta(days=daily_partitions.end_offset - 1)
+    now = datetime.now(zone)
+    if opens > now:
+        wait = opens - now
+        left = f"{wait.days} days" if wait.days else f"{wait.seconds // 3600} h {wait.seconds // 60 % 60} min"
+        return (f"{day} is not a daily partition yet: it becomes one at {opens:%Y-%m-%d %H:%M} {zone.key} "
+                f"(in {left}); its rows are kept, and the schedule renders it then")  # fmt: skip
+    return None
 
 
 def warehouse():
@@ -33,10 +70,18 @@ def _models() -> tuple[set[str], set[str]]:
 
 
 def _report(result) -> None:
+    writes = result.writes
+    skipped = f", {writes.skipped} skipped (already there)" if writes.skipped else ""
     print(
         f"stored {result.stored} prompt rows in {masked(environment.warehouse_target())} "
-        f"({result.changed} new or changed, {result.unchanged} unchanged); {result.rejected} rejected"
+        f"({writes.new} new, {writes.changed} changed, {writes.moved} moved to another day, "
+        f"{result.unchanged} unchanged{skipped}); {result.rejected} rejected"
     )
+    for kind, count in (("new", writes.new), ("changed", writes.changed), ("moved", writes.moved),
+                        ("skipped", writes.skipped)):  # fmt: skip
+        if count:
+            ids = ", ".join(writes.examples[kind]) + (f" and {count - len(writes.examples[kind])} more" if count > len(writes.examples[kind]) else "")
+            print(f"  {kind}: {ids}")
     for rejection in result.rejections[:PRINTED_REJECTIONS]:
         print(f"rejected {rejection.prompt_id!r}: {rejection.reason}", file=sys.stderr)
     if result.rejected > PRINTED_REJECTIONS:
@@ -44,10 +89,16 @@ def _report(result) -> None:
         print(f"... and {more} more rejections: all are in the table prompt_rejections", file=sys.stderr)
 
 
-def import_and_report(rows: list[dict]) -> int:
+def import_and_report(rows: list[dict], if_exists: str = "replace") -> int:
+    """Import rows held in memory and print the report; -1 when `if_exists="error"` met a live id."""
     from vidgen_assets.lib.warehouse.importer import import_chunks
+    from vidgen_assets.lib.warehouse.writes import ExistingIds
 
-    result = import_chunks(warehouse(), [rows], *_models())
+    try:
+        result = import_chunks(warehouse(), [rows], *_models(), first_day=first_day(), if_exists=if_exists)
+    except ExistingIds as error:
+        print(f"error: {error}", file=sys.stderr)
+        return -1
     _report(result)
     return result.stored
 
@@ -55,14 +106,19 @@ def import_and_report(rows: list[dict]) -> int:
 def cmd_prompts_import(args: argparse.Namespace) -> int:
     from vidgen_assets.lib.warehouse.importer import import_file
 
+    written = []  # the last progress report: what earlier chunks stored if a later one cannot be read
+
     def progress(result) -> None:
+        written[:] = [result]
         print(f"chunk {result.chunks}: {result.rows} rows read, {result.stored} stored, {result.rejected} rejected",
               flush=True)  # fmt: skip
 
     try:
-        result = import_file(warehouse(), args.file, *_models(), chunk_rows=args.chunk_rows, progress=progress)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        result = import_file(warehouse(), args.file, *_models(), chunk_rows=args.chunk_rows, progress=progress,
+                             first_day=first_day(), if_exists=args.if_exists)  # fmt: skip
+    except (OSError, ValueError) as error:  # readers turn a file they cannot read into ValueError
+        kept = f"; the {written[0].stored} rows of the {written[0].chunks} chunks before it are stored" if written else ""
+        print(f"error: {error}{kept}", file=sys.stderr)
         return 2
     _report(result)
     return 0
@@ -85,6 +141,7 @@ def cmd_prompts_list(args: argparse.Namespace) -> int:
 def cmd_prompts_delete(args: argparse.Namespace) -> int:
     from vidgen_assets.lib.warehouse.changes import soft_delete_ids
 
+    args.ids = [unicodedata.normalize("NFC", i.strip()) for i in args.ids]  # ids are stored in NFC
     deleted = soft_delete_ids(warehouse(), args.ids)
     print(f"deleted {len(deleted)} prompt rows (soft delete: the change sensor re-renders their days)")
     unknown = sorted(set(args.ids) - set(deleted))
@@ -110,7 +167,7 @@ def cmd_prompts_add(args: argparse.Namespace) -> int:
         "keyframe_model": args.keyframe_model,
         "video_model": args.video_model,
     }
-    return 0 if import_and_report([row]) == 1 else 1
+    return 0 if import_and_report([row], args.if_exists) == 1 else 1
 
 
 def add_prompts_parser(commands) -> None:
@@ -118,7 +175,8 @@ def add_prompts_parser(commands) -> None:
     prompt_commands = prompts.add_subparsers(dest="prompts_command", required=True)
     importer = prompt_commands.add_parser("import", help="import a CSV, Parquet or JSON-lines file, in chunks")
     importer.add_argument("file")
-    importer.add_argument("--chunk-rows", type=int, default=50_000, help="rows per write transaction")
+    importer.add_argument("--chunk-rows", type=positive, default=50_000, help="rows per write transaction")
+    importer.add_argument("--if-exists", choices=("replace", "skip", "error"), default="replace", help=IF_EXISTS_HELP)
     importer.set_defaults(handler=cmd_prompts_import)
     listing = prompt_commands.add_parser("list", help="the live prompt rows of a day")
     listing.add_argument("--date", type=parse_day, required=True)
@@ -141,4 +199,5 @@ def add_prompts_parser(commands) -> None:
     add.add_argument("--take-crossfade-frames", type=int, help="blend this many frames at each join of the takes")
     add.add_argument("--keyframe-model")
     add.add_argument("--video-model")
+    add.add_argument("--if-exists", choices=("replace", "skip", "error"), default="replace", help=IF_EXISTS_HELP)
     add.set_defaults(handler=cmd_prompts_add)

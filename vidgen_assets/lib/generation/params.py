@@ -58,6 +58,8 @@ def preset_limit_error(row: Mapping[str, Any], preset: ModelPreset) -> str | Non
             if (row.get(side) or 0) % 8:
                 latents = "its latents are 1/8 of the image, so sides are multiples of 8"
                 return f"{side} {row[side]} does not fit {preset.name!r}: {latents}"
+            if (row.get(side) or 0) > preset.max_side:
+                return f"{side} {row[side]} exceeds {preset.max_side}, the largest side video model {preset.name!r} makes"
     frames = row.get("num_frames")
     if frames and frames > preset.max_frames:
         return f"num_frames {frames} exceeds {preset.max_frames}, the most video model {preset.name!r} makes"

@@ -23,7 +23,8 @@ class ModelPreset:
     builder: str | None = None  # "tiny": built and saved by tiny.py; "shape": real architecture, random weights
     dtype: str = "auto"  # "auto": bf16/fp16 on GPUs, fp32 on CPU
     defaults: Mapping[str, Any] = field(default_factory=dict)
-    max_frames: int = 128
+    max_frames: int = 128  # the most `num_frames` a row may ask for (validation reads it from here)
+    max_side: int = 2048  # the largest `width`/`height` a row may ask of a local model (hosted: its sizes)
     max_takes: int = 8  # a long take is extended from each take's last frame; providers bill every take
     hosted: HostedModel | None = None  # rendered by a hosted provider's API: no weights, no pipeline
 

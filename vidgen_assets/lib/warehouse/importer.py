@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import itertools
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,10 +21,15 @@ DEMO_SUBJECTS = ("a red fox", "a lighthouse keeper", "a paper boat")
 DEMO_ACTIONS = ("walking slowly", "turning around")
 DEMO_LOCATIONS = ("in fresh snow", "on a windy cliff")
 DEMO_STYLES = ("cinematic, golden hour", "watercolor")
+from .validation import READ_ERROR, normal_id
+from .writes import WriteCounts
+
 CHUNK_ROWS = 50_000  # ~0.3 s of writing per chunk at 1M rows; readers wait through one window
 KEPT_REJECTIONS = 1_000  # listed in the result; every one is in `prompt_rejections`
-_DUCKDB_READERS = {".parquet": "read_parquet(?)", ".jsonl": "read_json(?, format='newline_delimited')",
-                   ".ndjson": "read_json(?, format='newline_delimited')"}  # fmt: skip
+# Python's csv refuses fields over 131,072 characters; a longer prompt is a row to reject, not a file.
+CSV_FIELD_LIMIT = 16 * 1024 * 1024
+JSON_LINES = (".jsonl", ".ndjson")
+HEADER = "prompt_id,scheduled_for,prompt,negative_prompt,seed"
 
 
 @dataclass
@@ -31,41 +37,91 @@ class ImportResult:
     """Totals of one import; `rejections` keeps the first `KEPT_REJECTIONS`."""
 
     rows: int = 0
-    stored: int = 0  # valid rows written (inserted, changed or unchanged)
-    changed: int = 0  # rows inserted or changed
+    stored: int = 0  # valid rows kept (inserted, changed, moved, unchanged or skipped)
+    changed: int = 0  # rows inserted, changed or moved
     rejected: int = 0
     chunks: int = 0
     max_hold_s: float = 0.0  # the longest time one chunk held the warehouse file
     rejections: list = field(default_factory=list)
+    writes: WriteCounts = field(default_factory=WriteCounts)  # new / changed / moved / skipped, with ids
 
     @property
     def unchanged(self) -> int:
-        return self.stored - self.changed
+        return self.stored - self.changed - self.writes.skipped
 
 
 def read_chunks(path: str | Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[list[dict]]:
-    """Raw rows as they are in the file, `chunk_rows` at a time; validation decides what is usable."""
+    """Raw rows as they are in the file, `chunk_rows` at a time; validation decides what is usable.
+
+    A file that cannot be read at all raises `ValueError` before the first chunk; a record that
+    cannot be read (a malformed JSON line, a broken CSV record) becomes a row holding `READ_ERROR`.
+    """
     path = Path(path)
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    reader = _DUCKDB_READERS.get(path.suffix.lower())
-    if reader:
-        import duckdb
+    suffix = path.suffix.lower()
+    rows = _parquet_rows(path) if suffix == ".parquet" else _json_rows(path) if suffix in JSON_LINES else _csv_rows(path)
+    rows = iter(rows)
+    while batch := list(itertools.islice(rows, chunk_rows)):  # an unreadable file fails on the first, before any write
+        yield batch
 
+
+def _parquet_rows(path: Path) -> Iterator[dict]:
+    import duckdb
+
+    try:
         # An in-memory database of its own: the warehouse file is not touched while reading.
         with duckdb.connect() as connection:
-            result = connection.execute(f"SELECT * FROM {reader}", [str(path)])
+            connection.execute("SET TimeZone = 'UTC'")  # a TIMESTAMPTZ scheduled_for is read as its UTC day
+            result = connection.execute("SELECT * FROM read_parquet(?)", [str(path)])
             names = [d[0] for d in result.description]
-            while batch := result.fetchmany(chunk_rows):
-                yield [dict(zip(names, row)) for row in batch]
-        return
+            if "prompt_id" not in names:
+                raise ValueError(f"{path}: no prompt_id column; the columns must include {HEADER}")
+            while batch := result.fetchmany(1024):
+                yield from (dict(zip(names, row)) for row in batch)
+    except duckdb.Error as error:
+        reason = str(error).strip().splitlines()[0]
+        raise ValueError(f"{path}: not a readable Parquet file: {reason}") from None
+
+
+def _json_rows(path: Path) -> Iterator[dict]:
     # errors="surrogateescape" keeps undecodable bytes so the row is rejected, not the file.
-    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
-        rows = csv.DictReader(handle)
-        if not rows.fieldnames or "prompt_id" not in rows.fieldnames:
-            raise ValueError(f"{path}: the header must start with prompt_id,scheduled_for,prompt,negative_prompt,seed")
-        while batch := list(itertools.islice(rows, chunk_rows)):
-            yield batch
+    with path.open(encoding="utf-8-sig", errors="surrogateescape") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as error:
+                yield {READ_ERROR: f"line {line_number} is not valid JSON: {error}"}
+                continue
+            yield row if isinstance(row, dict) else {READ_ERROR: f"line {line_number} is not a JSON object"}
+
+
+def _csv_rows(path: Path) -> Iterator[dict]:
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark.
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            names = reader.fieldnames
+        except csv.Error as error:
+            raise ValueError(f"{path}: the header cannot be read: {error}") from None
+        if not names or "prompt_id" not in (names := [str(n).strip() for n in names]):
+            other = next((d for d in ";\t|" if d in (names or [""])[0]), None)
+            hint = f" (this file is separated by {other!r}: save it comma-separated)" if other else ""
+            raise ValueError(f"{path}: the header must start with {HEADER}{hint}")
+        reader.fieldnames = names
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # the reader goes on at the next line
+                row = {READ_ERROR: f"the CSV record ending on line {reader.line_num} cannot be read: {error}"}
+            yield row
 
 
 def demo_rows(day: date, count: int = 6) -> list[dict]:
@@ -97,24 +153,29 @@ def import_chunks(
     video_models,
     default_video_model: str | None = None,
     progress: Callable[[ImportResult], None] | None = None,
+    *,
+    first_day: date | None = None,
+    if_exists: str = "replace",
 ) -> ImportResult:
-    """Validate and write each chunk in its own short transaction; rejections are recorded, never raised."""
+    """Validate and write each chunk in its own short transaction; rejections are recorded, never raised.
+
+    `first_day` (the first daily partition) turns away earlier days; `if_exists` is what an id the
+    warehouse already holds gets: `replace`, `skip`, or `error` (`writes.ExistingIds`).
+    """
     from ..generation.params import apply_preset_limits
-    from .validation import PROMPT_PARTS, validate_rows
+    from .validation import validate_rows
 
     video_model = default_video_model or os.getenv("VIDGEN_VIDEO_MODEL", "tiny")
     result, seen = ImportResult(), set()
     for chunk in chunks:
-        specs, rejections = validate_rows(chunk, keyframe_models, video_models, first_row=result.rows + 1, seen=seen)
+        parts: dict[str, dict[str, str]] = {}  # those of the copy that was kept, whichever row it was
+        specs, rejections = validate_rows(chunk, keyframe_models, video_models, first_row=result.rows + 1,
+                                          seen=seen, first_day=first_day, parts=parts)  # fmt: skip
         specs, over_limits = apply_preset_limits(specs, video_model)
         rejections += over_limits
-        valid = {spec.prompt_id for spec in specs}
-        parts = {}
-        for row in chunk:
-            prompt_id = str(row.get("prompt_id") or "").strip()
-            if prompt_id in valid and prompt_id not in parts:  # a later duplicate was rejected
-                parts[prompt_id] = {p: str(row[p]).strip() for p in PROMPT_PARTS if row.get(p)}
-        result.changed += warehouse.write_prompts(specs, parts, rejections)
+        counts = warehouse.write_prompts(specs, parts, rejections, if_exists=if_exists)
+        result.writes.add(counts)
+        result.changed += counts.written
         result.max_hold_s = max(result.max_hold_s, warehouse.last_hold_s)
         result.rows += len(chunk)
         result.stored += len(specs)
@@ -127,9 +188,30 @@ def import_chunks(
 
 
 def import_file(warehouse, path: str | Path, keyframe_models, video_models, chunk_rows: int = CHUNK_ROWS,
-                progress: Callable[[ImportResult], None] | None = None) -> ImportResult:  # fmt: skip
-    """The public import path: stream the file, write chunk by chunk."""
-    return import_chunks(warehouse, read_chunks(path, chunk_rows), keyframe_models, video_models, progress=progress)
+                progress: Callable[[ImportResult], None] | None = None, *, first_day: date | None = None,
+                if_exists: str = "replace") -> ImportResult:  # fmt: skip
+    """The public import path: stream the file, write chunk by chunk.
+
+    Under `if_exists="error"` the file's ids are looked up first, so a clash stops it before any write.
+    """
+    if if_exists == "error":
+        from .writes import ExistingIds, printable
+
+        for chunk in read_chunks(path, chunk_rows):
+            ids = {normal_id(row["prompt_id"]) for row in chunk if row.get("prompt_id") is not None}
+            ids = sorted(i for i in ids if printable(i) == i)  # others are rejected anyway; NUL breaks the query
+            if live := live_ids(warehouse, ids):
+                raise ExistingIds(live, len(live))
+    return import_chunks(warehouse, read_chunks(path, chunk_rows), keyframe_models, video_models, progress=progress,
+                         first_day=first_day, if_exists=if_exists)  # fmt: skip
+
+
+def live_ids(warehouse, ids: list[str]) -> list[str]:
+    """Which of these ids the warehouse holds as live (not soft-deleted) rows."""
+    with warehouse.connect() as session:
+        query = ("SELECT prompt_id FROM prompts WHERE deleted_at IS NULL "
+                 "AND prompt_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY prompt_id")  # fmt: skip
+        return [prompt_id for (prompt_id,) in session.execute(query, [ids]).fetchall()]
 
 
 def import_rows(

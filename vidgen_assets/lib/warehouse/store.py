@@ -17,7 +17,7 @@ from pathlib import Path
 from .connections import DUCKDB, POSTGRES, Dialect, Session, is_local_file, is_postgres, open_session, when_unlocked
 from .schema import MIGRATIONS, for_postgres
 from .validation import PromptSpec, Rejection
-from .writes import PROMPT_COLUMNS, printable, stage, upsert_staged
+from .writes import PROMPT_COLUMNS, WriteCounts, classify_staged, printable, stage, upsert_staged
 
 EMPTY_FINGERPRINT = "0:0"
 # Concurrent first connections of several processes migrate one at a time (PostgreSQL).
@@ -103,21 +103,24 @@ class Warehouse:
         specs: Sequence[PromptSpec],
         parts: dict[str, dict[str, str]] | None = None,
         rejections: Sequence[Rejection] = (),
-    ) -> int:
+        if_exists: str = "replace",
+    ) -> WriteCounts:
         """One short transaction: upsert the rows set-based, and replace their ids' import rejections.
 
         An update bumps `updated_at` and clears `deleted_at` only when a value changes (re-importing
         an unchanged row is not a change); a move keeps the old day in `previous_scheduled_for`.
-        Returns the rows inserted or changed.
+        `if_exists` says what a live id gets: `replace`, `skip` (left as it is) or `error` (`ExistingIds`,
+        nothing written). Returns the new, changed, moved and skipped rows.
         """
         if self.dialect is POSTGRES:
             with self.connect() as session:
                 started = time.perf_counter()
                 with session.transaction():
                     stage(session, specs, parts, rejections)
-                    written = upsert_staged(session)
+                    counts = classify_staged(session, if_exists=if_exists)
+                    upsert_staged(session)
                 self.last_hold_s = time.perf_counter() - started
-                return written
+                return counts
         import duckdb
 
         with duckdb.connect() as staging:
@@ -125,7 +128,9 @@ class Warehouse:
             session = Session(staging, DUCKDB)
             stage(session, specs, parts, rejections)
             with self.attached(staging) as schema, session.transaction():
-                return upsert_staged(session, f"{schema}.")
+                counts = classify_staged(session, f"{schema}.", if_exists)
+                upsert_staged(session, f"{schema}.")
+                return counts
 
     @contextmanager
     def attached(self, connection) -> Iterator[str]:

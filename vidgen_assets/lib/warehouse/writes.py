@@ -9,7 +9,9 @@ and other writers and readers go on meanwhile (MVCC).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from .connections import Session
 from .validation import PromptSpec, Rejection
@@ -34,9 +36,46 @@ _MOVED = (
 )
 
 
+IF_EXISTS = ("replace", "skip", "error")  # what a write does with an id the warehouse already holds (live)
+EXAMPLE_IDS = 5  # ids kept per kind of write, for the report
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class ExistingIds(ValueError):
+    """`if_exists="error"` met ids the warehouse already holds; nothing of that write was stored."""
+
+    def __init__(self, ids: Sequence[str], total: int):
+        shown = ", ".join(repr(i) for i in ids[:EXAMPLE_IDS]) + (f" and {total - EXAMPLE_IDS} more" if total > EXAMPLE_IDS else "")
+        super().__init__(f"{total} prompt_id(s) already exist ({shown}); nothing written (--if-exists error)")
+        self.ids = list(ids)
+
+
+@dataclass
+class WriteCounts:
+    """What one write did to the warehouse's rows, with the first few ids of each kind."""
+
+    new: int = 0  # ids not live before (never seen, or soft-deleted)
+    changed: int = 0  # live rows whose values changed on the same day
+    moved: int = 0  # live rows moved to another day
+    skipped: int = 0  # live rows left as they were (if_exists="skip")
+    examples: dict[str, list[str]] = field(default_factory=lambda: {"new": [], "changed": [], "moved": [], "skipped": []})
+
+    @property
+    def written(self) -> int:
+        return self.new + self.changed + self.moved
+
+    def add(self, other: WriteCounts) -> None:
+        for kind, ids in other.examples.items():
+            setattr(self, kind, getattr(self, kind) + getattr(other, kind))
+            self.examples[kind] += ids[: EXAMPLE_IDS - len(self.examples[kind])]
+
+
 def printable(text: str | None) -> str | None:
-    """Rejected values may hold lone surrogates that no database accepts; keep them readable."""
-    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """Rejected values may hold lone surrogates or NULs that no database accepts; keep them readable."""
+    if text is None:
+        return None
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROLS.sub(lambda m: repr(m.group())[1:-1], text)  # PostgreSQL text cannot hold NUL
 
 
 def _columns(specs: Sequence[PromptSpec], parts: dict[str, dict[str, str]] | None) -> dict[str, list]:
@@ -62,6 +101,39 @@ def stage(session: Session, specs, parts, rejections: Sequence[Rejection]) -> No
         "reason": [printable(r.reason) for r in rejections],
     }
     session.load_table("rejected", rejected, dict.fromkeys(rejected, _TEXT))
+
+
+def classify_staged(session: Session, schema: str = "", if_exists: str = "replace") -> WriteCounts:
+    """Sort the staged `chunk` into new, changed, moved and unchanged rows; under `skip` drop the live ones
+    from it, under `error` raise `ExistingIds` (the caller's transaction then writes nothing).
+
+    Counted in SQL, so only a few ids per kind leave the database while the write holds the warehouse.
+    """
+    if if_exists not in IF_EXISTS:
+        raise ValueError(f"if_exists must be one of {', '.join(IF_EXISTS)}, got {if_exists!r}")
+    existing = "" if if_exists == "replace" else "WHEN TRUE THEN 'existing' "
+    kind = (
+        "CASE WHEN prompts.prompt_id IS NULL OR prompts.deleted_at IS NOT NULL THEN 'new' " + existing
+        + "WHEN prompts.scheduled_for IS DISTINCT FROM chunk.scheduled_for THEN 'moved' "
+        f"WHEN {_CHANGED.replace('excluded.', 'chunk.')} THEN 'changed' END"
+    )  # fmt: skip
+    rows = session.execute(
+        "SELECT kind, chunk_id, total FROM (SELECT kind, chunk_id, count(*) OVER (PARTITION BY kind) AS total, "
+        "row_number() OVER (PARTITION BY kind ORDER BY chunk_id) AS n FROM "
+        f"(SELECT chunk.prompt_id AS chunk_id, {kind} AS kind FROM chunk LEFT JOIN {schema}prompts AS prompts "
+        f"ON prompts.prompt_id = chunk.prompt_id) AS sorted WHERE kind IS NOT NULL) AS ranked "
+        f"WHERE n <= {EXAMPLE_IDS} ORDER BY kind, n"
+    ).fetchall()
+    counts = WriteCounts()
+    for kind, prompt_id, total in rows:
+        kind = "skipped" if kind == "existing" else kind
+        setattr(counts, kind, total)
+        counts.examples[kind].append(prompt_id)
+    if counts.skipped and if_exists == "error":
+        raise ExistingIds(counts.examples["skipped"], counts.skipped)
+    if counts.skipped:
+        session.execute(f"DELETE FROM chunk WHERE prompt_id IN (SELECT prompt_id FROM {schema}prompts WHERE deleted_at IS NULL)")
+    return counts
 
 
 def upsert_staged(session: Session, schema: str = "") -> int:

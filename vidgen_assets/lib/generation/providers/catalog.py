@@ -68,10 +68,22 @@ class HostedModel:
         return params["num_frames"] / params["fps"]
 
     def ratio(self, params: Mapping[str, Any]) -> str:
-        """width:height in the provider's spelling: the exact pair if listed, else reduced (16:9)."""
-        exact = f"{params['width']}:{params['height']}"
-        divisor = gcd(params["width"], params["height"])
-        return exact if exact in self.ratios else f"{params['width'] // divisor}:{params['height'] // divisor}"
+        """width:height in the provider's spelling: the exact pair if listed, else reduced (16:9).
+
+        A model that takes a resolution apart (`short_sides`) lists aspect ratios, matched by value:
+        5040x2160 is its "21:9", which reduces to 7:3.
+        """
+        width, height = params["width"], params["height"]
+        exact = f"{width}:{height}"
+        if exact in self.ratios:
+            return exact
+        if self.short_sides:
+            for ratio in self.ratios:
+                across, down = map(int, ratio.split(":"))
+                if width * down == height * across:
+                    return ratio
+        divisor = gcd(width, height)
+        return f"{width // divisor}:{height // divisor}"
 
     def cost_usd(self, params: Mapping[str, Any], processing_s: float) -> float:
         """The list price of one clip made with `params` that ran `processing_s` on the provider."""

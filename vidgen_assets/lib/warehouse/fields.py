@@ -1,0 +1,141 @@
+"""Field parsers for prompt rows: each turns one raw value into a checked one, or raises `RowError` naming the field."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import date, datetime
+
+PROMPT_PARTS = ("subject", "action", "location", "style", "camera", "lighting")
+MAX_PROMPT_CHARS = 2000
+MAX_PART_CHARS = 200
+MAX_ID_CHARS = 128
+MAX_SEED = 2**63 - 1  # BIGINT; torch generators take any non-negative 64-bit seed
+MAX_MOTION_BUCKETS = 8
+# Sanity bounds only: the video model's own limits (frames, sizes, takes) come from its preset and are
+# checked after validation (generation.params.preset_limit_error), so no bound here is tighter than a preset's.
+MAX_NUM_FRAMES = 1024
+MAX_TAKES = 64
+MAX_FPS = 60
+MIN_SIDE, MAX_SIDE = 32, 8192  # Luma 4K at 21:9 is 5040x2160
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # Unicode Cc, less tab and newline
+# A reader puts this key in a row it could not read (a malformed JSON line, an oversized CSV record):
+# its value is why, and the row is rejected with its number like any other bad row.
+READ_ERROR = "__read_error__"
+
+
+class RowError(ValueError):
+    """A field of one row is unusable; the message names the field."""
+
+
+def is_blank(value: object) -> bool:
+    """Missing: None or whitespace. NaN is not missing but junk, and is rejected where it appears."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def checked_text(value: object, field: str, *, limit: int = MAX_PROMPT_CHARS) -> str:
+    text = str(value).strip()
+    if len(text) > limit:  # before the scans below, which would cost time on a huge field
+        raise RowError(f"{field} has {len(text)} characters; the limit is {limit}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RowError(f"{field} is not valid Unicode (lone surrogate)") from None
+    # Category Cc is exactly these ranges; one regex search is ~50x faster than a per-character loop.
+    control = _CONTROLS.search(text)
+    if control:
+        raise RowError(f"{field} contains control character {control.group()!r}")
+    return text
+
+
+def checked_int(value: object, field: str, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise RowError(f"{field} must be an integer, got {value!r}")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise RowError(f"{field} must be an integer, got {value!r}")
+        value = int(value)
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise RowError(f"{field} must be an integer, got {str(value)[:40]!r}") from None
+    if not low <= number <= high:
+        raise RowError(f"{field} must be between {low} and {high}, got {number}")
+    return number
+
+
+def checked_number(value: object, field: str, low: float, high: float) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise RowError(f"{field} must be a number, got {str(value)[:40]!r}") from None
+    if not low <= number <= high:  # also false for NaN
+        raise RowError(f"{field} must be between {low} and {high}, got {number}")
+    return number
+
+
+def even_size(value: object, field: str) -> int:
+    size = checked_int(value, field, MIN_SIDE, MAX_SIDE)
+    if size % 2:
+        # yuv420p halves both sides; local models further need multiples of 8 (params.preset_limit_error).
+        raise RowError(f"{field} must be even, got {size}")
+    return size
+
+
+# Optional per-row generation knobs: field -> parser. Absent fields take the preset's defaults.
+KNOBS = {
+    "num_frames": lambda v: checked_int(v, "num_frames", 1, MAX_NUM_FRAMES),
+    "fps": lambda v: checked_int(v, "fps", 1, MAX_FPS),
+    "noise_aug_strength": lambda v: checked_number(v, "noise_aug_strength", 0.0, 1.0),
+    "num_inference_steps": lambda v: checked_int(v, "num_inference_steps", 1, 200),
+    "min_guidance_scale": lambda v: checked_number(v, "min_guidance_scale", 0.0, 30.0),
+    "max_guidance_scale": lambda v: checked_number(v, "max_guidance_scale", 0.0, 30.0),
+    "decode_chunk_size": lambda v: checked_int(v, "decode_chunk_size", 1, 64),
+    "takes": lambda v: checked_int(v, "takes", 1, MAX_TAKES),
+    "take_crossfade_frames": lambda v: checked_int(v, "take_crossfade_frames", 0, MAX_NUM_FRAMES),
+    "width": lambda v: even_size(v, "width"),
+    "height": lambda v: even_size(v, "height"),
+}
+
+
+def parse_day(value: object, first_day: date | None = None) -> date:
+    """A day from a date, a timestamp (its date, as a CSV's `2024-05-01T10:00` gives) or `YYYY-MM-DD…` text.
+
+    `first_day` is the first daily partition: an earlier day could never render.
+    """
+    if isinstance(value, datetime):
+        day = value.date()
+    elif isinstance(value, date):
+        day = value
+    else:
+        try:
+            day = date.fromisoformat(str(value).strip()[:10])
+        except ValueError:
+            raise RowError(f"scheduled_for must be a date YYYY-MM-DD, got {str(value)[:40]!r}") from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise RowError(f"scheduled_for {day} is outside {EARLIEST_DAY}..{LATEST_DAY}")
+    if first_day and day < first_day:
+        raise RowError(f"scheduled_for {day} is before {first_day}, the first daily partition: it would never render")
+    return day
+
+
+def normal_id(value: object) -> str:
+    """An id as stored: stripped, in Unicode NFC, so "café" typed two ways is one row."""
+    return unicodedata.normalize("NFC", str(value).strip())
+
+
+def row_parts(row: Mapping[str, object]) -> dict[str, str]:
+    """The row's composition parts that are given, each checked like any text field."""
+    return {p: checked_text(row[p], p, limit=MAX_PART_CHARS) for p in PROMPT_PARTS if not is_blank(row.get(p))}
+
+
+def parse_motion_buckets(value: object) -> tuple[int, ...]:
+    items = value if isinstance(value, (list, tuple)) else str(value).split(";")
+    buckets = tuple(checked_int(item, "motion_bucket_ids", 0, 255) for item in items if not is_blank(item))
+    if not buckets:
+        raise RowError("motion_bucket_ids is given but holds no bucket")
+    if len(buckets) > MAX_MOTION_BUCKETS:
+        raise RowError(f"motion_bucket_ids has {len(buckets)} buckets; the limit is {MAX_MOTION_BUCKETS}")
+    return buckets

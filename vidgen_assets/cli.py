@@ -17,14 +17,17 @@ def _yesterday_utc() -> date:
 
 
 def _render(day: date, verbose: bool = False) -> int:
-    from vidgen_assets.runner import RunFailed, run_day
+    from vidgen_assets.lib.warehouse.store import EMPTY_FINGERPRINT
+    from vidgen_assets.runner import DayWithdrawn, RunFailed, run_day
     from vidgen_assets.terminal import StageProgress
 
     if problem := not_a_partition(day):
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    if not warehouse().day_count(day):
-        # Nothing to render: say so instead of launching a run that fails for want of clips.
+    store = warehouse()
+    if not store.day_count(day) and store.last_renders([day]).get(day, EMPTY_FINGERPRINT) == EMPTY_FINGERPRINT:
+        # Nothing to render: say so instead of launching a run that fails for want of clips. A day rendered
+        # before whose rows were all deleted does run: it withdraws the day's reel.
         print(f"no prompts scheduled for {day}", file=sys.stderr)
         return 1
     from vidgen_assets.lib.rules.budget import BudgetSettingError
@@ -43,9 +46,11 @@ def _render(day: date, verbose: bool = False) -> int:
     except RunFailed as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except DayWithdrawn as withdrawn:
+        reel = str(withdrawn)  # no path: the last line says why there is no reel
     if progress is not None:
         print(progress.summary())
-    print(reel)  # last, always: scripts read the reel's path from the final line
+    print(reel)  # last, always: scripts read the reel's path (or why there is none) from the final line
     return 0
 
 
@@ -81,6 +86,8 @@ def cmd_lineage(args: argparse.Namespace) -> int:
             f"{output['kind']:<8} {output['key']}  {output['uri']}\n"
             f"         from [{parents}] {models}  cache_hit={output['cache_hit']}  run={output['run_id']}"
         )
+    if chain.get("withdrawn"):
+        print(f"reel     none: {chain['withdrawn']}")
     for run in chain["runs"]:
         print(f"run      {run['run_id']}  {run['day']}  {run['recorded_at']:%Y-%m-%d %H:%M:%S}  rendered={run['rendered']}  reused={run['reused']}")
     return 0

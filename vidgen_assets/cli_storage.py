@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from vidgen_assets.lib import environment
 
@@ -26,7 +27,11 @@ def cmd_expire_step_outputs(args: argparse.Namespace) -> int:
     if not uri.startswith("s3://"):
         print(f"VIDGEN_MEDIA_URI={uri} is not on S3: local step outputs live in the Dagster instance's storage")
         return 1
-    bucket, prefix = split_s3_uri(uri)
+    try:
+        bucket, prefix = split_s3_uri(uri)
+    except ValueError as error:
+        print(f"error: VIDGEN_MEDIA_URI={uri}: {error}", file=sys.stderr)
+        return 2
     rule = expire_step_outputs(pipeline_s3_client(), bucket, prefix, days=args.days)
     print(json.dumps({"bucket": bucket, "rule": rule}))
     return 0
@@ -37,7 +42,8 @@ def add_storage_parser(commands) -> None:
     actions = storage.add_subparsers(dest="action", required=True)
     expire = actions.add_parser(
         "expire-step-outputs",
-        help="add a lifecycle rule deleting Dagster's per-run step outputs (dagster-io/storage/) after N days",
+        help="add (or update) this media prefix's lifecycle rule deleting Dagster's per-run step outputs "
+        "(dagster-io/storage/) after N days; other prefixes' rules and the bucket's own rules are kept",
     )
     expire.add_argument("--days", type=int, default=7, help="days to keep them (default 7)")
     expire.set_defaults(handler=cmd_expire_step_outputs)

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from vidgen_assets.lib import environment
-from vidgen_assets.lib.day_lock import hold_day
+from vidgen_assets.lib.day_lock import hold_run_day
 from vidgen_assets.lib.environment import Environment, get_environment, media_uri
 
 EXECUTORS = ("in_process", "multiprocess", "k8s")
@@ -37,7 +37,7 @@ class OneWriterPerDayExecutor(dg.Executor):
             yield from self._inner.execute(plan_context, execution_plan)
             return
         holder = {"run_id": run.run_id, "launched_by": run.tags.get("vidgen/launched_by") or "dagster"}
-        with hold_day(environment.dagster_home() / "locks", day, holder, on_wait=plan_context.log.info):
+        with hold_run_day(day, holder, on_wait=plan_context.log.info):
             yield from self._inner.execute(plan_context, execution_plan)
 
 

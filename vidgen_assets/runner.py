@@ -15,11 +15,15 @@ from datetime import date
 from dagster import DagsterRunStatus, RunsFilter
 
 from vidgen_assets.lib import environment
-from vidgen_assets.lib.day_lock import hold_day
+from vidgen_assets.lib.day_lock import hold_run_day
 
 
 class RunFailed(RuntimeError):
     """The run failed; the message holds each failed step's own error."""
+
+
+class DayWithdrawn(RuntimeError):
+    """The run succeeded and withdrew the day's reel: every row of the day was deleted. The message says so."""
 
 
 # Defaults for a new local instance: `dagster dev` queues a second run of a day until the first ends.
@@ -80,13 +84,14 @@ def gpu_pool_check():
 
 
 def one_writer_per_day(day: date, holder: dict | None = None, on_wait: Callable[[str], None] = print):
-    """Hold the day's lock in this instance; a run of the same day, CLI or daemon, waits for it.
+    """Hold the day's lock (in the PostgreSQL warehouse if it is one, else this instance's); a run of the same day,
+    CLI or daemon, on this host or (with PostgreSQL) another, waits for it.
 
     In-process runs bypass Dagster's run queue, so the CLI takes the lock itself; runs launched by the
     daemon take the same lock in their executor (see `definitions.py`).
     """
     holder = holder or {"launched_by": "cli"}
-    return hold_day(environment.dagster_home() / "locks", day.isoformat(), holder, on_wait)
+    return hold_run_day(day.isoformat(), holder, on_wait)
 
 
 ACTIVE = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
@@ -139,7 +144,7 @@ def daily_reel_job():
 
 
 def run_day(day: date, progress=None) -> str:
-    """Materialize the day's assets in this process and return the reel's URI.
+    """Materialize the day's assets in this process and return the reel's URI (`DayWithdrawn` when it has none).
 
     With a `terminal.StageProgress`, it follows the run instead of Dagster's console log, and library
     warnings are silenced; the instance still records every event for the UI.
@@ -182,4 +187,6 @@ def run_day(day: date, progress=None) -> str:
         where = f"\nfull log: {log_path}" if progress is not None else ""
         raise RunFailed(f"run {result.run_id} for {day} failed:\n" + "\n".join(errors or ["see the run's logs"]) + where)
     (materialization,) = result.asset_materializations_for_node("reel")
+    if "withdrawn" in materialization.metadata:
+        raise DayWithdrawn(f"no reel for {day}: {materialization.metadata['withdrawn'].value}")
     return materialization.metadata["dagster/uri"].value

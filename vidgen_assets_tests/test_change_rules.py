@@ -14,7 +14,7 @@ from vidgen_assets.defs.prompts.sensors import prompts_changed_sensor
 from vidgen_assets.defs.resources import WarehouseResource
 from vidgen_assets.definitions import build_definitions
 from vidgen_assets.lib.warehouse import Warehouse
-from vidgen_assets.lib.warehouse.change_rules import plan_days
+from vidgen_assets.lib.warehouse.change_rules import Attempts, plan_days
 from vidgen_assets.lib.warehouse.changes import ChangeCursor, database_now, find_changes
 from vidgen_assets_tests.conftest import BOTH_WAREHOUSES, REPO_ROOT, add, sql
 
@@ -24,7 +24,7 @@ OVERLAP = timedelta(minutes=5)
 
 
 def render(store: Warehouse, *days: date) -> None:
-    """What the prompts step records after reading a day."""
+    """What the reel step records once the day's reel is published."""
     for day in days:
         store.record_render(day, store.day_snapshot(day)[1], "run")
 
@@ -172,3 +172,30 @@ def test_a_new_york_writer_is_seen_by_a_utc_sensor_across_the_dst_fall_back(stor
     expected = "2026-10-02,2026-10-03"  # the EST row and the fresh one; not the earlier EDT row
     assert in_zone("UTC", ticker) == expected
     assert in_zone("America/New_York", ticker) == expected  # the sensor's own zone does not matter either
+
+
+def test_a_failed_day_is_retried_under_new_keys_then_given_up_once_and_a_running_one_waits(store):
+    day = date(2026, 3, 3)  # outside the reconcile window: only its request keeps it a candidate
+    add(store, ("a", day))
+    outcome = {"attempts": Attempts()}
+
+    def tick(cursor):
+        return plan_days(store, cursor, first_partition=FIRST, last_partition=LAST, overlap=OVERLAP, reconcile_days=7,
+                         attempts=lambda d, fingerprint: outcome["attempts"], max_attempts=2)  # fmt: skip
+
+    first = tick(ChangeCursor())
+    assert list(first.requests) == [day] and first.fingerprints == {day: store.day_fingerprints([day])[day]}
+    outcome["attempts"] = Attempts(running=True)
+    running = tick(first.cursor)
+    assert not running.requests and running.running == [day]
+    outcome["attempts"] = Attempts(failed=1, reason="run r1 step videos: boom")
+    retried = tick(running.cursor)
+    assert retried.retried == {day: 1} and retried.requests[day] == f"{first.requests[day]}:retry-1"
+    assert not tick(retried.cursor).requests  # the retry waits for its run like any request
+    outcome["attempts"] = Attempts(failed=2, reason="run r2 step videos: boom")
+    gave_up = tick(retried.cursor)
+    assert not gave_up.requests and gave_up.gave_up == {day: "2 runs failed for the same rows; the last: run r2 step videos: boom"}
+    again = tick(gave_up.cursor)
+    assert not again.requests and not again.gave_up  # said once
+    render(store, day)  # published by hand: the day leaves the cursor
+    assert day not in dict(tick(again.cursor).cursor.requested)

@@ -68,7 +68,7 @@ def test_inserts_updates_and_soft_deletes_request_their_days(definitions, store)
     assert keys(updated) == [DAYS[1].isoformat()]
     assert updated.run_requests[0].run_key != inserted.run_requests[1].run_key
 
-    store.record_render(DAYS[0], store.day_fingerprints([DAYS[0]])[DAYS[0]], "run-a")  # as the prompts step does
+    store.record_render(DAYS[0], store.day_fingerprints([DAYS[0]])[DAYS[0]], "run-a")  # as the reel step does once published
     assert soft_delete(store, ["a"]) == 1
     deleted = tick(definitions, store, updated.cursor)
     assert keys(deleted) == [DAYS[0].isoformat()]

@@ -26,8 +26,10 @@ def plan_keyframe_shards(generation: GenerationResource, prompts: dict):
     for index, shard in enumerate(planned):
         yield dg.DynamicOutput(shard, output_name="shards", mapping_key=f"shard_{index}")
     # The chosen shard size, why, and the start-up share it gives, on the plan step's output in the UI.
+    # What the prompts step read travels with the rows: the reel records the day as rendered from it.
+    read = {"fingerprint": prompts.get("fingerprint"), "source_rows": prompts.get("source_rows")}
     yield dg.Output(
-        {"partition": prompts["partition"], "rows": prompts["rows"]},
+        {"partition": prompts["partition"], "rows": prompts["rows"], "read": read},
         output_name="rows", metadata={**size.metadata(), "shards": len(planned)},
     )
 

@@ -31,6 +31,7 @@ def prompts(
     """The day's rows from the warehouse table `prompts`, validated; bad rows go to `prompt_rejections`.
 
     Its output (the snapshot) is what `keyframes` plans from, loaded by the IO manager for the same day.
+    The day counts as rendered (`day_renders`) only once its reel is published, not here.
     """
     day = partition_day(context)
     store = warehouse.open()
@@ -55,7 +56,6 @@ def prompts(
     # The same rows give the same version, so re-reading an unchanged day leaves downstream fresh.
     version = content_key("prompts", {"rows": snapshot["rows"]})
     uri = write_manifest(media.open(), f"manifests/prompts/{day}/{version}", snapshot)  # a readable copy; no step reads it
-    store.record_render(day, fingerprint, context.run_id)
     # A few lines, then a count: every rejection is in `prompt_rejections` and the snapshot.
     for line in shown_lines((f"rejected {r.prompt_id!r}: {r.reason}" for r in rejected),
                             rest="…and {count} more rejected rows (all in prompt_rejections and the snapshot)"):
@@ -66,6 +66,8 @@ def prompts(
         metadata={
             "dagster/row_count": len(accepted),
             "rows_read": len(rows),
+            # Which rows this run read: the change sensor counts a day's failed runs per set of rows.
+            "fingerprint": fingerprint,
             "rows_valid": len(accepted),
             "rows_rejected": len(rejected),
             "rejections": dg.MetadataValue.md(_rejections_table(rejected)),

@@ -22,7 +22,7 @@ from vidgen_assets.defs.partitions import daily_partitions
 from vidgen_assets.defs.resources import WarehouseResource
 from vidgen_assets.lib.dagster_backfill import backfill_run_request
 from vidgen_assets.lib.warehouse import Warehouse
-from vidgen_assets.lib.warehouse.change_rules import DayPlan, plan_days
+from vidgen_assets.lib.warehouse.change_rules import DEFAULT_MAX_ATTEMPTS, Attempts, DayPlan, plan_days
 from vidgen_assets.lib.warehouse.changes import ChangeCursor, CursorError, cursor_looking_back
 
 RENDERED_ASSETS = ("prompts", "keyframes", "videos", "reel")
@@ -68,6 +68,63 @@ def _log_plan(context: dg.SensorEvaluationContext, plan: DayPlan) -> None:
         context.log.info(f"changed days whose rows equal their last render, not requested: {_shown(plan.unchanged)}")
     if plan.reconciled:
         context.log.info(f"days whose rows differ from their last render without a scanned change: {_shown(plan.reconciled)}")
+    if plan.running:
+        context.log.info(f"days whose current rows a run is rendering now, not requested: {_shown(plan.running)}")
+    for day, failed in sorted(plan.retried.items()):
+        context.log.warning(f"{day}: its last run failed ({failed} failed for these rows so far); requested again")
+    for day, reason in sorted(plan.gave_up.items()):
+        context.log.warning(f"{day}: not requested again until its rows change: {reason}")
+
+
+FINISHED_FAILED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+ROWS_TAG = "vidgen/rows"  # the fingerprint of the rows a requested run is for
+
+
+def day_attempts(instance: dg.DagsterInstance, day: date, fingerprint: str, lookback: int = 20) -> Attempts:
+    """The runs whose `prompts` step read exactly these rows of the day (its materializations name them).
+
+    Whoever launched them (this sensor, the schedule, `vidgen run`, the UI): a failure is a failure of the day.
+    """
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("prompts"), asset_partitions=[day.isoformat()]), limit=lookback
+    ).records
+    run_ids = {
+        record.run_id for record in records
+        if getattr(record.asset_materialization.metadata.get("fingerprint"), "value", None) == fingerprint
+    }  # fmt: skip
+    # Runs this sensor requested for these rows count too, even when they failed before their prompts step.
+    tagged = dg.RunsFilter(tags={"dagster/partition": day.isoformat(), ROWS_TAG: fingerprint})
+    run_ids |= {record.dagster_run.run_id for record in instance.get_run_records(tagged, limit=lookback)}
+    failed, running, reason = 0, False, None
+    runs = instance.get_run_records(dg.RunsFilter(run_ids=sorted(run_ids))) if run_ids else []
+    for run in (record.dagster_run for record in sorted(runs, key=lambda r: r.create_timestamp)):  # the last one last
+        if not run.is_finished:
+            running = True
+        elif run.status in FINISHED_FAILED:
+            failed += 1
+            reason = _failure(instance, run)
+    return Attempts(failed=failed, running=running, reason=reason)
+
+
+def _failure(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    """The failed run's first step error (or its run failure message), in one line."""
+    for event in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        error = event.dagster_event.step_failure_data.error if event.dagster_event else None
+        if error is not None:
+            return f"run {run.run_id} step {event.step_key}: {error.message.strip().splitlines()[0][:300]}"
+    return f"run {run.run_id} {run.status.value.lower()}"
+
+
+def gave_up_evaluations(plan: DayPlan) -> list[dg.AssetCheckEvaluation]:
+    """A WARN of the reel's `day_render_retries` check per day given up, with why (the UI shows it on the reel)."""
+    return [
+        dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("reel"), check_name="day_render_retries", passed=False,
+            severity=dg.AssetCheckSeverity.WARN, description=f"{day}: {reason}",
+            metadata={"partition": day.isoformat(), "reason": reason},
+        )  # fmt: skip
+        for day, reason in sorted(plan.gave_up.items())
+    ]
 
 
 def _over_budget(context: dg.SensorEvaluationContext, store: Warehouse, days: list[date]) -> str:
@@ -106,7 +163,8 @@ def _requests(context: dg.SensorEvaluationContext, plan: DayPlan, store: Warehou
             dg.RunRequest(
                 partition_key=day.isoformat(),
                 run_key=plan.requests[day],
-                tags={**tags, "vidgen/changed_rows": str(plan.changes.changes_by_day.get(day, 0))},
+                tags={**tags, "vidgen/changed_rows": str(plan.changes.changes_by_day.get(day, 0)),
+                      ROWS_TAG: plan.fingerprints[day]},  # fmt: skip
             )
             for day in days
         ]
@@ -133,7 +191,7 @@ def prompts_changed_sensor(context: dg.SensorEvaluationContext, warehouse: Wareh
 
     Settings: VIDGEN_SENSOR_INTERVAL_SECONDS (60), VIDGEN_SENSOR_MAX_RUNS (5),
     VIDGEN_SENSOR_OVERLAP_SECONDS (300), VIDGEN_SENSOR_LOOKBACK_HOURS (24, first start or reset),
-    VIDGEN_SENSOR_RECONCILE_DAYS (7).
+    VIDGEN_SENSOR_RECONCILE_DAYS (7), VIDGEN_SENSOR_MAX_ATTEMPTS (3 failed runs for the same rows, then given up).
     """
     store = warehouse.open()
     cursor = _start_cursor(context, store)
@@ -143,11 +201,14 @@ def prompts_changed_sensor(context: dg.SensorEvaluationContext, warehouse: Wareh
         first_partition=date.fromisoformat(daily_partitions.get_first_partition_key()),
         last_partition=date.fromisoformat(daily_partitions.get_last_partition_key()),
         overlap=overlap, reconcile_days=int(_setting("VIDGEN_SENSOR_RECONCILE_DAYS", 7)),
+        attempts=lambda day, fingerprint: day_attempts(context.instance, day, fingerprint),
+        max_attempts=int(_setting("VIDGEN_SENSOR_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)),
     )  # fmt: skip
     _log_plan(context, plan)
     next_cursor = plan.cursor.to_json()
+    warnings = gave_up_evaluations(plan)
     if plan.requests:
-        return dg.SensorResult(run_requests=_requests(context, plan, store), cursor=next_cursor)
+        return dg.SensorResult(run_requests=_requests(context, plan, store), cursor=next_cursor, asset_events=warnings)
     changes = plan.changes
     looked_at = f"after {changes.scanned_since} (watermark {cursor.watermark}, overlap {overlap})"
     if changes.rows:
@@ -160,4 +221,6 @@ def prompts_changed_sensor(context: dg.SensorEvaluationContext, warehouse: Wareh
         reason = f"No new prompt changes: read {changes.scanned} rows changed {looked_at}, all already handled."
     else:
         reason = f"No prompt rows changed {looked_at}."
-    return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=next_cursor)
+    if plan.gave_up:
+        reason += f" Given up until their rows change: {_shown(sorted(plan.gave_up))}."
+    return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=next_cursor, asset_events=warnings)

@@ -13,7 +13,7 @@ from vidgen_assets.lib.generation.providers.summary import failing_share
 from vidgen_assets.lib.generation.recipe import RENDER_VERSIONS, file_sha256, reel_key
 from vidgen_assets.lib.video import ReelClip, ReelSettings, compile_reel, contact_sheet, keyframes_preview_md, order_clips
 from vidgen_assets.lib.video.quality import clip_frames
-from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
+from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage, withdrawal_reason
 
 @dg.asset(
     partitions_def=daily_partitions,
@@ -33,11 +33,15 @@ def reel(
     """One browser-playable MP4 per day joining the day's passing clips in a stable order, and a contact sheet.
 
     Built only from the `videos` output of the day (its clips, rows and quality report), and content-addressed:
-    a reel whose key already exists is reused, not written again.
+    a reel whose key already exists is reused, not written again. A day whose rows were all deleted gets no
+    reel: the output records the day as withdrawn, with the reason.
     """
     day = partition_day(context)
     store = media.open()
     items, rows, quality = videos["items"], videos["rows"], videos["quality"]
+    read = videos.get("read") or {}
+    if not items and read.get("source_rows") == 0:
+        return _withdrawn(context, warehouse, day, read)
     included = [i for i in items if quality[i["key"]]["passed"]]
     excluded = [i for i in items if not quality[i["key"]]["passed"]]
     # One line per failing clip, not per row (rows sharing a clip share its verdict), and only the first few:
@@ -66,15 +70,18 @@ def reel(
     keyframes = list({i["keyframe_media_key"]: {"media_key": i["keyframe_media_key"], "prompt": rows[i["prompt_id"]]["prompt"]}
                       for i in ordered if i.get("keyframe_media_key")}.values())  # fmt: skip
     cache_hit = store.exists(info_media) and store.exists(reel_media)
-    if not cache_hit:
-        with ExitStack() as stack:
+    # A contact sheet deleted since (by hand, or by a lifecycle rule) is made again, even for a reused reel.
+    sheet_missing = bool(keyframes) and not (cache_hit and store.exists(sheet_media))
+    with ExitStack() as stack:
+        if not cache_hit:
             clips = [_reel_clip(i, rows, stack.enter_context(store.local_path(i["media_key"]))) for i in ordered]
             with store.writing(reel_media) as path:
                 result = compile_reel(clips, path, settings)
-            if keyframes:
-                keyframe_paths = [stack.enter_context(store.local_path(k["media_key"])) for k in keyframes]
-                with store.writing(sheet_media) as path:
-                    contact_sheet(keyframe_paths, [k["prompt"] for k in keyframes], path)
+        if sheet_missing:
+            keyframe_paths = [stack.enter_context(store.local_path(k["media_key"])) for k in keyframes]
+            with store.writing(sheet_media) as path:
+                contact_sheet(keyframe_paths, [k["prompt"] for k in keyframes], path)
+    if not cache_hit:
         # Written last: its presence says the reel and its contact sheet are complete.
         store.put_json(info_media, {**asdict(result.info), "stream_copy": result.stream_copy,
                                     "crossfade_frames": result.crossfade_frames})  # fmt: skip
@@ -92,6 +99,9 @@ def reel(
             params={**asdict(settings), "stream_copy": info["stream_copy"]}, cache_hit=cache_hit, run_id=context.run_id,
         )
     ])  # fmt: skip
+    if read.get("fingerprint"):
+        # Only now, with the reel published, is the day rendered: a run failing before this is retried.
+        warehouse.open().record_render(day, read["fingerprint"], context.run_id)
     context.log.info(f"reel for {day}: {reel_uri}" + (" (reused)" if cache_hit else ""))
     return dg.Output(
         value,
@@ -102,6 +112,7 @@ def reel(
             **({"contact_sheet": dg.MetadataValue.path(value["contact_sheet"])} if keyframes else {}),
             "preview": dg.MetadataValue.md(keyframes_preview_md(store, keyframes)),
             "cache_hit": cache_hit,
+            "contact_sheet_made": sheet_missing,
             "clips_included": len(ordered),
             "rows_included": len(included),
             "clips_excluded": len(excluded),
@@ -113,6 +124,22 @@ def reel(
             "stream_copy": info["stream_copy"],
             "order": settings.order,
         },
+    )
+
+
+def _withdrawn(context: dg.AssetExecutionContext, warehouse: WarehouseResource, day, read: dict) -> dg.Output:
+    """The day has no live rows left (all deleted): no reel, and the reason, replace the published one."""
+    store = warehouse.open()
+    reason = withdrawal_reason(store, day)
+    record_lineage(store, [lineage_row(key=f"withdrawn-{day}", kind="reel", day=day, uri="",
+                                       params={"withdrawn": reason}, run_id=context.run_id)])  # fmt: skip
+    store.record_render(day, read["fingerprint"], context.run_id)
+    context.log.warning(f"no reel for {day}: {reason}")
+    value = {"partition": day.isoformat(), "key": None, "uri": None, "withdrawn": reason, "clips": [], "excluded": []}
+    return dg.Output(
+        value,
+        data_version=dg.DataVersion(f"withdrawn-{day}"),
+        metadata={"withdrawn": reason, "clips_included": 0, "dagster/row_count": 0},
     )
 
 

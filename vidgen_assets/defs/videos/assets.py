@@ -52,7 +52,7 @@ def plan_clip_shards(generation: GenerationResource, keyframes: dict):
     rows = {row["prompt_id"]: {field: row.get(field) for field in REEL_FIELDS} for row in keyframes["rows"]}
     # The chosen shard size, why, and the start-up share it gives, on the plan step's output in the UI.
     yield dg.Output(
-        {"partition": keyframes["partition"], "rows": rows},
+        {"partition": keyframes["partition"], "rows": rows, "read": keyframes.get("read")},
         output_name="rows", metadata={**size.metadata(), "shards": len(planned)},
     )
 

@@ -38,10 +38,25 @@ def check_bucket_name(bucket: str) -> str:
     return bucket
 
 
+def check_prefix(prefix: str) -> str:
+    """`prefix` without its outer slashes, if it is a plain path of names; else a ValueError that says why.
+
+    Prefixes name folders of the local download cache too: a `..` or `.` part would put files outside it
+    (and mean another place on S3 than it reads as), an empty part (`a//b`) one S3 key that no path names.
+    """
+    prefix = prefix.strip("/")
+    if prefix and (any(part in ("", ".", "..") for part in prefix.split("/")) or "\\" in prefix):
+        raise ValueError(
+            f"invalid S3 media prefix {prefix!r}: use plain folder names separated by single '/', "
+            "without '.', '..' or backslashes (e.g. s3://bucket/vidgen/prod)"
+        )
+    return prefix
+
+
 def split_s3_uri(uri: str) -> tuple[str, str]:
-    """(`bucket`, `prefix`) of `s3://bucket/prefix`, with the bucket name checked."""
+    """(`bucket`, `prefix`) of `s3://bucket/prefix`, with the bucket name and the prefix checked."""
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    return check_bucket_name(bucket), prefix.strip("/")
+    return check_bucket_name(bucket), check_prefix(prefix)
 
 
 def _checked_key(key: str) -> str:
@@ -60,7 +75,7 @@ class S3MediaStore(JsonManifests):
 
     def __init__(self, bucket: str, prefix: str, client: Any, cache_dir: str | Path):
         self.bucket = check_bucket_name(bucket)
-        self.prefix = prefix.strip("/")
+        self.prefix = check_prefix(prefix)
         self.client = client
         self.cache_dir = Path(cache_dir).expanduser().resolve()
 

@@ -71,7 +71,7 @@ class ChangeCursor:
 
     `watermark=None` means "from the beginning": the next scan reads every row. `seen` holds
     (prompt_id, change time) pairs, `bulk` change times handled as a whole, `pending` changed days
-    that are not partitions yet, `requested` a digest per recent day requested and not yet rendered.
+    that are not partitions yet, `requested` a run key per day requested and not yet rendered.
     """
 
     watermark: datetime | None = None

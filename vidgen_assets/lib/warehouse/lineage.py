@@ -57,6 +57,19 @@ def record_lineage(warehouse: Warehouse, rows: Sequence[Mapping[str, Any]]) -> i
     return len(rows)
 
 
+def withdrawal_reason(warehouse: Warehouse, day: date) -> str:
+    """Why `day` has no reel any more: its live rows are gone, and which reel that withdraws."""
+    with warehouse.connect() as session:
+        (deleted,) = session.execute(
+            "SELECT count(*) FROM prompts WHERE scheduled_for = ? AND deleted_at IS NOT NULL", [day]
+        ).fetchone()
+        published = session.execute(
+            "SELECT key FROM clips WHERE partition_date = ? AND kind = 'reel' ORDER BY recorded_at DESC LIMIT 1", [day]
+        ).fetchone()
+    withdraws = f"; withdraws {published[0]}" if published and not published[0].startswith("withdrawn-") else ""
+    return f"withdrawn: the day has no live prompt rows ({deleted} deleted){withdraws}"
+
+
 def lineage_chain(warehouse: Warehouse, identifier: str) -> dict[str, Any]:
     """The prompt rows, outputs and runs linked to a prompt id or content key.
 
@@ -64,7 +77,9 @@ def lineage_chain(warehouse: Warehouse, identifier: str) -> dict[str, Any]:
     ancestors (a clip's keyframe, a reel's clips) and the newest reel made from them. Rows that share
     a content key (same prompt and seed) each keep their own records. `runs` lists every run that
     recorded one of the identifier's outputs, rendered or reused, oldest first. A prompt id that is in
-    the warehouse but was never rendered gives its row and no outputs (`rendered` False).
+    the warehouse but was never rendered gives its row and no outputs (`rendered` False). When the newest
+    run failed before making a clip, the clip and reel still published are shown beside its outputs;
+    `withdrawn` holds the reason when the day's newest reel record withdrew it (all its rows deleted).
     """
     with warehouse.connect() as session, session.transaction(snapshot=True):
         records = session.rows(
@@ -96,7 +111,10 @@ def lineage_chain(warehouse: Warehouse, identifier: str) -> dict[str, Any]:
         prompts = session.rows(
             "SELECT * FROM prompts WHERE prompt_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY prompt_id", [prompt_ids]
         )
-    return {"prompts": prompts, "outputs": outputs, "runs": _runs(records), "rendered": True}
+    reels = [o for o in latest if o["kind"] == "reel"]
+    newest_reel = max(reels, key=lambda o: o["recorded_at"]) if reels else None
+    withdrawn = (newest_reel["params"] or {}).get("withdrawn") if newest_reel else None
+    return {"prompts": prompts, "outputs": outputs, "runs": _runs(records), "rendered": True, "withdrawn": withdrawn}
 
 
 def _linked_keys(latest: list[dict[str, Any]], identifier: str) -> set[str]:
@@ -104,6 +122,12 @@ def _linked_keys(latest: list[dict[str, Any]], identifier: str) -> set[str]:
     mine = [o for o in latest if identifier in (o["key"], o["prompt_id"])]
     newest_run = max(mine, key=lambda o: o["recorded_at"])["run_id"]
     start = {o["key"] for o in mine if o["key"] == identifier or o["run_id"] == newest_run}
+    if not any(o["kind"] in ("clip", "take", "reel") and o["key"] in start for o in latest):
+        # The newest run made no clip (it failed early): what is published still is, so show that too.
+        mine_keys = {o["key"] for o in mine}
+        published = [o for o in latest if o["kind"] == "reel" and set(o["parent_keys"] or []) & mine_keys]
+        if published:
+            start |= set(max(published, key=lambda o: o["recorded_at"])["parent_keys"]) & mine_keys
     parents = {o["key"]: o["parent_keys"] or [] for o in latest}
     linked, stack = set(start), [p for key in start for p in parents.get(key, [])]
     while stack:

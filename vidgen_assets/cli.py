@@ -16,12 +16,13 @@ def _yesterday_utc() -> date:
 
 
 def _render(day: date, verbose: bool = False) -> int:
-    from vidgen_assets.defs.partitions import FIRST_DAY
     from vidgen_assets.runner import RunFailed, run_day
     from vidgen_assets.terminal import StageProgress
 
-    if day.isoformat() < FIRST_DAY:
-        print(f"error: days before {FIRST_DAY} are outside the daily partitions", file=sys.stderr)
+    first = environment.first_day()
+    if day < first:
+        print(f"error: {day} is before the first daily partition {first} (set VIDGEN_FIRST_DAY=YYYY-MM-DD to start earlier)",
+              file=sys.stderr)  # fmt: skip
         return 2
     if not warehouse().day_count(day):
         # Nothing to render: say so instead of launching a run that fails for want of clips.

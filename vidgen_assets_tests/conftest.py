@@ -20,6 +20,8 @@ from vidgen_assets_tests.pg import PostgresServer
 # Test workers, and the runs and servers they start, share a few cores: one torch thread a process renders
 # the tiny models almost as fast as two, without the second thread's spinning (a quarter of the CPU).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Tests use fixed past days (never today's date): pin the partitions' start instead of its moving default.
+os.environ.setdefault("VIDGEN_FIRST_DAY", "2024-01-01")
 
 # A fixed past day inside the partitions; tests never depend on today's date.
 TEST_DAY = date(2026, 11, 1)

@@ -4,7 +4,10 @@ from datetime import date
 
 import dagster as dg
 
-FIRST_DAY = "2024-01-01"
+from vidgen_assets.lib.environment import first_day
+
+# `VIDGEN_FIRST_DAY`, else the first of the previous month (see `first_day`); read once when the code loads.
+FIRST_DAY = first_day().isoformat()
 
 # end_offset=1 makes today a partition too, so today's prompts can render before midnight.
 daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC", end_offset=1)

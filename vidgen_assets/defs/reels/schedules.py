@@ -26,7 +26,11 @@ SCHEDULE_TIMEZONE = os.getenv("VIDGEN_SCHEDULE_TIMEZONE", "UTC")
     job=daily_reel_job,
     cron_schedule=SCHEDULE_CRON,
     execution_timezone=SCHEDULE_TIMEZONE,
-    description="Renders the previous, complete day (default 01:00 UTC; VIDGEN_SCHEDULE_HOUR, _CRON, _TIMEZONE).",
+    description=(
+        "Renders the previous, complete day with daily_reel_job (default 01:00 UTC; VIDGEN_SCHEDULE_HOUR, _CRON, "
+        "_TIMEZONE); skips days without prompts. Off by default: turn it on with the toggle on Automation → "
+        "daily_reel_schedule, or `dagster schedule start daily_reel_schedule`."
+    ),
 )
 def daily_reel_schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource):
     day = context.scheduled_execution_time.date() - timedelta(days=1)

@@ -2,13 +2,13 @@
 
 import dagster as dg
 
-from vidgen_assets.defs.partitions import checked_output
+from vidgen_assets.defs.partitions import checked_output, daily_check
 from vidgen_assets.defs.resources import ReelResource
 from vidgen_assets.defs.videos.assets import videos
 from vidgen_assets.lib.bounded import shown_lines
 
 
-@dg.asset_check(
+@daily_check(
     asset=videos,
     blocking=True,
     description="Every clip decodes fully, has the frames, fps and size its row asked for, and is neither blank "
@@ -19,10 +19,13 @@ def videos_quality(context: dg.AssetCheckExecutionContext, reel_settings: ReelRe
     report = checked_output(context, "videos")["quality"]
     failing = {key: found["problems"] for key, found in report.items() if not found["passed"]}
     share = len(failing) / len(report) if report else 0.0
+    day = context.partition_key
     return dg.AssetCheckResult(
         passed=share <= reel_settings.max_failed_clip_share,
         severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{day}: {len(failing)} of {len(report)} clips fail (at most {reel_settings.max_failed_clip_share:.0%} may)",
         metadata={
+            "partition": day,
             "clips": len(report),
             "failing": len(failing),
             "failing_share": round(share, 3),

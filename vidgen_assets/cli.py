@@ -19,7 +19,11 @@ def _render(day: date, verbose: bool = False) -> int:
     from vidgen_assets.runner import RunFailed, run_day
     from vidgen_assets.terminal import StageProgress
 
-    first = environment.first_day()
+    try:
+        first = environment.first_day()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if day < first:
         print(f"error: {day} is before the first daily partition {first} (set VIDGEN_FIRST_DAY=YYYY-MM-DD to start earlier)",
               file=sys.stderr)  # fmt: skip

@@ -100,3 +100,35 @@ def test_a_step_logs_no_library_noise():
     )
     assert run.returncode == 0, run.stderr
     assert "BetaWarning" not in run.stderr and "torchvision" not in run.stderr and "it/s" not in run.stderr, run.stderr
+
+
+def test_a_reel_made_without_its_statistics_gets_them_in_the_daily_job():
+    """As after the asset graph's Materialize on `reel` alone: the day's render_stats follows, in daily_reel_job."""
+    definitions = build_definitions()
+    sensor = definitions.resolve_sensor_def("day_stats_sensor")
+
+    @dg.asset(name="reel", partitions_def=daily_partitions)
+    def reel_alone():
+        return 1
+
+    @dg.asset(name="render_stats", partitions_def=daily_partitions)
+    def stats_too():
+        return 1
+
+    day = "2026-11-01"
+    with dg.instance_for_test() as instance:
+
+        def evaluate(assets):
+            result = dg.materialize(assets, partition_key=day, instance=instance)
+            context = dg.build_run_status_sensor_context(
+                sensor_name="day_stats_sensor", dagster_event=result.get_run_success_event(), dagster_instance=instance,
+                dagster_run=result.dagster_run,
+            )  # fmt: skip
+            return sensor(context), result.run_id
+
+        request, run_id = evaluate([reel_alone])
+        assert request.partition_key == day and request.asset_selection == [dg.AssetKey("render_stats")]
+        assert request.run_key == f"day_stats_sensor-{run_id}"
+        assert sensor.job_name == "daily_reel_job"
+        skipped, _ = evaluate([reel_alone, stats_too])  # a complete day needs nothing more
+        assert isinstance(skipped, dg.SkipReason)

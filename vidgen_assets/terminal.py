@@ -6,7 +6,6 @@ needs nothing from the steps beyond what they already log and record.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import threading

@@ -99,16 +99,21 @@ def test_a_rendered_day_reads_right_in_the_ui(dagster_dev):
         webp = base64.b64decode(preview.get_attribute("src").split(",", 1)[1])
         assert Image.open(io.BytesIO(webp)).is_animated and preview.get_attribute("naturalWidth") not in (None, "0")
 
-        # The checks tab: every check's latest execution names the day it checked.
+        # The checks tab: each check's latest execution belongs to the day it checked, and its result says so.
         driver.get(f"{base}/assets/reel?view=checks")
         for name in ("reel_plays_and_adds_up", "reel_due_by_deadline"):
-            row = wait_for(lambda: driver.find_elements(By.XPATH, f"//tr[.//*[normalize-space()='{name}']]"), 60, name)
-            wait_for(lambda: day in row[0].text, 30, f"{name}'s day")
+            wait_for(lambda: driver.find_elements(By.XPATH, f"//*[normalize-space()='{name}']"), 60, name)[0].click()
+            wait_for(lambda: f"{name}\nExecute\n" in (text := page_text(driver)) and f"Partition\n{day}" in text
+                     and f"Latest execution\n{day}: " in text, 30, f"{name}'s day")  # fmt: skip
         driver.save_screenshot(str(ARTIFACTS / "ui_reel_checks.png"))
 
         # render_stats: its table shows the day as a date.
         driver.get(f"{base}/assets/render_stats?view=events&partition={day}")
-        cells = open_markdown(driver, "stats", "table td")
+        # A short table shows in place; a longer one behind "Show Markdown".
+        inline = "//td[normalize-space()='stats']/following-sibling::td//table//td"
+        found = wait_for(lambda: driver.find_elements(By.XPATH, inline) or driver.find_elements(
+            By.XPATH, "//td[normalize-space()='stats']/following-sibling::td//a"), 60, "the stats entry")  # fmt: skip
+        cells = found if found[0].tag_name == "td" else open_markdown(driver, "stats", "table td")
         driver.save_screenshot(str(ARTIFACTS / "ui_render_stats.png"))
         assert cells[0].text == day and "00:00:00" not in page_text(driver)
     except Exception:

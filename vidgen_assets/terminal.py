@@ -21,6 +21,10 @@ STAGES = ("prompts", "keyframes", "videos", "reel", "render_stats")
 # The render steps log "<kind> <id>: <done>/<total> in <s>s, ETA <s>s" per item (lib/generation/profile.py).
 PROGRESS = re.compile(r"^(keyframe|clip) .*: (\d+)/(\d+) in [\d.]+s, ETA (\d+)s")
 KIND_STAGE = {"keyframe": "keyframes", "clip": "videos"}
+# Only errors from Dagster's console logger; the full event stream stays in the instance for the UI.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
 def _bar(done: int, total: int, width: int = 20) -> str:
     filled = int(width * done / total) if total else width
     return "#" * filled + "." * (width - filled)

@@ -79,7 +79,8 @@ def test_reel_freshness_sensor_requests_the_deadline_check_of_an_overdue_day_onc
     definitions = build_definitions()
     sensor = definitions.resolve_sensor_def("reel_freshness_sensor")
     now = datetime.now(timezone.utc)
-    overdue = (now - timedelta(hours=6 if now.hour >= 6 else 30)).date() - timedelta(days=1)
+    # The latest 06:00 UTC deadline that has passed is the one of the day before its date.
+    overdue = (now.date() if now.hour >= 6 else now.date() - timedelta(days=1)) - timedelta(days=1)
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance, repository_def=definitions.get_repository_def())
         (request,) = sensor.evaluate_tick(context).run_requests

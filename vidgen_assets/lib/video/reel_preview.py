@@ -78,10 +78,14 @@ def reel_preview(
         if len(webp) <= max_bytes:
             return ReelPreview(webp, frames=math.ceil(len(picks) / per_clip / per_frame) * per_clip,
                                clips_per_frame=per_frame, side=side)  # fmt: skip
+        # WebP bytes grow about with pixels × frames: aim just under the budget in one step where possible.
+        over = len(webp) / max_bytes
         if side > _MIN_SIDE * 2:
-            side = max(_MIN_SIDE * 2, int(side * 0.75))
+            side = max(_MIN_SIDE * 2, int(side * min(0.75, 0.9 / math.sqrt(over))))
         elif per_frame < len(clip_frames):
-            per_frame = min(len(clip_frames), (math.isqrt(per_frame) + 1) ** 2)  # a square grid one wider
+            # Tiling k clips a frame keeps the pixels but divides the frames by k; the grid stays square.
+            columns = max(math.isqrt(per_frame) + 1, math.ceil(math.sqrt(per_frame * over * 1.1)))
+            per_frame = min(len(clip_frames), columns**2)
         else:
             raise ValueError(f"{len(clip_frames)} clips do not fit a {max_bytes}-byte preview")
 

@@ -126,13 +126,15 @@ def _answers(port: int) -> bool:
 
 @pytest.fixture
 def dagster_dev(vidgen_home) -> Iterator[int]:
-    """`dagster dev` run from the repository root, as a user would, on a free port; yields the port."""
+    """`dagster dev` run from the repository root, as a user would, on a free port; yields the port.
+    Its console log goes to `$VIDGEN_HOME/dagster-dev.log`."""
     port = free_port()
+    log = (vidgen_home / "dagster-dev.log").open("wb")
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster"), "dev", "--port", str(port), "--host", "127.0.0.1"],
-        cwd=REPO_ROOT, env=dict(os.environ), start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO_ROOT, env=dict(os.environ), start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    log.close()  # the server holds its own copy
     try:
         wait_for(lambda: _answers(port), 120, "dagster dev to answer")
         yield port

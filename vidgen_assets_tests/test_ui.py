@@ -77,6 +77,14 @@ def test_a_rendered_day_reads_right_in_the_ui(dagster_dev):
         lambda: (s := client.get_run_status(run_id).value) in ("SUCCESS", "FAILURE", "CANCELED") and s, 300, "the run"
     )
     assert status == "SUCCESS"
+    # No library noise in the `dagster dev` log or the steps' compute logs (stdout/stderr captured per step).
+    logs = [environment.vidgen_home() / "dagster-dev.log", *environment.dagster_home().rglob("*.err"),
+            *environment.dagster_home().rglob("*.out")]  # fmt: skip
+    assert len(logs) > 2
+    for log in logs:
+        text = log.read_text(errors="replace")
+        for noise in ("BetaWarning", "torchvision", "it/s]"):
+            assert noise not in text, f"{noise} in {log}"
 
     base = f"http://127.0.0.1:{dagster_dev}"
     driver = browser()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import tempfile
@@ -28,6 +29,9 @@ import time
 from pathlib import Path
 
 import dagster as dg
+
+# The rows span three years of days: the partitions must too (set before the definitions load).
+os.environ.setdefault("VIDGEN_FIRST_DAY", "2024-01-01")
 
 from vidgen_assets.defs.prompts.sensors import prompts_changed_sensor
 from vidgen_assets.defs.resources import WarehouseResource

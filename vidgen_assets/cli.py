@@ -21,7 +21,11 @@ def _render(day: date, verbose: bool = False) -> int:
     from vidgen_assets.runner import DayWithdrawn, RunFailed, run_day
     from vidgen_assets.terminal import StageProgress
 
-    if problem := not_a_partition(day):
+    try:
+        problem = not_a_partition(day)
+    except ValueError as error:  # VIDGEN_FIRST_DAY that is not a day
+        problem = str(error)
+    if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     store = warehouse()

@@ -44,7 +44,8 @@ def not_a_partition(day: date) -> str | None:
     from vidgen_assets.defs.partitions import daily_partitions
 
     if day < first_day():
-        return f"{day} is before {first_day()}, the first daily partition: it can never render"
+        return (f"{day} is before {first_day()}, the first daily partition: it can never render "
+                "(set VIDGEN_FIRST_DAY=YYYY-MM-DD to start earlier)")  # fmt: skip
     zone = ZoneInfo(daily_partitions.timezone or "UTC")
     # A day's partition exists from its start, less the days `end_offset` opens early.
     opens = datetime.combine(day, time(), zone) - timedelta(days=daily_partitions.end_offset - 1)

@@ -5,9 +5,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from vidgen_assets.lib import environment
-from vidgen_assets.lib.day_lock import hold_run_day
-from vidgen_assets.lib.environment import Environment, get_environment, media_uri
+from vidgen_assets.lib.quiet import quiet_libraries
+
+# Before any step imports torch or diffusers: no progress bars or library notes in the UI's compute logs.
+quiet_libraries()
+
+from vidgen_assets.lib import environment  # noqa: E402
+from vidgen_assets.lib.day_lock import hold_run_day  # noqa: E402
+from vidgen_assets.lib.environment import Environment, get_environment, media_uri  # noqa: E402
 
 EXECUTORS = ("in_process", "multiprocess", "k8s")
 

@@ -6,7 +6,6 @@ needs nothing from the steps beyond what they already log and record.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import threading
@@ -17,25 +16,14 @@ from typing import TextIO
 import dagster as dg
 
 from vidgen_assets.lib.interrupts import deferred_interrupts
+from vidgen_assets.lib.quiet import QUIET_ENV, quiet_libraries  # noqa: F401  (the CLI quiets through here)
 
 STAGES = ("prompts", "keyframes", "videos", "reel", "render_stats")
 # The render steps log "<kind> <id>: <done>/<total> in <s>s, ETA <s>s" per item (lib/generation/profile.py).
 PROGRESS = re.compile(r"^(keyframe|clip) .*: (\d+)/(\d+) in [\d.]+s, ETA (\d+)s")
 KIND_STAGE = {"keyframe": "keyframes", "clip": "videos"}
-QUIET_ENV = {
-    "TQDM_DISABLE": "1",  # diffusers' and transformers' bars; read when tqdm is imported
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TRANSFORMERS_VERBOSITY": "error",
-    "DIFFUSERS_VERBOSITY": "error",
-}
 # Only errors from Dagster's console logger; the full event stream stays in the instance for the UI.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-
-
-def quiet_libraries() -> None:
-    """Silence library bars and chatter; must run before torch, diffusers or tqdm are imported."""
-    for name, value in QUIET_ENV.items():
-        os.environ.setdefault(name, value)
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:

@@ -20,6 +20,8 @@ from vidgen_assets_tests.pg import PostgresServer
 # Test workers, and the runs and servers they start, share a few cores: one torch thread a process renders
 # the tiny models almost as fast as two, without the second thread's spinning (a quarter of the CPU).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Tests use fixed past days (never today's date): pin the partitions' start instead of its moving default.
+os.environ.setdefault("VIDGEN_FIRST_DAY", "2024-01-01")
 
 # A fixed past day inside the partitions; tests never depend on today's date.
 TEST_DAY = date(2026, 11, 1)
@@ -124,13 +126,15 @@ def _answers(port: int) -> bool:
 
 @pytest.fixture
 def dagster_dev(vidgen_home) -> Iterator[int]:
-    """`dagster dev` run from the repository root, as a user would, on a free port; yields the port."""
+    """`dagster dev` run from the repository root, as a user would, on a free port; yields the port.
+    Its console log goes to `$VIDGEN_HOME/dagster-dev.log`."""
     port = free_port()
+    log = (vidgen_home / "dagster-dev.log").open("wb")
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster"), "dev", "--port", str(port), "--host", "127.0.0.1"],
-        cwd=REPO_ROOT, env=dict(os.environ), start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO_ROOT, env=dict(os.environ), start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    log.close()  # the server holds its own copy
     try:
         wait_for(lambda: _answers(port), 120, "dagster dev to answer")
         yield port

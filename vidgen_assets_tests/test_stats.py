@@ -140,35 +140,40 @@ def report_reel(instance: dg.DagsterInstance, day: date) -> None:
     instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="reel", partition=day.isoformat()))
 
 
-def test_the_freshness_target_flags_a_missing_reel():
-    after_deadline = datetime(2026, 11, 22, 7, 0, tzinfo=timezone.utc)
-    before_deadline = datetime(2026, 11, 22, 5, 0, tzinfo=timezone.utc)
+def test_the_deadline_check_measures_made_by_the_deadline_not_exists_now():
+    now = datetime.now(timezone.utc)
+    late_day, today = (now - timedelta(days=3)).date(), now.date()  # due two days ago; due tomorrow morning
     with dg.instance_for_test() as instance:
-        report_reel(instance, date(2026, 11, 20))
-        missing = reel_freshness(instance, after_deadline, due_hour=6)
-        assert not missing.passed and missing.metadata["expected_partition"].value == "2026-11-21"
-        assert missing.metadata["overdue_s"].value == 3600
-        assert reel_freshness(instance, before_deadline, due_hour=6).passed  # not due yet: the 20th was expected
-        report_reel(instance, date(2026, 11, 21))
-        assert reel_freshness(instance, after_deadline, due_hour=6).passed
+        missing = reel_freshness(instance, late_day, now, due_hour=6)
+        assert not missing.passed and missing.metadata["partition"].value == late_day.isoformat()
+        assert missing.metadata["overdue_s"].value > 24 * 3600 and f"{late_day}: no reel yet" in missing.description
+        assert reel_freshness(instance, today, now, due_hour=6).passed  # not due yet
+
+        report_reel(instance, late_day)  # made now, days after its deadline: it exists, but was late
+        late = reel_freshness(instance, late_day, now, due_hour=6)
+        assert not late.passed and late.metadata["late_s"].value > 24 * 3600 and "h late" in late.description
+        report_reel(instance, today)
+        on_time = reel_freshness(instance, today, now, due_hour=6)
+        assert on_time.passed and on_time.metadata["late_s"].value == 0 and "on time" in on_time.description
 
 
-def test_the_freshness_check_runs_through_dagster():
-    """The check as Dagster runs it (now): late without yesterday's reel, fresh with it."""
+def test_the_deadline_check_runs_through_dagster_for_its_day():
+    """The check as Dagster runs it: a partitioned result naming its day, late without that day's reel."""
+    day = (datetime.now(timezone.utc) - timedelta(days=3)).date()
 
     def evaluate(instance) -> dg.AssetCheckEvaluation:
         result = dg.materialize(
-            [reel.to_source_asset(), reel_due_by_deadline], selection=dg.AssetSelection.checks(reel_due_by_deadline), instance=instance
-        )
+            [reel.to_source_asset(), reel_due_by_deadline], selection=dg.AssetSelection.checks(reel_due_by_deadline),
+            # A check-only run names its day by tag, as `reel_freshness_sensor` requests it: Dagster 1.13 validates a
+            # `partition_key` against the selected assets, and there are none.
+            instance=instance, tags={"dagster/partition": day.isoformat()},
+        )  # fmt: skip
         (evaluation,) = result.get_asset_check_evaluations()
         return evaluation
 
     with dg.instance_for_test() as instance:
         late = evaluate(instance)
-        assert not late.passed and "is late" in late.description
-        report_reel(instance, date.fromisoformat(late.metadata["expected_partition"].value))
-        fresh = evaluate(instance)
-        assert fresh.passed and "dagster/fresh_until_timestamp" in fresh.metadata
+        assert not late.passed and late.partition == day.isoformat() and late.description.startswith(f"{day}: no reel yet")
 
 
 @BOTH_WAREHOUSES

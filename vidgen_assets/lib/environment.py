@@ -7,6 +7,7 @@ executor key on it instead of reading scattered environment variables.
 from __future__ import annotations
 
 import os
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
 
@@ -58,3 +59,22 @@ def dagster_home() -> Path:
     """`DAGSTER_HOME`, or `$VIDGEN_HOME/dagster` so the CLI and `dagster dev` share runs."""
     configured = os.getenv("DAGSTER_HOME")
     return Path(configured).expanduser().resolve() if configured else vidgen_home() / "dagster"
+
+
+def first_day(today: date | None = None) -> date:
+    """The first daily partition: `VIDGEN_FIRST_DAY` (YYYY-MM-DD), by default the first of the previous month.
+
+    The default keeps a new user's recent days in view instead of behind years of empty partitions;
+    set it to pin the start (a fixed day never moves under a running deployment).
+    """
+    today = today or datetime.now(timezone.utc).date()
+    configured = os.getenv("VIDGEN_FIRST_DAY", "").strip()
+    if not configured:
+        return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    try:
+        day = date.fromisoformat(configured)
+    except ValueError:
+        raise ValueError(f"VIDGEN_FIRST_DAY={configured!r} is not a day (YYYY-MM-DD)") from None
+    if day > today + timedelta(days=1):  # today is a partition too (end_offset=1): later would leave none
+        raise ValueError(f"VIDGEN_FIRST_DAY={configured} is after tomorrow: there would be no partitions")
+    return day

@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from vidgen_assets.defs.partitions import checked_output
+from vidgen_assets.defs.partitions import checked_output, daily_check
 from vidgen_assets.defs.prompts.assets import prompts
 
 
-@dg.asset_check(asset=prompts, description="Warns on rejected rows; fails when every row of a non-empty day was rejected.")
+@daily_check(asset=prompts, description="The day's prompt rows: warns on rejected rows (listed in `prompt_rejections`); fails when every row of a non-empty day was rejected.")
 def prompts_rejections(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     snapshot = checked_output(context, "prompts")
     day = snapshot["partition"]
@@ -16,7 +16,7 @@ def prompts_rejections(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckR
         passed=rejected == 0,
         severity=dg.AssetCheckSeverity.ERROR if everything_rejected else dg.AssetCheckSeverity.WARN,
         metadata={"partition": day, "rows_valid": valid, "rows_rejected": rejected},
-        description=f"{rejected} of {valid + rejected} rows rejected" if rejected else "no rejected rows",
+        description=f"{day}: {rejected} of {valid + rejected} rows rejected" if rejected else f"{day}: no rejected rows",
     )
 
 

@@ -25,7 +25,8 @@ from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.change_rules import DEFAULT_MAX_ATTEMPTS, Attempts, DayPlan, plan_days
 from vidgen_assets.lib.warehouse.changes import ChangeCursor, CursorError, cursor_looking_back
 
-RENDERED_ASSETS = ("prompts", "keyframes", "videos", "reel")
+# The whole day, as `daily_reel_job` renders it: render_stats and its checks too.
+RENDERED_ASSETS = ("prompts", "keyframes", "videos", "reel", "render_stats")
 SENSOR_NAME = "prompts_changed_sensor"
 MIN_INTERVAL_SECONDS = int(os.getenv("VIDGEN_SENSOR_INTERVAL_SECONDS", "60"))
 
@@ -183,7 +184,9 @@ def _requests(context: dg.SensorEvaluationContext, plan: DayPlan, store: Warehou
     minimum_interval_seconds=MIN_INTERVAL_SECONDS,
     description=(
         "Renders again the days whose warehouse prompt rows changed (insert, update, soft delete): "
-        "one run per day, or one backfill above VIDGEN_SENSOR_MAX_RUNS days (default 5)."
+        "one run per day of the whole chain (as daily_reel_job), or one backfill above VIDGEN_SENSOR_MAX_RUNS days (default 5). "
+        "Off by default: turn it on with the toggle on Automation → prompts_changed_sensor, "
+        "or `dagster sensor start prompts_changed_sensor`."
     ),
 )
 def prompts_changed_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:

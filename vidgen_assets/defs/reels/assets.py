@@ -1,5 +1,6 @@
 """The day's reel: its passing clips joined in a stable order, plus a contact sheet of the keyframes."""
 
+import base64
 from contextlib import ExitStack
 from dataclasses import asdict
 
@@ -11,8 +12,11 @@ from vidgen_assets.defs.resources import MediaResource, ReelResource, WarehouseR
 from vidgen_assets.lib.bounded import shown_lines
 from vidgen_assets.lib.generation.providers.summary import failing_share
 from vidgen_assets.lib.generation.recipe import RENDER_VERSIONS, file_sha256, reel_key
+from vidgen_assets.lib.storage.links import browser_links
 from vidgen_assets.lib.video import ReelClip, ReelSettings, compile_reel, contact_sheet, keyframes_preview_md, order_clips
+from vidgen_assets.lib.video.preview import data_uri_markdown
 from vidgen_assets.lib.video.quality import clip_frames
+from vidgen_assets.lib.video.reel_preview import reel_preview
 from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage, withdrawal_reason
 
 @dg.asset(
@@ -65,7 +69,9 @@ def reel(
     in_order = (included[int(clip.path)] for clip in order_clips(sortable, settings.order))
     ordered = [rows_of_clip[0] for rows_of_clip in _by_key(in_order).values()]
     key = reel_key([i["key"] for i in ordered], settings, file_sha256(settings.audio_path) if settings.audio_path else None)
-    reel_media, sheet_media, info_media = (f"reels/{day}/{key}{suffix}" for suffix in (".mp4", "-contact.png", ".json"))
+    reel_media, sheet_media, preview_media, info_media = (
+        f"reels/{day}/{key}{suffix}" for suffix in (".mp4", "-contact.png", "-preview.webp", ".json")
+    )
     # Keyframes of the included clips, in reel order (text-to-video clips have none).
     keyframes = list({i["keyframe_media_key"]: {"media_key": i["keyframe_media_key"], "prompt": rows[i["prompt_id"]]["prompt"]}
                       for i in ordered if i.get("keyframe_media_key")}.values())  # fmt: skip
@@ -86,6 +92,14 @@ def reel(
         store.put_json(info_media, {**asdict(result.info), "stream_copy": result.stream_copy,
                                     "crossfade_frames": result.crossfade_frames})  # fmt: skip
     info = store.get_json(info_media)
+    if not store.exists(preview_media):  # made with the reel; reels from before previews get theirs now
+        with store.local_path(reel_media) as path:
+            preview = reel_preview(path, [clip_frames(i["params"]) for i in ordered],
+                                   crossfade_frames=info["crossfade_frames"], fps=info["fps"])  # fmt: skip
+        with store.writing(preview_media) as path:
+            path.write_bytes(preview.webp)
+    with store.local_path(preview_media) as path:
+        preview_webp = path.read_bytes()
     reel_uri = store.uri(reel_media)
     value = {
         "partition": day.isoformat(), "key": key, "media_key": reel_media, "uri": reel_uri,
@@ -108,9 +122,11 @@ def reel(
         data_version=dg.DataVersion(key),
         metadata={
             "dagster/uri": reel_uri,
-            "path": dg.MetadataValue.path(reel_uri),
-            **({"contact_sheet": dg.MetadataValue.path(value["contact_sheet"])} if keyframes else {}),
-            "preview": dg.MetadataValue.md(keyframes_preview_md(store, keyframes)),
+            **_file_links(store, {"reel": reel_media, **({"contact_sheet": sheet_media} if keyframes else {})}),
+            "preview": dg.MetadataValue.md(data_uri_markdown(
+                base64.b64encode(preview_webp).decode("ascii"), f"reel of {day}: {len(ordered)} clips", mime="image/webp")),
+            "preview_bytes": len(preview_webp),
+            "keyframes": dg.MetadataValue.md(keyframes_preview_md(store, keyframes)),
             "cache_hit": cache_hit,
             "contact_sheet_made": sheet_missing,
             "clips_included": len(ordered),
@@ -141,6 +157,18 @@ def _withdrawn(context: dg.AssetExecutionContext, warehouse: WarehouseResource, 
         data_version=dg.DataVersion(f"withdrawn-{day}"),
         metadata={"withdrawn": reason, "clips_included": 0, "dagster/row_count": 0},
     )
+
+
+def _file_links(store, keys: dict[str, str]) -> dict:
+    """On S3, `<name>_url` links that open the files in a browser until `links_expire_at`; locally, each
+    file's path as plain text (a browser does not open `file://` links from the UI)."""
+    links = browser_links(store, keys)
+    if not links.urls:
+        return {f"{name}_path": dg.MetadataValue.text(store.uri(key)) for name, key in keys.items()}
+    return {
+        **{f"{name}_url": dg.MetadataValue.url(url) for name, url in links.urls.items()},
+        "links_expire_at": dg.MetadataValue.timestamp(links.expires_at),
+    }
 
 
 def _reel_clip(item: dict, rows: dict, path) -> ReelClip:

@@ -1,17 +1,17 @@
 """Checks on the day's reel: read by a decoder other than the one that wrote it, and on time."""
 
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import dagster as dg
 
-from vidgen_assets.defs.partitions import checked_output
+from vidgen_assets.defs.partitions import checked_output, daily_check
 from vidgen_assets.defs.reels.assets import reel
 from vidgen_assets.defs.resources import MediaResource
 from vidgen_assets.lib.video import probe_video, second_opinion
 
 
-@dg.asset_check(
+@daily_check(
     asset=reel,
     description="An FFmpeg tool (system ffprobe, else imageio-ffmpeg's ffmpeg) decodes the reel, and its duration is "
     "the sum of the included clips' (less crossfades) within one frame.",
@@ -32,8 +32,10 @@ def reel_plays_and_adds_up(context: dg.AssetCheckExecutionContext, media: MediaR
     agree = (probed["frames"], probed["width"], probed["height"]) == (ours.frames, ours.width, ours.height)
     return dg.AssetCheckResult(
         passed=within_a_frame and agree and probed["codec"] == "h264",
+        description=f"{context.partition_key}: {probed['tool']} reads {probed['frames']} frames, "
+        f"{probed['duration_s']:.2f} s against {expected_s:.2f} s expected",
         metadata={
-            "decoder": str(probed["tool"]), "decoder_frames": probed["frames"], "pyav_frames": ours.frames,
+            "partition": context.partition_key, "decoder": str(probed["tool"]), "decoder_frames": probed["frames"], "pyav_frames": ours.frames,
             "decoder_duration_s": round(probed["duration_s"], 4), "expected_duration_s": round(expected_s, 4),
             "codec": str(probed["codec"]),
         },  # fmt: skip
@@ -41,45 +43,53 @@ def reel_plays_and_adds_up(context: dg.AssetCheckExecutionContext, media: MediaR
 
 
 REEL_DUE_HOUR = int(os.getenv("VIDGEN_REEL_DUE_HOUR", "6"))
-# Read by Dagster's freshness-check sensor: until then a passing check cannot turn overdue.
-FRESH_UNTIL_KEY = "dagster/fresh_until_timestamp"
 
 
-def reel_freshness(instance: dg.DagsterInstance, now: datetime, due_hour: int = REEL_DUE_HOUR) -> dg.AssetCheckResult:
-    """Passes when the previous day's reel exists, once that day's deadline (`due_hour` UTC the next day) has passed.
+def reel_deadline(day: date, due_hour: int = REEL_DUE_HOUR) -> datetime:
+    """When the reel of `day` is due: `due_hour` UTC the next day."""
+    return datetime.combine(day + timedelta(days=1), time(due_hour), tzinfo=timezone.utc)
 
-    Before today's deadline the expected reel is the one of the day before yesterday, as the last deadline set it.
+
+def reel_freshness(instance: dg.DagsterInstance, day: date, now: datetime, due_hour: int = REEL_DUE_HOUR) -> dg.AssetCheckResult:
+    """Whether the reel of `day` was *made* by its deadline: its first materialization's time, not
+    whether it exists now. A reel made late stays a (WARN) failure for that day; one not made yet is a
+    failure once the deadline has passed.
     """
-    day, deadline = expected_reel_day(now, due_hour)
-    found = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=reel.key, asset_partitions=[day.isoformat()]), limit=1
+    deadline = reel_deadline(day, due_hour)
+    first = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=reel.key, asset_partitions=[day.isoformat()]), limit=1, ascending=True
     ).records
-    metadata = {"expected_partition": day.isoformat(), "deadline": dg.MetadataValue.timestamp(deadline)}
-    if found:
-        metadata[FRESH_UNTIL_KEY] = dg.MetadataValue.timestamp(deadline + timedelta(days=1))
-        metadata["materialized_at"] = dg.MetadataValue.timestamp(found[0].timestamp)
+    metadata = {"partition": day.isoformat(), "deadline": dg.MetadataValue.timestamp(deadline)}
+    due = f"due {deadline:%Y-%m-%d %H:%M} UTC"
+    if first:
+        made = datetime.fromtimestamp(first[0].timestamp, timezone.utc)
+        late_s = round((made - deadline).total_seconds())
+        metadata |= {"made_at": dg.MetadataValue.timestamp(made), "late_s": max(0, late_s)}
+        passed = late_s <= 0
+        verdict = "on time" if passed else f"{late_s / 3600:.1f} h late"
+        description = f"{day}: reel made {made:%Y-%m-%d %H:%M} UTC, {verdict} ({due})"
     else:
-        metadata["overdue_s"] = round((now - deadline).total_seconds())
+        passed = now <= deadline
+        metadata["overdue_s"] = max(0, round((now - deadline).total_seconds()))
+        description = f"{day}: no reel yet, " + ("not late yet" if passed else f"{metadata['overdue_s'] / 3600:.1f} h overdue") + f" ({due})"
     return dg.AssetCheckResult(
-        passed=bool(found),
-        severity=dg.AssetCheckSeverity.WARN,
-        description=f"the reel of {day} {'exists' if found else 'is late'} (due {deadline:%Y-%m-%d %H:%M} UTC)",
-        metadata=metadata,
+        passed=passed, severity=dg.AssetCheckSeverity.WARN, description=description, metadata=metadata
     )
 
 
 def expected_reel_day(now: datetime, due_hour: int) -> tuple[date, datetime]:
-    """The day whose reel must exist at `now`, and the deadline that made it due."""
+    """The latest day whose deadline has passed at `now`, and that deadline."""
     deadline = now.astimezone(timezone.utc).replace(hour=due_hour, minute=0, second=0, microsecond=0)
     if deadline > now:
         deadline -= timedelta(days=1)
     return deadline.date() - timedelta(days=1), deadline
 
 
-@dg.asset_check(
+@daily_check(
     asset=reel,
-    description="Freshness target: the previous day's reel exists by VIDGEN_REEL_DUE_HOUR (default 06:00) UTC; "
-    "WARN when late. Evaluated by every daily run and by `reel_freshness_sensor`.",
+    description="Deadline: the day's reel was made (first materialized) by VIDGEN_REEL_DUE_HOUR (default 06:00) UTC "
+    "the next day; WARN when made late or still missing. Evaluated with each reel, and by `reel_freshness_sensor` "
+    "for a day whose deadline passed without one.",
 )
 def reel_due_by_deadline(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    return reel_freshness(context.instance, datetime.now(timezone.utc))
+    return reel_freshness(context.instance, date.fromisoformat(context.partition_key), datetime.now(timezone.utc))

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from vidgen_assets.defs.partitions import daily_partitions
+from vidgen_assets.defs.partitions import FIRST_DAY, daily_partitions
 from vidgen_assets.defs.resources import WarehouseResource
 
 daily_reel_job = dg.define_asset_job(
@@ -26,7 +26,14 @@ SCHEDULE_TIMEZONE = os.getenv("VIDGEN_SCHEDULE_TIMEZONE", "UTC")
     job=daily_reel_job,
     cron_schedule=SCHEDULE_CRON,
     execution_timezone=SCHEDULE_TIMEZONE,
-    description="Renders the previous, complete day (default 01:00 UTC; VIDGEN_SCHEDULE_HOUR, _CRON, _TIMEZONE).",
+    description=(
+        "Renders the previous, complete day with daily_reel_job (default 01:00 UTC; VIDGEN_SCHEDULE_HOUR, _CRON, "
+        f"_TIMEZONE); skips days without prompts. Partition set: daily_reel_job_partition_set (one partition a day, "
+        f"UTC, {FIRST_DAY} to today; VIDGEN_FIRST_DAY). Off by default: turn it on with the toggle on Automation → "
+        "daily_reel_schedule, or `dagster schedule start daily_reel_schedule`."
+    ),
+    # Dagster 1.13 shows no partition set for a schedule: the description and metadata name it.
+    metadata={"partition_set": "daily_reel_job_partition_set", "first_partition": FIRST_DAY},
 )
 def daily_reel_schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource):
     day = context.scheduled_execution_time.date() - timedelta(days=1)

@@ -9,7 +9,7 @@ from vidgen_assets.defs.resources import GenerationResource, WarehouseResource
 from vidgen_assets.defs.stats.run_timings import peak_memory, run_timings
 from vidgen_assets.lib.stats import day_stats, phase_seconds
 from vidgen_assets.lib.stats.chart import png_markdown, stats_chart_png
-from vidgen_assets.lib.stats.format import markdown_table
+from vidgen_assets.lib.stats.format import UI_SHOWN, markdown_table
 from vidgen_assets.lib.warehouse.render_stats import lineage_records, read_stats, save_day_stats
 
 CHART_DAYS = 14
@@ -49,7 +49,8 @@ def render_stats(
             "dagster/table_name": "render_stats",
             "chart": dg.MetadataValue.md(png_markdown(png, f"render statistics for {day}")),
             "chart_bytes": len(png),
-            "stats": dg.MetadataValue.md(markdown_table(stats) if len(stats) else "no keyframes or clips recorded"),
+            # The columns that fit the pane; the warehouse table and `vidgen stats --format json` hold them all.
+            "stats": dg.MetadataValue.md(markdown_table(stats, UI_SHOWN) if len(stats) else "no keyframes or clips recorded"),
             "clips": int(clips["items"].sum()) if len(clips) else 0,
             "clips_rendered": int(clips["rendered"].sum()) if len(clips) else 0,
             "day_cost_usd": round(float(stats["cost_day_usd"].sum()), 6) if len(stats) else 0.0,

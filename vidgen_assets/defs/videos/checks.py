@@ -2,14 +2,14 @@
 
 import dagster as dg
 
-from vidgen_assets.defs.partitions import checked_output
+from vidgen_assets.defs.partitions import checked_output, daily_check
 from vidgen_assets.defs.resources import ReelResource
 from vidgen_assets.defs.videos.assets import videos
 from vidgen_assets.lib.bounded import shown_lines
 from vidgen_assets.lib.generation.providers.summary import failing_share
 
 
-@dg.asset_check(
+@daily_check(
     asset=videos,
     blocking=True,
     description="Every clip decodes fully, has the frames, fps and size its row asked for, and is neither blank "
@@ -22,10 +22,14 @@ def videos_quality(context: dg.AssetCheckExecutionContext, reel_settings: ReelRe
     failing = {key: found["problems"] for key, found in report.items() if not found["passed"] and not found.get("refused")}
     refused = {key: found["problems"] for key, found in report.items() if found.get("refused")}
     _, _, share = failing_share(report)
+    day = context.partition_key
     return dg.AssetCheckResult(
         passed=share <= reel_settings.max_failed_clip_share,
         severity=dg.AssetCheckSeverity.ERROR,
+        description=(f"{day}: {len(failing)} of {len(report) - len(refused)} clips fail (at most "
+                     f"{reel_settings.max_failed_clip_share:.0%} may)" + (f"; {len(refused)} refused" if refused else "")),
         metadata={
+            "partition": day,
             "clips": len(report),
             "failing": len(failing),
             "refused": len(refused),

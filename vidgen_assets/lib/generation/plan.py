@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from itertools import islice
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any
@@ -173,16 +174,19 @@ def render_keyframe_shard(
             started = time.perf_counter()
             try:
                 requests = [KeyframeRequest(i["prompt"], i["negative_prompt"], i["seed"]) for i in pending[done:]]
-                for item, (_, image) in zip(
-                    pending[done:], render_keyframes(pipeline, requests, batch_size=size, **keyframe_settings(preset))
-                ):
-                    with store.writing(item["media_key"]) as path:
-                        image.save(path, format="PNG")
-                    # Batches finish together: charge each image its share of the time since the last one.
-                    item.update(seconds=round(time.perf_counter() - started, 4), device=profile.device)
-                    if progress := profile.add(item["seconds"]):
-                        report(f"keyframe {item['prompt_id']}: {progress}")
-                    started, done = time.perf_counter(), done + 1
+                rendered = zip(pending[done:], render_keyframes(pipeline, requests, batch_size=size, **keyframe_settings(preset)))
+                # One pipeline call makes a whole batch: the first image arrives after all of the batch's work,
+                # the others at once. Each image is charged an equal share of its batch's time (saves included).
+                while batch := list(islice(rendered, size)):
+                    for item, (_, image) in batch:
+                        with store.writing(item["media_key"]) as path:
+                            image.save(path, format="PNG")
+                    share = round((time.perf_counter() - started) / len(batch), 4)
+                    for item, _ in batch:
+                        item.update(seconds=share, device=profile.device)
+                        if progress := profile.add(share):
+                            report(f"keyframe {item['prompt_id']}: {progress}")
+                    started, done = time.perf_counter(), done + len(batch)
             except Exception as error:
                 if not is_out_of_memory(error) or size == 1:
                     raise

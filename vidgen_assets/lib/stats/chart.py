@@ -31,8 +31,11 @@ def stats_chart_png(history: pd.DataFrame, phases: Mapping[str, float], day: dat
         rows = rows.sort_values("day")
         trend.plot(pd.to_datetime(rows["day"]), rows["s_per_item_p50"].astype(float), marker="o", label=model)
     trend.set_title(f"seconds per clip (p50) by model, last {days} days", fontsize=9)
-    trend.set_xlim(pd.Timestamp(day - timedelta(days=days - 1)), pd.Timestamp(day))
-    trend.set_ylim(bottom=0)
+    # Half a day and a tenth of the height of air around the points, so none sits on the frame.
+    half_day = pd.Timedelta(hours=12)
+    trend.set_xlim(pd.Timestamp(day - timedelta(days=days - 1)) - half_day, pd.Timestamp(day) + half_day)
+    highest = float(clips["s_per_item_p50"].astype(float).max()) if len(clips) else float("nan")
+    trend.set_ylim(0, highest * 1.15 if highest > 0 else 1.0)
     trend.xaxis.set_major_formatter(DateFormatter("%m-%d"))
     trend.tick_params(labelsize=7)
     if len(clips):
@@ -41,6 +44,7 @@ def stats_chart_png(history: pd.DataFrame, phases: Mapping[str, float], day: dat
     for name, seconds in phases.items():
         split.barh([0], [seconds], left=left, label=f"{name} {seconds:.1f}s")
         left += seconds
+    split.set_xlim(0, left * 1.05 if left > 0 else 1.0)
     split.set_title(f"{day_label}: seconds by phase", fontsize=9)
     split.set_yticks([])
     split.tick_params(labelsize=7)

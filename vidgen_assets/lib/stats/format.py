@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import date, datetime
 
 import pandas as pd
 
@@ -14,9 +15,18 @@ SHOWN = (
     ("peak_memory_gb", "peak GB"), ("cost_per_item_usd", "$/item"), ("cost_day_usd", "$/day"),
     ("queue_wait_p95_s", "queue p95 s"), ("run_wall_s", "wall s"),
 )  # fmt: skip
+# The few that fit the Dagster UI's metadata pane; the warehouse table and `vidgen stats` hold the rest.
+UI_SHOWN = (
+    ("day", "day"), ("kind", "kind"), ("model", "model"), ("items", "items"), ("cache_hit_rate", "hit%"),
+    ("s_per_item_p50", "p50 s"), ("s_per_item_p95", "p95 s"), ("cost_day_usd", "$/day"),
+)  # fmt: skip
 
 
 def _cell(column: str, value) -> str:
+    if isinstance(value, datetime):  # pandas gives DATE columns back as midnight timestamps
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if column == "cache_hit_rate":
@@ -28,8 +38,8 @@ def _cell(column: str, value) -> str:
     return str(value)
 
 
-def _cells(stats: pd.DataFrame) -> list[list[str]]:
-    return [[_cell(c, row[c]) for c, _ in SHOWN] for row in stats.to_dict("records")]
+def _cells(stats: pd.DataFrame, shown=SHOWN) -> list[list[str]]:
+    return [[_cell(c, row[c]) for c, _ in shown] for row in stats.to_dict("records")]
 
 
 def aligned_table(stats: pd.DataFrame) -> str:
@@ -39,8 +49,9 @@ def aligned_table(stats: pd.DataFrame) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
 
-def markdown_table(stats: pd.DataFrame) -> str:
-    rows = [[heading for _, heading in SHOWN], ["---"] * len(SHOWN), *_cells(stats)]
+def markdown_table(stats: pd.DataFrame, shown=SHOWN) -> str:
+    """A Markdown table of the `shown` (column, heading) pairs, days as YYYY-MM-DD."""
+    rows = [[heading for _, heading in shown], ["---"] * len(shown), *_cells(stats, shown)]
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
@@ -50,4 +61,4 @@ def as_csv(stats: pd.DataFrame) -> str:
 
 def as_json(stats: pd.DataFrame) -> str:
     # Days as YYYY-MM-DD, as in the table and CSV, not midnight timestamps.
-    return stats.assign(day=stats["day"].astype(str)).to_json(orient="records", indent=1)
+    return stats.assign(day=[_cell("day", d) for d in stats["day"]]).to_json(orient="records", indent=1)

@@ -69,6 +69,10 @@ class Interrupter:
         trial, self.sent_at = self.trial, None
 
         def send() -> None:
+            # The delay counts from the arming (the last statement below): checked before it, a short delay
+            # found the harness unarmed and sent nothing, leaving the trial to run until the watchdog.
+            while not self.armed and self.trial == trial and self.sent_at is None:
+                time.sleep(0.001)
             time.sleep(delay_s)
             if self.armed and self.trial == trial:  # never into a later trial, nor after this one
                 self.sent_at = time.monotonic()

@@ -141,3 +141,40 @@ def test_a_task_created_by_a_holder_killed_inside_its_create_is_found_again_not_
         claims.close()
         assert status.state == "succeeded" and fake.stats()["creates"] == 1
         assert json.loads((tmp_path / "media" / "tasks" / "clip-k.json").read_text())["task_id"] == record.task_id
+
+
+def test_a_cancelled_run_leaves_running_the_task_another_run_created_for_the_same_clip(tmp_path):
+    """Two days sharing a clip: the run that waits on the other's task is terminated; the task, which the other
+    run still needs, is not cancelled (its output is reused), while the task a run created itself is."""
+    import threading
+
+    from vidgen_assets.lib.generation.providers.claims import ClipClaims, MemoryClaims
+    from vidgen_assets.lib.generation.providers.records import new_intent, read_record, write_record
+    from vidgen_assets.lib.generation.providers.tasks import Halt, Halted, HostedSettings, run_task
+    from vidgen_assets.lib.storage import open_media_store
+    from vidgen_assets_tests.fakes.harness import running_fake
+
+    store = open_media_store(str(tmp_path / "media"))
+    request = ProviderRequest(model=HOSTED_MODELS["replicate-svd-xt"].model, image="data:image/png;base64,AAAA",
+                              seed=7, options={"num_frames": 25, "fps": 6, "motion_bucket_id": 127})  # fmt: skip
+    settings = HostedSettings(first_poll_s=0.05, max_poll_s=0.1)
+    with running_fake("vidgen_assets_tests.fakes.replicate_server") as fake:
+        fake.configure(processing_s=60.0)
+        client = client_for("replicate", "r8_test-token", fake.base_url)
+
+        def terminated_while_polling(clip_key: str) -> None:
+            halt, claims = Halt(), ClipClaims(MemoryClaims(), "replicate", lease_s=30)
+            stopper = threading.Timer(0.5, lambda: halt.stop(cancel=True))
+            stopper.start()
+            with pytest.raises(Halted):
+                run_task(client, store, read_record(store, clip_key) or new_intent("replicate", request.model, clip_key, "p1"),
+                         lambda: request, settings=settings, halt=halt, deadline=time.time() + 60, claims=claims)  # fmt: skip
+            claims.close()
+
+        peers = new_intent("replicate", request.model, "clip-shared", "p1", creates=1)
+        peers.task_id, peers.state = client.create(request), "submitted"  # the other day's run made it
+        write_record(store, peers)
+        terminated_while_polling("clip-shared")
+        assert fake.stats()["cancels"] == 0 and read_record(store, "clip-shared").state == "submitted"
+        terminated_while_polling("clip-own")  # this run creates it: terminated, it cancels it
+        assert fake.stats()["cancels"] == 1 and read_record(store, "clip-own").state == "cancelled"

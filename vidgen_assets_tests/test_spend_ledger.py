@@ -72,6 +72,22 @@ def test_settling_bills_or_releases_and_a_resumed_task_settles_the_earlier_reser
     assert short is None  # 0.3 billed + 0.2 fits 0.5 exactly
 
 
+@BOTH_WAREHOUSES
+def test_a_reservation_left_by_a_killed_run_is_released_when_the_clip_is_asked_for_again(store):
+    """A run killed while waiting out a Retry-After held the clip's price and created nothing: the run that
+    takes the clip over must not be refused by that dead reservation, nor count it twice."""
+    limits = [Limit("VIDGEN_BUDGET_USD_PER_DAY", "day", 0.3)]
+    reserve(store, Task(DAY, "replicate", "m", "clip-a", "a", "killed-run", PRICE), limits)  # never settled
+    _, short, _ = reserve(store, Task(DAY, "replicate", "m", "clip-a", "a", "next-run", PRICE), limits)
+    assert short is None
+    (row,) = day_spend(store, DAY, DAY)
+    assert (row["held_usd"], row["tasks"], row["refused"]) == (pytest.approx(PRICE), 2, 0)
+    with store.connect() as session:
+        states = session.rows("SELECT run_id, state, reason FROM spend ORDER BY run_id")
+    assert [(r["run_id"], r["state"]) for r in states] == [("killed-run", "released"), ("next-run", "reserved")]
+    assert states[0]["reason"].startswith("superseded")
+
+
 def test_budgets_come_from_the_environment_and_a_bad_one_is_named(vidgen_home):
     budgets = Budgets.from_env({"VIDGEN_BUDGET_USD_PER_DAY": "5", "VIDGEN_BUDGET_USD_PER_MONTH": " 100.5 ",
                                 "VIDGEN_LUMA_BUDGET_USD_PER_DAY": "2"})  # fmt: skip

@@ -41,28 +41,50 @@ def run_cancelled(context: dg.OpExecutionContext) -> bool:
     return run is not None and run.status in (dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.CANCELED)
 
 
+def in_process_cli_run(context: dg.OpExecutionContext) -> bool:
+    """Whether this step runs inside the `vidgen run` process that launched the run: an interrupt there is
+    the user stopping the run (Ctrl-C, `kill`), never a preemption a retry should outlive."""
+    tags = context.run.tags
+    return tags.get("vidgen/launched_by") == "cli" and tags.get("vidgen/pid") == str(os.getpid())
+
+
+def _interrupted(context: dg.OpExecutionContext, leaves: str) -> None:
+    """An interrupted step: fail without retry when the run is being cancelled or its `vidgen run` was
+    stopped; otherwise (a preempted pod) return, and the caller re-raises for the step's retry."""
+    if run_cancelled(context):
+        raise dg.Failure(f"the run was cancelled: {leaves}", allow_retries=False) from None
+    if in_process_cli_run(context):
+        raise dg.Failure(f"vidgen run was interrupted: {leaves}", allow_retries=False) from None
+
+
 @contextmanager
 def hosted_errors_fail_fast(context: dg.OpExecutionContext, provider: str):
     """Out of credits, a refused or missing key, an input the provider can't be sent: every other clip would
     fail the same way, so the step stops at once, without retries, saying what to fix (never the key).
-    A cancelled run's step (its open tasks cancelled) is not retried either."""
+    A cancelled run's step (its open tasks cancelled) is not retried either, nor one whose `vidgen run` was
+    interrupted (its tasks keep running: the next run of the day polls them)."""
     try:
         yield
     except STEP_STOPPING as error:
         raise dg.Failure(description=f"{provider}: {error}", allow_retries=False) from None
     except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
-        if run_cancelled(context):
-            raise dg.Failure(f"the run was cancelled: its open {provider} tasks were cancelled", allow_retries=False) from None
+        cancelled = run_cancelled(context)
+        _interrupted(context, f"the open {provider} tasks it created were cancelled" if cancelled
+                     else f"its open {provider} tasks keep running; the next run of the day polls them")  # fmt: skip
         raise  # the step's retry polls the tasks still running
 
 
 @contextmanager
-def permanent_errors_fail_fast():
-    """Missing weights or an unknown preset won't fix themselves: fail at once instead of retrying."""
+def permanent_errors_fail_fast(context: dg.OpExecutionContext):
+    """Missing weights or an unknown preset won't fix themselves: fail at once instead of retrying; so does
+    a shard interrupted by a cancelled run or a stopped `vidgen run` (a preempted pod's is retried)."""
     try:
         yield
     except (ModelUnavailableError, UnknownPresetError) as error:
         raise dg.Failure(description=str(error), allow_retries=False) from error
+    except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
+        _interrupted(context, "what the shard finished is kept; the next run renders the rest")
+        raise
 
 
 def code_version(revision: str, stage: str, variable: str, *tasks: str) -> str:

@@ -40,7 +40,7 @@ def render_keyframes_shard(
 ) -> dict:
     """Renders one shard's missing keyframes in batches; the model loads once per process."""
     profile = StepProfile(total=len(shard), device=generation.resolved_device())
-    with permanent_errors_fail_fast():
+    with permanent_errors_fail_fast(context):
         items = render_keyframe_shard(
             shard, media.open(), generation.pipeline, profile,
             batch_size=generation.keyframe_batch_size, report=context.log.info, dtype_of=generation.dtype_of,

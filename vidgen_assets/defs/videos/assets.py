@@ -63,7 +63,7 @@ def render_clips_shard(
 ) -> dict:
     """Renders one shard's missing clips, streaming frames into the encoder; models load once per process."""
     profile = StepProfile(total=len(shard), device=generation.resolved_device())
-    with permanent_errors_fail_fast():
+    with permanent_errors_fail_fast(context):
         items = render_clip_shard(
             shard, media.open(), generation.pipeline, profile, report=context.log.info, dtype_of=generation.dtype_of
         )

@@ -75,11 +75,21 @@ def spent(session, day: date, provider: str | None = None, now: datetime | None 
 
 def reserve(warehouse: Warehouse, task: Task, limits: Sequence[Limit]) -> tuple[str, Limit | None, float]:
     """Hold `task.usd` against every limit, atomically: (spend id, None, 0) when reserved, else the row is
-    written `refused` and (spend id, the first limit without room, what remains of it)."""
+    written `refused` and (spend id, the first limit without room, what remains of it).
+
+    Called right before a create, under the clip's claim, when the clip has no live task: a reservation of
+    the clip still open then belongs to a run that ended without settling it (killed while waiting out a
+    Retry-After, or inside its create), so it is released here instead of holding the budget forever."""
     spend_id = str(uuid.uuid4())
     with _THREADS, warehouse.connect() as session, session.transaction():
         if session.is_postgres:
             session.execute(_LOCK)
+        session.execute(
+            f"UPDATE spend SET state = '{RELEASED}', reason = ?, settled_at = current_timestamp "
+            f"WHERE clip_key = ? AND state = '{RESERVED}'",
+            ["superseded: a new task is asked for this clip; the run that held it ended without settling",
+             task.clip_key],
+        )  # fmt: skip
         used = spent(session, task.day, task.provider) if limits else {}
         short = next((limit for limit in limits if used[limit.scope] + task.usd > limit.usd + _EPSILON), None)
         remaining = max(0.0, short.usd - used[short.scope]) if short else 0.0

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import date
 
-from dagster import DagsterRunStatus, RunsFilter
+from dagster import RunsFilter
 
 from vidgen_assets.lib import environment
 from vidgen_assets.lib.day_lock import hold_run_day
+from vidgen_assets.lib.dead_runs import ACTIVE, reap_dead_cli_runs
 
 
 class RunFailed(RuntimeError):
@@ -94,26 +95,20 @@ def one_writer_per_day(day: date, holder: dict | None = None, on_wait: Callable[
     return hold_run_day(day.isoformat(), holder, on_wait)
 
 
-ACTIVE = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
-
-
 def wait_for_other_runs(instance, day: date, on_wait: Callable[[str], None] = print, poll_s: float = 2.0) -> None:
     """Wait while the instance shows another run of the day in progress (e.g. one launched on another machine).
 
-    A run left "started" by a CLI process that was killed on this host is marked failed instead of
-    waited for: nothing else would ever end it, and it would hold the day in the run queue forever.
+    Runs of any day left unfinished by a vidgen CLI process that died on this host are reaped first
+    (marked failed, their pool slots freed): nothing else would ever end them, and they would hold
+    their day in the run queue, and the `gpu` pool for every day, forever.
     """
     announced = set()
     while True:
-        records = instance.get_run_records(RunsFilter(tags={"dagster/partition": day.isoformat()}, statuses=ACTIVE))
-        waiting = []
-        for record in records:
-            run = record.dagster_run
-            if _orphaned_cli_run(run.tags):
-                instance.report_run_failed(run, message=f"the vidgen CLI process that ran it (pid {run.tags['vidgen/pid']}) is gone")
-                on_wait(f"marked run {run.run_id} of {day} failed: its CLI process is gone")
-            else:
-                waiting.append(run)
+        reap_dead_cli_runs(instance, on_wait)
+        waiting = [
+            record.dagster_run
+            for record in instance.get_run_records(RunsFilter(tags={"dagster/partition": day.isoformat()}, statuses=ACTIVE))
+        ]
         if not waiting:
             return
         for run in waiting:
@@ -122,18 +117,6 @@ def wait_for_other_runs(instance, day: date, on_wait: Callable[[str], None] = pr
                 on_wait(f"run {run.run_id} of {day} (launched by {launched_by}) is in progress; waiting for it to finish")
                 announced.add(run.run_id)
         time.sleep(poll_s)
-
-
-def _orphaned_cli_run(tags) -> bool:
-    if tags.get("vidgen/launched_by") != "cli" or tags.get("vidgen/host") != socket.gethostname():
-        return False
-    try:
-        os.kill(int(tags["vidgen/pid"]), 0)
-    except ProcessLookupError:
-        return True
-    except (KeyError, ValueError, PermissionError):
-        return False
-    return False
 
 
 def daily_reel_job():

@@ -84,3 +84,37 @@ def test_a_killed_holder_frees_the_day(postgres_url, tmp_path):
     finally:
         second.stdin.close()
         second.wait(timeout=60)
+
+
+def test_a_database_statement_timeout_does_not_cancel_the_wait_for_the_day(postgres_url):
+    """With `statement_timeout`/`idle_session_timeout` set on the database, a waiter still waits its turn
+    (no QueryCanceled) and the holder, idle longer than both, keeps the day until it lets go."""
+    import psycopg
+
+    from vidgen_assets.lib.day_lock import hold_day_in_postgres
+
+    database = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(f"ALTER DATABASE \"{database}\" SET statement_timeout = '1s'")
+        connection.execute(f"ALTER DATABASE \"{database}\" SET idle_session_timeout = '1s'")
+    order: list[str] = []
+    errors: list[BaseException] = []
+    waiting = threading.Event()
+
+    def second() -> None:
+        try:
+            with hold_day_in_postgres(postgres_url, DAY, {"launched_by": "b"}, on_wait=lambda _: waiting.set()):
+                order.append("b took it")
+        except BaseException as error:  # surfaced by the assertions below
+            errors.append(error)
+
+    with hold_day_in_postgres(postgres_url, DAY, {"launched_by": "a"}, on_wait=lambda _: None):
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        assert waiting.wait(30), "the second holder never started waiting"
+        time.sleep(3)  # well past both timeouts
+        assert not errors and not order, (errors, order)
+        order.append("a let go")
+    waiter.join(timeout=30)
+    assert not errors, errors
+    assert order == ["a let go", "b took it"]

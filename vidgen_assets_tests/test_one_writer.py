@@ -94,5 +94,5 @@ def test_a_run_left_started_by_a_killed_cli_does_not_hold_the_day(local_instance
         result = subprocess.run([sys.executable, "-m", "vidgen_assets.cli", "run", "--date", DAY],
                                 capture_output=True, text=True, timeout=300, env=dict(os.environ))  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
-        assert f"marked run {orphan.run_id} of {DAY} failed: its CLI process is gone" in result.stdout
+        assert f"marked run {orphan.run_id} of {DAY} failed and freed its pool slots: its CLI process (pid {gone.pid}) is gone" in result.stdout
         assert instance.get_run_by_id(orphan.run_id).status == dg.DagsterRunStatus.FAILURE

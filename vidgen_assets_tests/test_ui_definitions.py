@@ -58,7 +58,7 @@ def test_every_check_is_described_and_partitioned_by_day():
     asset_graph = build_definitions().resolve_asset_graph()
     checks = {key.name: asset_graph.get(key) for key in asset_graph.asset_check_keys}
     assert set(checks) >= {"prompts_rejections", "videos_quality", "reel_plays_and_adds_up", "reel_due_by_deadline",
-                           "queue_wait_within_target"}  # fmt: skip
+                           "queue_wait_within_target", "day_render_retries"}  # fmt: skip
     for name, node in checks.items():
         assert node.description, name
         assert node.partitions_def == daily_partitions, name

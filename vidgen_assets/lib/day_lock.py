@@ -84,6 +84,15 @@ def _application_name(day: str, holder: Mapping[str, object]) -> str:
     return f"{_APP_PREFIX}{day} {str(holder.get('launched_by') or '?')[:10]} run {run} pid {os.getpid()}"[:63]
 
 
+def _no_session_timeouts(connection) -> None:
+    """Waiting for the day and holding it idle for a whole run are this session's job: a database-wide
+    `statement_timeout`/`lock_timeout` would cancel the wait, an `idle_session_timeout` would drop the held lock."""
+    connection.execute("SET statement_timeout = 0")
+    connection.execute("SET lock_timeout = 0")
+    if connection.info.server_version >= 140000:  # the setting exists from PostgreSQL 14
+        connection.execute("SET idle_session_timeout = 0")
+
+
 @contextmanager
 def hold_day_in_postgres(
     url: str, day: str, holder: Mapping[str, object], on_wait: Callable[[str], None] = print
@@ -100,6 +109,7 @@ def hold_day_in_postgres(
     except psycopg.Error as error:
         raise WarehouseUnavailable(f"cannot take the day lock in {masked(url)}: {scrub(str(error), url)}") from None
     with connection:
+        _no_session_timeouts(connection)
         (taken,) = connection.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key]).fetchone()
         if not taken:
             found = connection.execute(

@@ -20,13 +20,16 @@ def prompts_rejections(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckR
     )
 
 
-@dg.asset_check(
+@daily_check(
     asset=dg.AssetKey("reel"),
     name="day_render_retries",
-    description="The day's reel is published. When a day's runs keep failing for the same rows, "
-    "`prompts_changed_sensor` stops after VIDGEN_SENSOR_MAX_ATTEMPTS (3) and reports a WARN here with the last error.",
+    description="The day's reel is published (or withdrawn, every row deleted). When a day's runs keep failing for the "
+    "same rows, or its last run was cancelled, `prompts_changed_sensor` stops requesting it and reports a WARN here "
+    "for that day with the reason.",
 )
 def day_render_retries(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     # Evaluated in a run only once its reel step succeeded: the day rendered, whatever failed before.
-    day = context.run.tags.get("dagster/partition")
-    return dg.AssetCheckResult(passed=True, description=f"{day}: the reel is published", metadata={"partition": day})
+    day = context.partition_key
+    withdrawn = checked_output(context, "reel").get("withdrawn")
+    said = f"{day}: the day was withdrawn, no reel: {withdrawn}" if withdrawn else f"{day}: the reel is published"
+    return dg.AssetCheckResult(passed=True, description=said, metadata={"partition": day})

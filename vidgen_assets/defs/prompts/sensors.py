@@ -21,6 +21,7 @@ import dagster as dg
 from vidgen_assets.defs.partitions import daily_partitions
 from vidgen_assets.defs.resources import WarehouseResource
 from vidgen_assets.lib.dagster_backfill import backfill_run_request
+from vidgen_assets.lib.dead_runs import reap_dead_cli_runs
 from vidgen_assets.lib.warehouse import Warehouse
 from vidgen_assets.lib.warehouse.change_rules import DEFAULT_MAX_ATTEMPTS, Attempts, DayPlan, plan_days
 from vidgen_assets.lib.warehouse.changes import ChangeCursor, CursorError, cursor_looking_back
@@ -77,7 +78,6 @@ def _log_plan(context: dg.SensorEvaluationContext, plan: DayPlan) -> None:
         context.log.warning(f"{day}: not requested again until its rows change: {reason}")
 
 
-FINISHED_FAILED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 ROWS_TAG = "vidgen/rows"  # the fingerprint of the rows a requested run is for
 
 
@@ -96,15 +96,18 @@ def day_attempts(instance: dg.DagsterInstance, day: date, fingerprint: str, look
     # Runs this sensor requested for these rows count too, even when they failed before their prompts step.
     tagged = dg.RunsFilter(tags={"dagster/partition": day.isoformat(), ROWS_TAG: fingerprint})
     run_ids |= {record.dagster_run.run_id for record in instance.get_run_records(tagged, limit=lookback)}
-    failed, running, reason = 0, False, None
+    failed, running, reason, cancelled = 0, False, None, None
     runs = instance.get_run_records(dg.RunsFilter(run_ids=sorted(run_ids))) if run_ids else []
     for run in (record.dagster_run for record in sorted(runs, key=lambda r: r.create_timestamp)):  # the last one last
         if not run.is_finished:
             running = True
-        elif run.status in FINISHED_FAILED:
+            continue
+        # A cancelled run is a user's decision, not a failure to retry; only the last finished run's counts.
+        cancelled = run.run_id if run.status == dg.DagsterRunStatus.CANCELED else None
+        if run.status == dg.DagsterRunStatus.FAILURE:
             failed += 1
             reason = _failure(instance, run)
-    return Attempts(failed=failed, running=running, reason=reason)
+    return Attempts(failed=failed, running=running, reason=reason, cancelled=cancelled)
 
 
 def _failure(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
@@ -117,11 +120,12 @@ def _failure(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
 
 
 def gave_up_evaluations(plan: DayPlan) -> list[dg.AssetCheckEvaluation]:
-    """A WARN of the reel's `day_render_retries` check per day given up, with why (the UI shows it on the reel)."""
+    """A WARN of the reel's `day_render_retries` check for each day given up, on that day's partition, with why."""
     return [
         dg.AssetCheckEvaluation(
             asset_key=dg.AssetKey("reel"), check_name="day_render_retries", passed=False,
-            severity=dg.AssetCheckSeverity.WARN, description=f"{day}: {reason}",
+            severity=dg.AssetCheckSeverity.WARN, partition=day.isoformat(),
+            description=f"{day}: not requested again until its rows change: {reason}",
             metadata={"partition": day.isoformat(), "reason": reason},
         )  # fmt: skip
         for day, reason in sorted(plan.gave_up.items())
@@ -196,6 +200,8 @@ def prompts_changed_sensor(context: dg.SensorEvaluationContext, warehouse: Wareh
     VIDGEN_SENSOR_OVERLAP_SECONDS (300), VIDGEN_SENSOR_LOOKBACK_HOURS (24, first start or reset),
     VIDGEN_SENSOR_RECONCILE_DAYS (7), VIDGEN_SENSOR_MAX_ATTEMPTS (3 failed runs for the same rows, then given up).
     """
+    # A dead `vidgen run` leaves its run STARTED: reaped first, its day reads as failed below and is retried.
+    reap_dead_cli_runs(context.instance, context.log.warning)
     store = warehouse.open()
     cursor = _start_cursor(context, store)
     overlap = timedelta(seconds=_setting("VIDGEN_SENSOR_OVERLAP_SECONDS", 300))

@@ -11,7 +11,8 @@ The rules, in one place so the sensor stays thin and the clock can be injected i
 - a recent day already requested for the same rows is not requested again while its run waits;
 - a day counts as rendered only once its reel is published, so a day whose last run failed differs
   from its last render and is requested again, with a bound: after `max_attempts` failed runs for
-  the same rows it is given up (reported once, with the last failure) until its rows change.
+  the same rows it is given up (reported once, with the last failure) until its rows change;
+- a day whose last run for its current rows was cancelled by a user is given up at once, the same way.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Attempts:
     failed: int = 0
     running: bool = False
     reason: str | None = None  # the last failed run's error
+    cancelled: str | None = None  # the last finished run was cancelled by a user: which one (not retried)
 
 
 NO_ATTEMPTS = Attempts()
@@ -103,6 +105,12 @@ def plan_days(
         if tried.running:
             running.append(day)
             waiting[day] = asked.get(day, key)
+            continue
+        if tried.cancelled:
+            # A user stopped it on purpose: given up like a failing day, until the rows change.
+            waiting[day] = f"{key}:cancelled"
+            if asked.get(day) != waiting[day]:
+                gave_up[day] = f"run {tried.cancelled} was cancelled by a user"
             continue
         if tried.failed >= max_attempts:
             # Given up until the rows change (a new fingerprint, a new key): said once, not every tick.

@@ -21,10 +21,7 @@ def _render(day: date, verbose: bool = False) -> int:
     from vidgen_assets.runner import DayWithdrawn, RunFailed, run_day
     from vidgen_assets.terminal import StageProgress
 
-    try:
-        problem = not_a_partition(day)
-    except ValueError as error:  # VIDGEN_FIRST_DAY that is not a day
-        problem = str(error)
+    problem = not_a_partition(day)  # a bad VIDGEN_FIRST_DAY raises SettingError: `main` prints it
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -177,7 +174,13 @@ def main(argv: list[str] | None = None) -> int:
         from vidgen_assets.terminal import quiet_libraries
 
         quiet_libraries()
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except environment.SettingError as error:
+        # One line for a bad environment variable, wherever the command first reads it (the daily
+        # partitions read VIDGEN_FIRST_DAY on import); other errors keep their traceback.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -72,9 +72,10 @@ def _models() -> tuple[set[str], set[str]]:
 
 def _report(result) -> None:
     writes = result.writes
-    skipped = f", {writes.skipped} skipped (already there)" if writes.skipped else ""
+    # Skipped rows were not written: they are counted apart, never in the stored total.
+    skipped = f"; {writes.skipped} skipped: already present" if writes.skipped else ""
     print(
-        f"stored {result.stored} prompt rows in {masked(environment.warehouse_target())} "
+        f"stored {result.stored} prompt row{'' if result.stored == 1 else 's'} in {masked(environment.warehouse_target())} "
         f"({writes.new} new, {writes.changed} changed, {writes.moved} moved to another day, "
         f"{result.unchanged} unchanged{skipped}); {result.rejected} rejected"
     )
@@ -91,7 +92,8 @@ def _report(result) -> None:
 
 
 def import_and_report(rows: list[dict], if_exists: str = "replace") -> int:
-    """Import rows held in memory and print the report; -1 when `if_exists="error"` met a live id."""
+    """Import rows held in memory and print the report; the valid rows (stored or skipped as asked), or -1
+    when `if_exists="error"` met a live id."""
     from vidgen_assets.lib.warehouse.importer import import_chunks
     from vidgen_assets.lib.warehouse.writes import ExistingIds
 
@@ -101,7 +103,7 @@ def import_and_report(rows: list[dict], if_exists: str = "replace") -> int:
         print(f"error: {error}", file=sys.stderr)
         return -1
     _report(result)
-    return result.stored
+    return result.stored + result.writes.skipped
 
 
 def cmd_prompts_import(args: argparse.Namespace) -> int:
@@ -111,7 +113,8 @@ def cmd_prompts_import(args: argparse.Namespace) -> int:
 
     def progress(result) -> None:
         written[:] = [result]
-        print(f"chunk {result.chunks}: {result.rows} rows read, {result.stored} stored, {result.rejected} rejected",
+        skipped = f", {result.writes.skipped} skipped" if result.writes.skipped else ""
+        print(f"chunk {result.chunks}: {result.rows} rows read, {result.stored} stored{skipped}, {result.rejected} rejected",
               flush=True)  # fmt: skip
 
     try:

@@ -137,3 +137,34 @@ def test_ids_are_one_row_however_their_accents_are_encoded(store, tmp_path):
     assert stored(store) == {nfc: "a cup of tea"}
     assert vidgen("prompts", "delete", nfd).returncode == 0
     assert store.day_rows(DAY) == []
+
+
+@BOTH_WAREHOUSES
+def test_one_instant_is_one_day_in_every_format_and_an_unclosed_quote_is_named(store, tmp_path):
+    instant = "2026-12-01T23:30:00-08:00"  # 2026-12-02 07:30 UTC
+    parquet = tmp_path / "tz.parquet"
+    with duckdb.connect() as connection:
+        connection.execute(f"COPY (SELECT 'pq' AS prompt_id, TIMESTAMPTZ '{instant}' AS scheduled_for, "
+                           f"'a tram' AS prompt) TO '{parquet}' (FORMAT parquet)")  # fmt: skip
+    lines = tmp_path / "tz.jsonl"
+    lines.write_text(json.dumps({"prompt_id": "js", "scheduled_for": instant, "prompt": "a kite"}) + "\n")
+    text = tmp_path / "tz.csv"
+    text.write_text(f"{HEADER}\ncs,{instant},a fox,,1\nzulu,2026-12-01T23:30Z,a cat,,1\n"
+                    "junk,2026-12-01 is the day,a cow,,1\nnul,2026-12-01\x00,a cow,,1\n")  # fmt: skip
+    for path in (parquet, lines, text):
+        assert vidgen("prompts", "import", str(path)).returncode == 0
+    assert stored(store, "scheduled_for") == {"pq": date(2026, 12, 2), "js": date(2026, 12, 2),
+                                               "cs": date(2026, 12, 2), "zulu": date(2026, 12, 1)}  # fmt: skip
+    reasons = rejected(store)
+    assert reasons["junk"] == ("row 3: scheduled_for must be a date YYYY-MM-DD or an ISO 8601 date-time "
+                               "(e.g. 2026-12-01T23:30:00-08:00), got '2026-12-01 is the day'")  # fmt: skip
+    assert reasons["nul"].startswith("row 4: scheduled_for must be a date")
+
+    quote = tmp_path / "quote.csv"
+    quote.write_text(f"{HEADER},subject,action\n" + f'm-1,{DAY},"a fox\nin the snow",,1,,\n'
+                     + f'q-1,{DAY},"unterminated,,1,,\n' + "".join(f"q-{i},{DAY},p{i},,{i},,\n" for i in range(2, 50)))  # fmt: skip
+    result = vidgen("prompts", "import", str(quote))
+    assert result.returncode == 0 and "2 rows read, 1 stored, 1 rejected" in result.stdout
+    assert ("rejected 'q-1': row 2: an unclosed quote in prompt (line 4) appears to have swallowed the following 48 "
+            "lines, 48 of them rows ('q-2', 'q-3', 'q-4', 'q-5', 'q-6' and 43 more)") in result.stderr  # fmt: skip
+    assert stored(store)["m-1"] == "a fox\nin the snow" and "q-1" not in stored(store)

@@ -30,8 +30,12 @@ def test_imports_say_what_was_new_changed_and_moved_and_honour_if_exists(store, 
 
     path.write_text(f"{HEADER}\na,{DAY},a blue fox,,1\ne,{DAY},an eel,,1\n")
     result = vidgen("prompts", "import", "--if-exists", "skip", str(path))
-    assert "(1 new, 0 changed, 0 moved to another day, 0 unchanged, 1 skipped (already there))" in result.stdout
+    assert "stored 1 prompt row in" in result.stdout  # the skipped row was not written
+    assert "(1 new, 0 changed, 0 moved to another day, 0 unchanged; 1 skipped: already present)" in result.stdout
     assert stored(store)["a"] == "a red fox" and stored(store)["e"] == "an eel"
+    result = vidgen("prompts", "add", "--date", str(DAY), "--prompt", "a pink fox", "--prompt-id", "a", "--if-exists", "skip")
+    assert result.returncode == 0  # skipping was asked for: not a failure
+    assert "stored 0 prompt rows in" in result.stdout and "0 unchanged; 1 skipped: already present)" in result.stdout
 
     path.write_text(f"{HEADER}\nf,{DAY},a fern,,1\na,{DAY},a green fox,,1\n")
     result = vidgen("prompts", "import", "--if-exists", "error", "--chunk-rows", "1", str(path))
@@ -59,3 +63,19 @@ def test_days_that_can_never_be_partitions_are_turned_away_with_the_reason(store
     assert "error: 2099-01-01 is not a daily partition yet: it becomes one at 2099-01-01 00:00 UTC" in result.stderr
     result = vidgen("run", "--date", "2023-12-31")
     assert result.returncode == 2 and "before 2024-01-01, the first daily partition" in result.stderr
+
+
+@pytest.mark.parametrize("first_day", ["2026-13-01", "yesterday"])
+def test_a_bad_first_day_is_one_error_line_from_every_command_that_needs_it(store, tmp_path, monkeypatch, first_day):
+    monkeypatch.setenv("VIDGEN_FIRST_DAY", first_day)
+    path = tmp_path / "p.csv"
+    path.write_text(f"{HEADER}\na,{DAY},a fox,,1\n")
+    line = f"error: VIDGEN_FIRST_DAY={first_day!r} is not a day (YYYY-MM-DD)"
+    for command in (("prompts", "add", "--date", str(DAY), "--prompt", "x"), ("prompts", "import", str(path)),
+                    ("run", "--date", str(DAY)), ("demo", "--date", str(DAY))):  # fmt: skip
+        result = vidgen(*command)  # asserts no traceback
+        assert (result.returncode, result.stderr.strip()) == (2, line), command
+    doctor = vidgen("doctor")
+    assert doctor.returncode == 1 and "not ready: VIDGEN_FIRST_DAY" in doctor.stderr
+    assert line.removeprefix("error: ") in doctor.stdout
+    assert stored(store) == {}

@@ -29,7 +29,7 @@ def add(capsys, model: str, **knobs: int) -> str:
         args += [f"--{knob.replace('_', '-')}", str(value)]
     code = main(args)
     out, err = capsys.readouterr()
-    assert (code == 0) == ("stored 1 prompt rows" in out), (out, err)
+    assert (code == 0) == ("stored 1 prompt row in" in out), (out, err)
     return "" if code == 0 else err
 
 

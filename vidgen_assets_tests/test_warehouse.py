@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from vidgen_assets.lib.warehouse import PromptSpec, RowError, Warehouse, validate_row, validate_rows
+from vidgen_assets.lib.warehouse.fields import parse_day
+from vidgen_assets.lib.warehouse.importer import read_chunks
 from vidgen_assets.lib.warehouse.schema import LATEST_VERSION
 from vidgen_assets_tests.conftest import BOTH_WAREHOUSES
 
@@ -108,3 +110,48 @@ def test_migration_to_utc_keeps_existing_rows_and_reads_naive_times_as_utc(tmp_p
     (row,) = warehouse.day_rows(date(2026, 11, 1), extra=("updated_at", "previous_scheduled_for"))
     assert row["prompt"] == "a fox" and row["seed"] == 3 and row["previous_scheduled_for"] is None
     assert row["updated_at"].isoformat() == "2026-11-01T05:30:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("value", "day"),
+    [
+        ("2026-12-01", date(2026, 12, 1)),
+        ("2026-12-01T23:30:00-08:00", date(2026, 12, 2)),  # its UTC date, as a Parquet TIMESTAMPTZ gives
+        ("2026-12-01 23:30-08:00", date(2026, 12, 2)),
+        ("2026-12-01T00:30+01:00", date(2026, 11, 30)),
+        ("2026-12-01T23:30:00Z", date(2026, 12, 1)),
+        ("2026-12-01T23:30:00.250", date(2026, 12, 1)),  # naive: taken as UTC
+        (datetime(2026, 12, 1, 23, 30, tzinfo=timezone(timedelta(hours=-8))), date(2026, 12, 2)),
+    ],
+)
+def test_a_day_is_the_utc_date_of_an_instant_whatever_its_spelling(value, day):
+    assert parse_day(value) == day
+
+
+@pytest.mark.parametrize("value", ["2026-12-01 is the day", "2026-12-01\x00", "2026-12-01T", "20261201",
+                                   "2026-W48-1", "2026-12-01T25:00", "2026-12-01T10:00+8"])  # fmt: skip
+def test_a_day_with_anything_after_it_is_rejected_not_cut_to_ten_characters(value):
+    with pytest.raises(RowError, match="scheduled_for must be a date YYYY-MM-DD or an ISO 8601 date-time"):
+        parse_day(value)
+
+
+def test_an_unclosed_csv_quote_rejects_its_row_naming_the_rows_it_swallowed(tmp_path):
+    path = tmp_path / "quote.csv"
+    lines = [f"q-{i},2026-12-01,p{i},,{i},," for i in range(2, 50)]
+    path.write_text("prompt_id,scheduled_for,prompt,negative_prompt,seed,subject,action\n"
+                    'q-1,2026-12-01,"unterminated,,1,,\n' + "\n".join(lines) + "\n")  # fmt: skip
+    (chunk,) = read_chunks(path)
+    valid, (rejection,) = validate_rows(chunk, MODELS, MODELS)
+    assert valid == [] and rejection.prompt_id == "q-1"
+    assert rejection.reason.startswith("row 1: an unclosed quote in prompt (line 2) appears to have swallowed the "
+                                       "following 48 lines, 48 of them rows ('q-2', 'q-3', 'q-4', 'q-5', 'q-6' and 43 more)")  # fmt: skip
+
+
+def test_a_quoted_prompt_over_several_lines_still_imports(tmp_path):
+    path = tmp_path / "excel.csv"  # Excel: Alt+Enter is a LF inside the quoted field, rows end in CRLF;
+    # the second line has a comma per column but no date: prose, not a swallowed row
+    path.write_bytes(b'prompt_id,scheduled_for,prompt,negative_prompt,seed\r\n'
+                     b'm1,2026-12-01,"a fox,\nin the snow, at dusk, slowly, quietly, softly",,1\r\nm2,2026-12-01,a cat,,2\r\n')  # fmt: skip
+    (chunk,) = read_chunks(path)
+    valid, rejected = validate_rows(chunk, MODELS, MODELS)
+    assert rejected == [] and [s.prompt for s in valid] == ["a fox,\nin the snow, at dusk, slowly, quietly, softly", "a cat"]

@@ -6,7 +6,10 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+
+from packaging.requirements import Requirement
 
 from . import environment
 
@@ -21,6 +24,41 @@ class Check:
     @property
     def status(self) -> str:
         return "ok" if self.ok else ("MISSING" if self.required else "warn")
+
+
+def _first_day() -> Check:
+    """VIDGEN_FIRST_DAY: a bad value stops every command that needs the daily partitions."""
+    try:
+        day = environment.first_day()
+    except environment.SettingError as error:
+        return Check("VIDGEN_FIRST_DAY", False, str(error))
+    where = "VIDGEN_FIRST_DAY" if os.getenv("VIDGEN_FIRST_DAY", "").strip() else "default: the first of the previous month"
+    return Check("VIDGEN_FIRST_DAY", True, f"first daily partition {day} ({where})")
+
+
+# What pyproject pins, for a checkout whose own metadata is not installed.
+SQLALCHEMY_PIN = "sqlalchemy>=2.0.40,<2.1"
+
+
+def _sqlalchemy_pin() -> str:
+    try:
+        requires = metadata.requires("vidgen_assets") or []
+    except metadata.PackageNotFoundError:
+        return SQLALCHEMY_PIN
+    return next((r for r in requires if Requirement(r).name.lower() == "sqlalchemy"), SQLALCHEMY_PIN)
+
+
+def _sqlalchemy() -> Check:
+    """The pinned SQLAlchemy: on 2.1+ Dagster's Postgres storage (`postgres_db:`) fails at its first event write."""
+    pin = Requirement(_sqlalchemy_pin())
+    try:
+        installed = metadata.version("sqlalchemy")
+    except metadata.PackageNotFoundError:
+        return Check("SQLAlchemy", False, f"not installed; the project needs {pin}: re-run `make setup`")
+    if not pin.specifier.contains(installed, prereleases=True):
+        return Check("SQLAlchemy", False, f"{installed} does not satisfy {pin} (Dagster's Postgres storage fails on "
+                                          "2.1+ with `syntax error at or near \"$1\"`): re-run `make setup`")  # fmt: skip
+    return Check("SQLAlchemy", True, f"{installed} ({pin})")
 
 
 def _warehouse() -> Check:
@@ -123,7 +161,7 @@ def run_checks(s3_client_factory: Callable[[], object], extra: Sequence[Probe] =
     """Every check (plus `extra` (name, probe) pairs); one that raises becomes a failed check, never a crash."""
     results: list[Check] = []
     probes: list[Probe] = [
-        ("warehouse", _warehouse), ("media store", lambda: _media(s3_client_factory)), ("PyAV codecs", _codecs),
+        ("VIDGEN_FIRST_DAY", _first_day), ("SQLAlchemy", _sqlalchemy), ("warehouse", _warehouse), ("media store", lambda: _media(s3_client_factory)), ("PyAV codecs", _codecs),
         ("models", _presets), ("GPU", _gpu), ("reel check decoder", _second_opinion), ("DAGSTER_HOME", _dagster_home),
         *extra,
     ]  # fmt: skip

@@ -14,6 +14,13 @@ from pathlib import Path
 DEFAULT_HOME = Path("~/.vidgen")
 
 
+class SettingError(ValueError):
+    """An environment variable holds a value vidgen cannot use; the message names the variable and the fix.
+
+    The CLI turns it into one `error:` line (exit 2); any other ValueError stays a bug to see whole.
+    """
+
+
 class Environment(str, Enum):
     LOCAL = "LOCAL"
     BRANCH = "BRANCH"
@@ -45,7 +52,7 @@ def media_uri() -> str:
     if configured:
         return configured
     if get_environment() != Environment.LOCAL:
-        raise ValueError(f"set VIDGEN_MEDIA_URI (s3://bucket/prefix) for the {get_environment().value} deployment")
+        raise SettingError(f"set VIDGEN_MEDIA_URI (s3://bucket/prefix) for the {get_environment().value} deployment")
     return str(vidgen_home() / "media")
 
 
@@ -74,7 +81,7 @@ def first_day(today: date | None = None) -> date:
     try:
         day = date.fromisoformat(configured)
     except ValueError:
-        raise ValueError(f"VIDGEN_FIRST_DAY={configured!r} is not a day (YYYY-MM-DD)") from None
+        raise SettingError(f"VIDGEN_FIRST_DAY={configured!r} is not a day (YYYY-MM-DD)") from None
     if day > today + timedelta(days=1):  # today is a partition too (end_offset=1): later would leave none
-        raise ValueError(f"VIDGEN_FIRST_DAY={configured} is after tomorrow: there would be no partitions")
+        raise SettingError(f"VIDGEN_FIRST_DAY={configured} is after tomorrow: there would be no partitions")
     return day

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 PROMPT_PARTS = ("subject", "action", "location", "style", "camera", "lighting")
 MAX_PROMPT_CHARS = 2000
@@ -24,6 +24,9 @@ _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # Unicode Cc, less tab 
 # A reader puts this key in a row it could not read (a malformed JSON line, an oversized CSV record):
 # its value is why, and the row is rejected with its number like any other bad row.
 READ_ERROR = "__read_error__"
+_PLAIN_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+# A date, `T` or a space, hh:mm[:ss[.fff]], then optionally `Z` or ±hh[:mm]; fromisoformat checks the values.
+_DAY_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?", re.ASCII)
 
 
 class RowError(ValueError):
@@ -101,24 +104,43 @@ KNOBS = {
 
 
 def parse_day(value: object, first_day: date | None = None) -> date:
-    """A day from a date, a timestamp (its date, as a CSV's `2024-05-01T10:00` gives) or `YYYY-MM-DD…` text.
+    """A day from a date, a timestamp, `YYYY-MM-DD` text or ISO 8601 date-time text.
 
+    A time with an offset (or `Z`) counts on its UTC date, as a Parquet TIMESTAMPTZ does, so one
+    instant lands on one day whatever the file format; a naive time is taken as UTC. Text with
+    anything after the date-time is rejected rather than cut to its first 10 characters.
     `first_day` is the first daily partition: an earlier day could never render.
     """
     if isinstance(value, datetime):
-        day = value.date()
+        day = _utc_day(value)
     elif isinstance(value, date):
         day = value
     else:
-        try:
-            day = date.fromisoformat(str(value).strip()[:10])
-        except ValueError:
-            raise RowError(f"scheduled_for must be a date YYYY-MM-DD, got {str(value)[:40]!r}") from None
+        day = _day_from_text(str(value).strip())
     if not EARLIEST_DAY <= day <= LATEST_DAY:
         raise RowError(f"scheduled_for {day} is outside {EARLIEST_DAY}..{LATEST_DAY}")
     if first_day and day < first_day:
         raise RowError(f"scheduled_for {day} is before {first_day}, the first daily partition: it would never render")
     return day
+
+
+def _utc_day(moment: datetime) -> date:
+    return (moment.astimezone(timezone.utc) if moment.tzinfo else moment).date()
+
+
+def _day_from_text(text: str) -> date:
+    # The pattern first: fromisoformat alone also takes week dates and `20261201`, which no one means here.
+    try:
+        if _PLAIN_DAY.fullmatch(text):
+            return date.fromisoformat(text)
+        if _DAY_TIME.fullmatch(text):
+            return _utc_day(datetime.fromisoformat(text))
+    except ValueError:
+        pass
+    raise RowError(
+        f"scheduled_for must be a date YYYY-MM-DD or an ISO 8601 date-time (e.g. 2026-12-01T23:30:00-08:00), "
+        f"got {text[:40]!r}"
+    )
 
 
 def normal_id(value: object) -> str:

@@ -21,6 +21,7 @@ DEMO_SUBJECTS = ("a red fox", "a lighthouse keeper", "a paper boat")
 DEMO_ACTIONS = ("walking slowly", "turning around")
 DEMO_LOCATIONS = ("in fresh snow", "on a windy cliff")
 DEMO_STYLES = ("cinematic, golden hour", "watercolor")
+from .csv_quotes import extra_lines, swallowed_reason
 from .validation import READ_ERROR, normal_id
 from .writes import WriteCounts
 
@@ -37,7 +38,7 @@ class ImportResult:
     """Totals of one import; `rejections` keeps the first `KEPT_REJECTIONS`."""
 
     rows: int = 0
-    stored: int = 0  # valid rows kept (inserted, changed, moved, unchanged or skipped)
+    stored: int = 0  # valid rows the warehouse now holds as given: new, changed, moved or unchanged (not skipped)
     changed: int = 0  # rows inserted, changed or moved
     rejected: int = 0
     chunks: int = 0
@@ -47,7 +48,7 @@ class ImportResult:
 
     @property
     def unchanged(self) -> int:
-        return self.stored - self.changed - self.writes.skipped
+        return self.stored - self.changed
 
 
 def read_chunks(path: str | Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[list[dict]]:
@@ -121,6 +122,9 @@ def _csv_rows(path: Path) -> Iterator[dict]:
                 return
             except csv.Error as error:  # the reader goes on at the next line
                 row = {READ_ERROR: f"the CSV record ending on line {reader.line_num} cannot be read: {error}"}
+            else:  # the row keeps its id and day, so its rejection is filed under them
+                if swallowed := swallowed_reason(row, names, reader.line_num - extra_lines(row)):
+                    row[READ_ERROR] = swallowed
             yield row
 
 
@@ -178,7 +182,7 @@ def import_chunks(
         result.changed += counts.written
         result.max_hold_s = max(result.max_hold_s, warehouse.last_hold_s)
         result.rows += len(chunk)
-        result.stored += len(specs)
+        result.stored += len(specs) - counts.skipped  # a skipped row was valid but left as the warehouse had it
         result.rejected += len(rejections)
         result.chunks += 1
         result.rejections += rejections[: KEPT_REJECTIONS - len(result.rejections)]

@@ -33,10 +33,8 @@ def positive(text: str) -> int:
 
 
 def first_day() -> date:
-    """The first daily partition, as the partitions definition has it: earlier days never render."""
-    from vidgen_assets.defs.partitions import daily_partitions
-
-    return daily_partitions.start.date()
+    """The first daily partition (`VIDGEN_FIRST_DAY`, as the partitions read it): earlier days never render."""
+    return environment.first_day()
 
 
 def not_a_partition(day: date) -> str | None:

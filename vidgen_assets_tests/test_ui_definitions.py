@@ -48,7 +48,7 @@ def test_the_default_first_day_is_the_first_of_the_previous_month(monkeypatch):
 def test_the_cli_refuses_a_day_before_the_first_partition_and_says_how_to_move_it(monkeypatch, capsys, vidgen_home):
     monkeypatch.setenv("VIDGEN_FIRST_DAY", "2026-11-01")
     assert main(["run", "--date", "2026-10-31"]) == 2
-    assert "before the first daily partition 2026-11-01 (set VIDGEN_FIRST_DAY" in capsys.readouterr().err
+    assert "is before 2026-11-01, the first daily partition: it can never render (set VIDGEN_FIRST_DAY" in capsys.readouterr().err
     monkeypatch.setenv("VIDGEN_FIRST_DAY", "yesterday")
     assert main(["run", "--date", "2026-10-31"]) == 2
     assert "error: VIDGEN_FIRST_DAY='yesterday' is not a day (YYYY-MM-DD)" in capsys.readouterr().err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,6 +45,26 @@ def test_tiny_models_are_saved_as_diffusers_checkpoints_and_built_once(models_di
     built_at = (path / BUILD_MARKER).stat().st_mtime_ns
     assert resolve_weights(TINY_VIDEO, models_dir) == path
     assert (path / BUILD_MARKER).stat().st_mtime_ns == built_at  # not rebuilt
+
+
+def test_a_build_that_lands_second_keeps_the_first_copy(tmp_path, monkeypatch):
+    """Two processes building one tiny model at once (test workers, two launchers): neither fails."""
+    from vidgen_assets.lib.generation import tiny
+
+    target = tmp_path / "tiny-x"
+
+    def build(staging, copy="ours"):
+        if copy == "ours":  # while we build, another process's build lands
+            build(Path(tempfile.mkdtemp(dir=tmp_path)), "theirs")
+        (staging / "weights").write_text(copy)
+        if copy == "theirs":
+            (staging / BUILD_MARKER).write_text(json.dumps({"version": tiny.TINY_BUILD_VERSION}))
+            staging.rename(target)
+
+    monkeypatch.setitem(tiny.TINY_BUILDERS, "x", build)
+    assert tiny.ensure_tiny_model("x", target) is True
+    assert (target / "weights").read_text() == "theirs" and not tiny.ensure_tiny_model("x", target)
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny-x"]  # no staging copy left behind
 
 
 def test_pipeline_cache_loads_each_model_once(models_dir):

@@ -123,4 +123,4 @@ def test_import_time_rejections_count_in_the_days_check(vidgen_home, tmp_path):
     result = dg.materialize([prompts, prompts_rejections], partition_key=str(TEST_DAY),
                             resources=definitions.resources, instance=dg.DagsterInstance.ephemeral())  # fmt: skip
     (check,) = result.get_asset_check_evaluations()
-    assert not check.passed and check.description == "1 of 2 rows rejected"
+    assert not check.passed and check.description == f"{TEST_DAY}: 1 of 2 rows rejected"

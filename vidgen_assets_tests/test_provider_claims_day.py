@@ -149,7 +149,9 @@ MALFORMED = {"replicate": f"{TOKEN}\n", "runway": "key_runway-Secret-77a1\n", "l
              "fal": "fal-id:fal\x7fsecret-3c4d"}  # fmt: skip
 
 
-@pytest.mark.parametrize("provider", sorted(MALFORMED))
+# Every provider's malformed keys are refused in test_provider_claims.py; through a whole run, two shapes of key
+# (a newline after a prefixed token, a control character inside an id:secret pair) cover the shared path.
+@pytest.mark.parametrize("provider", ["fal", "replicate"])
 def test_a_malformed_key_stops_the_run_naming_the_variable_and_no_form_of_it_is_written(vidgen_home, store, provider,
                                                                                         fake, monkeypatch):  # fmt: skip
     preset = {"replicate": "replicate-svd-xt", "runway": "runway-gen4-turbo", "luma": "luma-ray-2", "fal": "fal-kling-2.1"}[provider]

@@ -20,7 +20,8 @@ def test_demo_shows_stages_and_a_summary_not_the_event_stream(vidgen_home):
     assert stage_lines == ["prompts", "keyframes", "videos", "reel", "render_stats"]
     assert "keyframes" in lines[-2] and "2 rendered / 0 reused" in lines[-2] and lines[-2].startswith("done: rows 2, rejected 0")
     assert Path(lines[-1]).is_file()  # the reel path stays last
-    assert len(lines) <= 10 and "DEBUG" not in result.stderr and "it/s]" not in result.stderr
+    assert any(line.startswith(f"estimate {TEST_DAY}: no paid tasks") for line in lines)  # said before rendering
+    assert len(lines) <= 11 and "DEBUG" not in result.stderr and "it/s]" not in result.stderr
     assert len(result.stderr.splitlines()) <= 2, result.stderr[-2000:]  # at most the DuckDB exit note
 
     verbose = vidgen("run", "--date", TEST_DAY.isoformat(), "--verbose")

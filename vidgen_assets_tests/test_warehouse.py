@@ -52,6 +52,22 @@ def test_prompt_text_is_data_not_sql(store):
     assert warehouse.day_rows(date(2026, 11, 1))[0]["prompt"] == hostile
 
 
+@BOTH_WAREHOUSES
+def test_a_day_whose_rows_are_all_deleted_names_its_deletions_and_the_reel_it_withdraws(store):
+    from vidgen_assets.lib.warehouse.changes import soft_delete
+    from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage, withdrawal_reason
+
+    day = date.fromisoformat(DAY)
+    rows = [PromptSpec("kite", day, "a kite"), PromptSpec("gull", day, "a gull"), PromptSpec("owl", day + timedelta(days=1), "an owl")]
+    store.upsert_prompts(rows)
+    record_lineage(store, [lineage_row(key="reel-1", kind="reel", day=day, uri="media/reels/reel-1.mp4")])
+    assert soft_delete(store, ["kite", "gull"]) == 2
+    assert withdrawal_reason(store, day) == "withdrawn: the day has no live prompt rows (2 deleted); withdraws reel-1"
+    # Once withdrawn, the newest reel record is the withdrawal itself: nothing more to name.
+    record_lineage(store, [lineage_row(key="withdrawn-1", kind="reel", day=day, uri="")])
+    assert withdrawal_reason(store, day) == "withdrawn: the day has no live prompt rows (2 deleted)"
+
+
 def test_valid_row_with_parts_and_overrides():
     spec = validate_row(
         row(prompt="", subject="a heron", action="taking off", style="ink", motion_bucket_ids="1;255", num_frames="6"),

@@ -7,6 +7,7 @@ ones. The outputs are noise-like but deterministic for a given seed.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import tempfile
@@ -158,14 +159,19 @@ def _make_world_readable(root: Path) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
+def _is_current(target: Path) -> bool:
+    marker = target / BUILD_MARKER
+    return marker.exists() and json.loads(marker.read_text()).get("version") == TINY_BUILD_VERSION
+
+
 def ensure_tiny_model(kind: str, target: Path) -> bool:
     """Build the tiny `kind` model into `target` unless a current build is there; True if built.
 
     Builds go to a temporary sibling and are renamed into place, so a crash never leaves a
-    half-written model that later runs would load.
+    half-written model that later runs would load; processes building the same model at once
+    keep whichever copy lands first.
     """
-    marker = target / BUILD_MARKER
-    if marker.exists() and json.loads(marker.read_text()).get("version") == TINY_BUILD_VERSION:
+    if _is_current(target):
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
@@ -173,11 +179,14 @@ def ensure_tiny_model(kind: str, target: Path) -> bool:
         TINY_BUILDERS[kind](staging)
         (staging / BUILD_MARKER).write_text(json.dumps({"kind": kind, "version": TINY_BUILD_VERSION}))
         _make_world_readable(staging)
-        if target.exists():
-            shutil.rmtree(target)
+        if target.exists() and not _is_current(target):
+            shutil.rmtree(target, ignore_errors=True)  # an older build; another process may be removing it too
         staging.rename(target)
-    except FileExistsError:
-        pass  # another process finished the same build first; its copy is as good as ours
+    except OSError as error:
+        # Linux refuses to rename onto a directory that is not empty (ENOTEMPTY): another process's
+        # build landed first, and its copy is as good as ours.
+        if error.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not _is_current(target):
+            raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return True

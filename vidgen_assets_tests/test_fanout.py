@@ -14,11 +14,11 @@ from vidgen_assets_tests.conftest import TEST_DAY
 
 pytestmark = pytest.mark.slow
 
-ROWS = 120
-SHARD_SIZE = 50
+ROWS = 30  # three shards of at most 12: the fan-out, at a quarter of the rendering
+SHARD_SIZE = 12
 
 
-def test_a_day_of_120_rows_runs_3_shard_steps_per_stage_one_gpu_step_at_a_time(vidgen_home, monkeypatch):
+def test_a_day_of_30_rows_runs_3_shard_steps_per_stage_one_gpu_step_at_a_time(vidgen_home, monkeypatch):
     """The local instance's `gpu` pool (1 on a machine without CUDA) keeps shard steps off each other's GPU."""
     use_dagster_home()
     monkeypatch.setenv("VIDGEN_SHARD_SIZE", str(SHARD_SIZE))

@@ -106,6 +106,20 @@ def synthetic_day(warehouse: Warehouse, run_id: str) -> None:
     ])  # fmt: skip
 
 
+def test_a_refused_clip_is_an_item_but_neither_rendered_nor_a_share_of_the_cost_per_clip(store):
+    paid = {"video": {"preset": "runway-gen4-turbo", "model": "gen4_turbo"}}
+    rows = [lineage_row(key=f"clip-{n}", kind="clip", day=TEST_DAY, uri=f"c{n}.mp4", prompt_id=f"p{n}", models=paid,
+                        timings={"render_s": 20.0 + n, "cost_usd": 0.10}, run_id="r") for n in range(2)]  # fmt: skip
+    refused = {"video": {**paid["video"], "failure": {"code": "budget", "reason": "VIDGEN_BUDGET_USD_PER_DAY"}}}
+    rows.append(lineage_row(key="clip-2", kind="clip", day=TEST_DAY, uri="", prompt_id="p2", models=refused,
+                            timings={"cost_usd": 0.0}, run_id="r"))  # fmt: skip
+    record_lineage(store, rows)
+    (row,) = day_stats(lineage_records(store, TEST_DAY, TEST_DAY), RunTimings(run_id="r"), price_per_gpu_hour=2.0).to_dict("records")
+    assert (row["items"], row["rendered"], row["cache_hits"]) == (3, 2, 0)
+    assert row["cost_day_usd"] == pytest.approx(0.2) and row["cost_per_item_usd"] == pytest.approx(0.1)
+    assert row["s_per_item_p50"] == pytest.approx(20.5)
+
+
 def evaluate_queue_check(instance: dg.DagsterInstance) -> dg.AssetCheckEvaluation:
     result = dg.materialize(
         [render_stats, queue_wait_within_target],

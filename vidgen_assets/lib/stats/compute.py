@@ -40,6 +40,7 @@ def flatten(records: pd.DataFrame) -> pd.DataFrame:
         frame[phase] = [t.get(phase) for t in timings]
     frame["steps"] = [p.get("num_inference_steps") or 0 for p in params]
     frame["cache_hit"] = frame["cache_hit"].astype(bool)
+    frame["failed"] = ["failure" in m for m in models]  # refused or not delivered: a record, not a clip
     return frame
 
 
@@ -59,7 +60,7 @@ def _current_and_timed(frame: pd.DataFrame, run: RunTimings) -> tuple[str, pd.Da
     run_id = run.run_id if run.run_id in set(frame["run_id"]) else frame["run_id"].iloc[-1]
     current = frame[frame["run_id"] == run_id]
     # The latest rendering of each current output that day, in whichever run it happened.
-    timed = frame[~frame["cache_hit"]].drop_duplicates(["key", "prompt_id"], keep="last").merge(
+    timed = frame[~frame["cache_hit"] & ~frame["failed"]].drop_duplicates(["key", "prompt_id"], keep="last").merge(
         current[["key", "prompt_id"]].drop_duplicates(), on=["key", "prompt_id"]
     )
     return run_id, current, timed
@@ -86,7 +87,9 @@ def day_stats(
         waits = pd.Series([wait for k, wait in run.pool_waits if k == kind], dtype=float)
         denoise = times["denoise_s"].dropna().astype(float)
         busy = denoise.sum() if len(denoise) else times["render_s"].astype(float).sum()
-        rendered, cost_day = int((~outputs["cache_hit"]).sum()), float(spent["cost"].sum())
+        # A refused clip was asked for (an item) but not made: not rendered, and no share of the cost per item.
+        rendered, cost_day = int((~outputs["cache_hit"] & ~outputs["failed"]).sum()), float(spent["cost"].sum())
+        made = int((~spent["failed"]).sum())
         rows.append({
             "day": outputs["partition_date"].iloc[0], "kind": kind, "model": model,
             "model_id": outputs["model_id"].dropna().iloc[0] if outputs["model_id"].notna().any() else None,
@@ -101,7 +104,7 @@ def day_stats(
             "steps_per_s": round(float(times["steps"].sum()) / busy, 3) if busy else None,
             "peak_memory_gb": (peak_memory_gb or {}).get(kind),
             "render_s_total": round(float(spent["render_s"].astype(float).sum()), 4),
-            "cost_per_item_usd": round(cost_day / len(spent), 6) if len(spent) else 0.0,
+            "cost_per_item_usd": round(cost_day / made, 6) if made else 0.0,
             "cost_day_usd": round(cost_day, 6),
             "run_queue_s": round(run.queue_s, 3),
             "pool_wait_p50_s": _quantile(waits, 0.5), "pool_wait_p95_s": _quantile(waits, 0.95),

@@ -70,8 +70,7 @@ def refused_in_lineage(store: Warehouse) -> list[str]:
 def test_a_day_over_its_budget_creates_what_fits_and_a_later_run_the_rest(store, runway, tmp_path, monkeypatch):
     import_rows(tmp_path, 5)
     monkeypatch.setenv("VIDGEN_BUDGET_USD_PER_DAY", f"{3 * PRICE:.2f}")
-    # Refusals are not render failures (issue 24 item 6, another branch): until then the reel's share allows them.
-    monkeypatch.setenv("VIDGEN_MAX_FAILED_CLIP_SHARE", "0.5")
+    # 2 refused of 5 is above VIDGEN_MAX_FAILED_CLIP_SHARE's 20 %: refusals are not render failures, the reel is made.
 
     before = estimate()
     (paid,) = [line for line in before["lines"] if line["provider"] == "runway"]

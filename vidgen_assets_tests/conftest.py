@@ -35,10 +35,10 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory, worker_id) -> Path:
+def models_dir(tmp_path_factory) -> Path:
     """One model cache for the whole session: the tiny models are built once, then loaded. The test
     workers share it (the parent of their temporary roots): whichever builds a model first, the others load it."""
-    if worker_id == "master":
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
         return tmp_path_factory.mktemp("models")
     path = tmp_path_factory.getbasetemp().parent / "models"
     path.mkdir(exist_ok=True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -47,24 +48,30 @@ def test_tiny_models_are_saved_as_diffusers_checkpoints_and_built_once(models_di
     assert (path / BUILD_MARKER).stat().st_mtime_ns == built_at  # not rebuilt
 
 
-def test_a_build_that_lands_second_keeps_the_first_copy(tmp_path, monkeypatch):
-    """Two processes building one tiny model at once (test workers, two launchers): neither fails."""
+def test_two_builders_of_one_tiny_model_build_it_once_and_a_stale_build_is_replaced(tmp_path, monkeypatch):
+    """Test workers or two launchers building one model at once: one builds, the other waits and loads it."""
     from vidgen_assets.lib.generation import tiny
 
-    target = tmp_path / "tiny-x"
+    target, builds, started = tmp_path / "tiny-x", [], threading.Event()
 
-    def build(staging, copy="ours"):
-        if copy == "ours":  # while we build, another process's build lands
-            build(Path(tempfile.mkdtemp(dir=tmp_path)), "theirs")
-        (staging / "weights").write_text(copy)
-        if copy == "theirs":
-            (staging / BUILD_MARKER).write_text(json.dumps({"version": tiny.TINY_BUILD_VERSION}))
-            staging.rename(target)
+    def build(staging):
+        builds.append(staging)
+        started.set()
+        time.sleep(0.5)  # the second builder arrives meanwhile
+        (staging / "weights").write_text(f"build {len(builds)}")
 
     monkeypatch.setitem(tiny.TINY_BUILDERS, "x", build)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(tiny.ensure_tiny_model, "x", target)
+        started.wait(5)
+        second = pool.submit(tiny.ensure_tiny_model, "x", target)
+        assert sorted([first.result(), second.result()]) == [False, True]
+    assert len(builds) == 1 and (target / "weights").read_text() == "build 1"
+
+    (target / BUILD_MARKER).write_text(json.dumps({"version": tiny.TINY_BUILD_VERSION - 1}))  # an older build
     assert tiny.ensure_tiny_model("x", target) is True
-    assert (target / "weights").read_text() == "theirs" and not tiny.ensure_tiny_model("x", target)
-    assert [p.name for p in tmp_path.iterdir()] == ["tiny-x"]  # no staging copy left behind
+    assert (target / "weights").read_text() == "build 2" and not tiny.ensure_tiny_model("x", target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tiny-x.lock", "tiny-x"]  # no staging copy left
 
 
 def test_pipeline_cache_loads_each_model_once(models_dir):

@@ -112,7 +112,7 @@ def test_a_refused_clip_is_an_item_but_neither_rendered_nor_a_share_of_the_cost_
                         timings={"render_s": 20.0 + n, "cost_usd": 0.10}, run_id="r") for n in range(2)]  # fmt: skip
     refused = {"video": {**paid["video"], "failure": {"code": "budget", "reason": "VIDGEN_BUDGET_USD_PER_DAY"}}}
     rows.append(lineage_row(key="clip-2", kind="clip", day=TEST_DAY, uri="", prompt_id="p2", models=refused,
-                            timings={"cost_usd": 0.0}, run_id="r"))  # fmt: skip
+                            timings={"render_s": 0.0, "cost_usd": 0.0}, run_id="r"))  # as the runner records it
     record_lineage(store, rows)
     (row,) = day_stats(lineage_records(store, TEST_DAY, TEST_DAY), RunTimings(run_id="r"), price_per_gpu_hour=2.0).to_dict("records")
     assert (row["items"], row["rendered"], row["cache_hits"]) == (3, 2, 0)

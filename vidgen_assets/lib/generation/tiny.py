@@ -7,10 +7,12 @@ ones. The outputs are noise-like but deterministic for a given seed.
 
 from __future__ import annotations
 
-import errno
+import fcntl
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # Bumped whenever the configs below change, so cached builds are rebuilt, not reused.
@@ -160,33 +162,44 @@ def _make_world_readable(root: Path) -> None:
 
 
 def _is_current(target: Path) -> bool:
-    marker = target / BUILD_MARKER
-    return marker.exists() and json.loads(marker.read_text()).get("version") == TINY_BUILD_VERSION
+    try:
+        return json.loads((target / BUILD_MARKER).read_text()).get("version") == TINY_BUILD_VERSION
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # absent, or being replaced right now
+        return False
+
+
+@contextmanager
+def _build_lock(target: Path) -> Iterator[None]:
+    """One builder per model at a time, across processes (test workers, two launchers, pods on one volume)."""
+    with (target.parent / f".{target.name}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ensure_tiny_model(kind: str, target: Path) -> bool:
-    """Build the tiny `kind` model into `target` unless a current build is there; True if built.
+    """Build the tiny `kind` model into `target` unless a current build is there; True if this call built it.
 
     Builds go to a temporary sibling and are renamed into place, so a crash never leaves a
-    half-written model that later runs would load; processes building the same model at once
-    keep whichever copy lands first.
+    half-written model that later runs would load; a process that finds another building the same
+    model waits for it and loads its copy.
     """
     if _is_current(target):
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        TINY_BUILDERS[kind](staging)
-        (staging / BUILD_MARKER).write_text(json.dumps({"kind": kind, "version": TINY_BUILD_VERSION}))
-        _make_world_readable(staging)
-        if target.exists() and not _is_current(target):
-            shutil.rmtree(target, ignore_errors=True)  # an older build; another process may be removing it too
-        staging.rename(target)
-    except OSError as error:
-        # Linux refuses to rename onto a directory that is not empty (ENOTEMPTY): another process's
-        # build landed first, and its copy is as good as ours.
-        if error.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not _is_current(target):
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with _build_lock(target):
+        if _is_current(target):  # built while this process waited for the lock
+            return False
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            TINY_BUILDERS[kind](staging)
+            (staging / BUILD_MARKER).write_text(json.dumps({"kind": kind, "version": TINY_BUILD_VERSION}))
+            _make_world_readable(staging)
+            if target.exists():
+                shutil.rmtree(target)  # an older build: readers load a current one only
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return True

@@ -52,19 +52,20 @@ def cli_run(day: date) -> tuple[subprocess.Popen, list[str]]:
     return process, lines
 
 
+def started_cli_run(instance: dg.DagsterInstance, day, pid: int) -> dg.DagsterRun:
+    """A STARTED run as `vidgen run` records it: its day, host and process id."""
+    return instance.create_run_for_job(
+        daily_reel_job(), run_config={}, status=dg.DagsterRunStatus.STARTED,
+        tags={"dagster/partition": day.isoformat(), "vidgen/launched_by": "cli",
+              "vidgen/host": socket.gethostname(), "vidgen/pid": str(pid)},
+    )  # fmt: skip
+
+
 def test_a_dead_cli_run_holding_the_gpu_slot_is_failed_and_its_slot_freed(local_instance):
     with dg.DagsterInstance.get() as instance:
         storage = instance.event_log_storage
-        dead = instance.create_run_for_job(
-            daily_reel_job(), run_config={}, status=dg.DagsterRunStatus.STARTED,
-            tags={"dagster/partition": FIRST.isoformat(), "vidgen/launched_by": "cli",
-                  "vidgen/host": socket.gethostname(), "vidgen/pid": str(dead_pid())},
-        )  # fmt: skip
-        alive = instance.create_run_for_job(
-            daily_reel_job(), run_config={}, status=dg.DagsterRunStatus.STARTED,
-            tags={"dagster/partition": SECOND.isoformat(), "vidgen/launched_by": "cli",
-                  "vidgen/host": socket.gethostname(), "vidgen/pid": str(os.getpid())},
-        )  # fmt: skip
+        dead = started_cli_run(instance, FIRST, dead_pid())
+        alive = started_cli_run(instance, SECOND, os.getpid())
         assert storage.claim_concurrency_slot(GPU_POOL, dead.run_id, "keyframes").is_claimed
         assert not storage.claim_concurrency_slot(GPU_POOL, alive.run_id, "keyframes").is_claimed  # limit 1
 
@@ -82,11 +83,7 @@ def test_slots_still_held_by_a_cli_run_already_marked_failed_are_freed(local_ins
     """What an earlier `vidgen run` left: the dead run marked failed, its slot never freed."""
     with dg.DagsterInstance.get() as instance:
         storage = instance.event_log_storage
-        dead = instance.create_run_for_job(
-            daily_reel_job(), run_config={}, status=dg.DagsterRunStatus.STARTED,
-            tags={"dagster/partition": FIRST.isoformat(), "vidgen/launched_by": "cli",
-                  "vidgen/host": socket.gethostname(), "vidgen/pid": str(dead_pid())},
-        )  # fmt: skip
+        dead = started_cli_run(instance, FIRST, dead_pid())
         assert storage.claim_concurrency_slot(GPU_POOL, dead.run_id, "videos").is_claimed
         instance.report_run_failed(dead, message="marked failed by an older vidgen")
         said: list[str] = []

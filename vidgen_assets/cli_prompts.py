@@ -63,9 +63,9 @@ def warehouse():
 
 
 def _models() -> tuple[set[str], set[str]]:
-    from vidgen_assets.lib.generation import preset_names
+    from vidgen_assets.lib.generation import VIDEO_TASKS, preset_names
 
-    return preset_names("text-to-image"), preset_names("image-to-video", "text-to-video")
+    return preset_names("text-to-image"), preset_names(*VIDEO_TASKS)
 
 
 def _report(result) -> None:

@@ -8,7 +8,7 @@ from vidgen_assets.defs.fanout import CPU_STEP
 from vidgen_assets.defs.partitions import daily_partitions, partition_day
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.bounded import shown_lines
-from vidgen_assets.lib.generation import preset_names
+from vidgen_assets.lib.generation import VIDEO_TASKS, preset_names
 from vidgen_assets.lib.generation.params import apply_preset_limits
 from vidgen_assets.lib.storage import content_key
 from vidgen_assets.lib.storage.manifests import write_manifest
@@ -38,7 +38,7 @@ def prompts(
     # The rows and their fingerprint in one read, so the recorded render matches what was rendered.
     rows, fingerprint = store.day_snapshot(day)
     valid, rejected = validate_rows(
-        rows, preset_names("text-to-image"), preset_names("image-to-video", "text-to-video")
+        rows, preset_names("text-to-image"), preset_names(*VIDEO_TASKS)
     )
     accepted, over_limits = apply_preset_limits(valid, generation.video_model)
     rejected += over_limits

@@ -7,7 +7,7 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from ..warehouse.validation import Rejection
-from .presets import ModelPreset, get_preset
+from .presets import VIDEO_TASKS, ModelPreset, get_preset
 from .videos import ClipParams
 
 KEYFRAME_FIELDS = ("width", "height", "num_inference_steps", "guidance_scale")
@@ -80,7 +80,7 @@ def apply_preset_limits(specs: Sequence, default_video_model: str) -> tuple[list
     """Split validated rows into those the video model can render and rejections saying why not."""
     accepted, rejected = [], []
     for spec in specs:
-        preset = get_preset(spec.video_model or default_video_model, "image-to-video", "text-to-video")
+        preset = get_preset(spec.video_model or default_video_model, *VIDEO_TASKS)
         problem = preset_limit_error(vars(spec), preset)  # asdict deep-copies every field: slow at 1M rows
         if problem:
             rejected.append(Rejection(spec.prompt_id, spec.scheduled_for.isoformat(), problem))

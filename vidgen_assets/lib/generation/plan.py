@@ -18,7 +18,7 @@ from PIL import Image
 from ..storage import MediaStore
 from .keyframes import KeyframeRequest, render_keyframes
 from .params import clip_param_values, keyframe_settings, motion_buckets
-from .presets import ModelPreset, get_preset
+from .presets import VIDEO_TASKS, ModelPreset, get_preset
 from .recipe import clip_key, keyframe_key, negative_prompt_for, resolved_dtype
 from .profile import StepProfile
 from .takes import key_takes, render_takes
@@ -31,7 +31,7 @@ DtypeOf = Callable[[ModelPreset], str]  # the dtype a preset renders in on this 
 
 
 def video_preset_for(row: Mapping[str, Any], default_video_model: str):
-    return get_preset(row.get("video_model") or default_video_model, "image-to-video", "text-to-video")
+    return get_preset(row.get("video_model") or default_video_model, *VIDEO_TASKS)
 
 
 def plan_keyframes(

@@ -9,7 +9,14 @@ from typing import Any, Literal
 
 from .providers.catalog import HOSTED_MODELS, HostedModel
 
-Task = Literal["text-to-image", "image-to-video", "text-to-video"]
+Task = Literal["text-to-image", "image-to-video", "text-to-video", "video-to-video"]
+# Every task a row's `video_model` may name: what makes a clip.
+VIDEO_TASKS: tuple[Task, ...] = ("image-to-video", "text-to-video", "video-to-video")
+# What a shot can be given, and which a video model takes (`ModelPreset.modes`):
+#   text: renders from the prompt alone; image: starts from an image (a keyframe, or the previous shot's
+#   last frame); last_image: ends on a second keyframe (`end_prompt`); video: restyles a clip (`restyle_of`).
+MODES = ("text", "image", "last_image", "video")
+_TASK_MODES = {"image-to-video": ("image",), "text-to-video": ("text",), "video-to-video": ("video",)}
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,7 @@ class ModelPreset:
     max_side: int = 2048  # the largest `width`/`height` a row may ask of a local model (hosted: its sizes)
     max_takes: int = 8  # a long take is extended from each take's last frame; providers bill every take
     hosted: HostedModel | None = None  # rendered by a hosted provider's API: no weights, no pipeline
+    modes: tuple[str, ...] = ()  # what its shots may be given (MODES); () the task's own (_TASK_MODES)
 
     @property
     def model_id(self) -> str:
@@ -39,6 +47,8 @@ class ModelPreset:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+        if not self.modes:
+            object.__setattr__(self, "modes", _TASK_MODES.get(self.task, ()))
 
 
 _TINY_IMAGE = {"width": 64, "height": 64, "num_inference_steps": 2, "guidance_scale": 1.0}
@@ -126,9 +136,9 @@ ModelPreset(
 # Hosted models: the provider's model id and version stand where a repo and revision would.
 _HOSTED = tuple(
     ModelPreset(
-        name, "image-to-video", "hosted", f"{hosted.provider}:{hosted.model_name}", hosted.version,
+        name, hosted.task, "hosted", f"{hosted.provider}:{hosted.model_name}", hosted.version,
         dtype="hosted", defaults=hosted.defaults, max_frames=hosted.max_frames, max_takes=hosted.max_takes,
-        hosted=hosted,
+        hosted=hosted, modes=hosted.modes,
     )
     for name, hosted in HOSTED_MODELS.items()
 )

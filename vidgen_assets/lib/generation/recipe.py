@@ -28,7 +28,15 @@ CLIP_PARAMS = {
     "image-to-video": ("num_frames", "fps", "motion_bucket_id", "noise_aug_strength", "num_inference_steps",
                        "min_guidance_scale", "max_guidance_scale", "decode_chunk_size", "width", "height", "seed"),
     "text-to-video": ("num_frames", "fps", "num_inference_steps", "guidance_scale", "width", "height", "seed"),
+    "video-to-video": ("num_frames", "fps", "num_inference_steps", "guidance_scale", "width", "height", "seed",
+                       "strength"),
 }  # fmt: skip
+# Pipelines whose knobs are not their task's: Wan's and LTX's image-conditioned pipelines are text-guided
+# transformers (no motion bucket or image guidance), LTX's conditioning also takes a strength.
+PIPELINE_PARAMS = {
+    "WanImageToVideoPipeline": CLIP_PARAMS["text-to-video"],
+    "LTXConditionPipeline": CLIP_PARAMS["video-to-video"],
+}
 
 
 def resolved_dtype(preset: ModelPreset, device: str = "auto", requested: str = "auto") -> str:
@@ -63,8 +71,10 @@ def clip_key(item: Mapping[str, Any], params: Mapping[str, Any], dtype: str) -> 
 
 def params_read(item: Mapping[str, Any]) -> tuple[str, ...]:
     """The clip params that change the item's output (a hosted model reads fewer): they go into its keys."""
-    hosted = get_preset(item["preset"], item["task"]).hosted
-    return hosted.params_read() if hosted else CLIP_PARAMS[item["task"]]
+    preset = get_preset(item["preset"], item["task"])
+    if preset.hosted:
+        return preset.hosted.params_read()
+    return PIPELINE_PARAMS.get(preset.pipeline_class) or CLIP_PARAMS[item["task"]]
 
 
 def file_sha256(path: str | Path) -> str:

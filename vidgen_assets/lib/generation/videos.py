@@ -28,6 +28,7 @@ class ClipParams:
     height: int = 64
     seed: int = 0
     guidance_scale: float = 1.0  # text-to-video models (from the preset); image-to-video uses min/max above
+    strength: float = 1.0  # video-to-video: how far a restyle may move from its source (the row's `strength`)
     takes: int = 1  # takes after the first continue from the previous take's last frame (lib/generation/takes.py)
     take_crossfade_frames: int = 0  # frames blended at each join of a long take (0: a plain cut)
 
@@ -39,8 +40,9 @@ class ClipResult:
     decode_encode_s: float
 
 
-def render_clip(pipeline, image, out_path: str | Path, params: ClipParams) -> ClipResult:
-    """Render one clip from a keyframe (PIL image) into an H.264 MP4 at `out_path`."""
+def render_clip(pipeline, image, out_path: str | Path, params: ClipParams, first_frame=None) -> ClipResult:
+    """Render one clip from a keyframe (PIL image) into an H.264 MP4 at `out_path`; `first_frame`
+    (H, W, 3 uint8), if given, is written as frame 0 (a continuation starts exactly on it)."""
     import torch
 
     started = time.perf_counter()
@@ -60,7 +62,7 @@ def render_clip(pipeline, image, out_path: str | Path, params: ClipParams) -> Cl
         output_type="latent",
     ).frames
     denoised = time.perf_counter()
-    frames_written = _decode_into(pipeline, latents, out_path, params)
+    frames_written = _decode_into(pipeline, latents, out_path, params, first_frame)
     return ClipResult(frames_written, denoised - started, time.perf_counter() - denoised)
 
 
@@ -94,7 +96,7 @@ def render_text_to_video(
     return ClipResult(written, denoised - started, time.perf_counter() - denoised)
 
 
-def _decode_into(pipeline, latents, out_path: str | Path, params: ClipParams) -> int:
+def _decode_into(pipeline, latents, out_path: str | Path, params: ClipParams, first_frame=None) -> int:
     import torch
 
     vae = pipeline.vae
@@ -102,7 +104,7 @@ def _decode_into(pipeline, latents, out_path: str | Path, params: ClipParams) ->
     if vae.dtype == torch.float16 and vae.config.force_upcast:
         vae.to(torch.float32)
     latents = latents.flatten(0, 1).to(vae.dtype) / vae.config.scaling_factor
-    with ClipWriter(out_path, fps=params.fps, width=params.width, height=params.height) as writer:
+    with ClipWriter(out_path, fps=params.fps, width=params.width, height=params.height, first_frame=first_frame) as writer:
         for start in range(0, latents.shape[0], params.decode_chunk_size):
             chunk = latents[start : start + params.decode_chunk_size]
             with torch.inference_mode():

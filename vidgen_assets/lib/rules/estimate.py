@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
 
-from ..generation import preset_names
+from ..generation import VIDEO_TASKS, preset_names
 from ..generation.params import apply_preset_limits
 from ..generation.plan import plan_clips, plan_keyframes
 from ..generation.sharding import DEFAULT_S_PER_CLIP, DEFAULT_S_PER_KEYFRAME
@@ -44,7 +44,7 @@ def measured_p50(warehouse: Warehouse) -> dict[tuple[str, str], float]:
 def planned_day(warehouse: Warehouse, day: date, keyframe_model: str, video_model: str) -> tuple[list[dict], list[dict]]:
     """The day's keyframe and clip items as its run plans them: valid rows within their presets' limits."""
     rows, _ = warehouse.day_snapshot(day)
-    valid, _ = validate_rows(rows, preset_names("text-to-image"), preset_names("image-to-video", "text-to-video"))
+    valid, _ = validate_rows(rows, preset_names("text-to-image"), preset_names(*VIDEO_TASKS))
     accepted, _ = apply_preset_limits(valid, video_model)
     rows = [asdict(spec) for spec in accepted]
     keyframes = plan_keyframes(rows, keyframe_model, video_model)

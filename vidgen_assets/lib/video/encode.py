@@ -78,9 +78,12 @@ class ClipWriter:
         crf: int = ENCODER_SETTINGS["crf"],
         preset: str = ENCODER_SETTINGS["preset"],
         pix_fmt: str = ENCODER_SETTINGS["pix_fmt"],
+        first_frame: np.ndarray | None = None,
     ) -> None:
+        """`first_frame` (H, W, 3) replaces frame 0: a continuation starts exactly where the shot before ended."""
         _check_geometry(fps, width, height, pix_fmt)
         self.path = Path(path)
+        self._first_frame = first_frame
         self.width = width
         self.height = height
         self._frames_written = 0
@@ -117,6 +120,8 @@ class ClipWriter:
         if batch.dtype != np.uint8:
             raise ValueError(f"expected uint8 frames, got {batch.dtype}")
         for pixels in batch:
+            if self._frames_written == 0 and self._first_frame is not None:
+                pixels = self._first_frame
             encode_rgb(self._container, self._stream, pixels, pts=self._frames_written)
             self._frames_written += 1
 

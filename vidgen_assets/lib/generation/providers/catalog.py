@@ -42,6 +42,8 @@ class HostedModel:
     usd_per_output_second: float = 0.0  # seconds of video made (Runway credits, fal, Luma)
     usd_per_processing_second: float = 0.0  # seconds the provider's hardware ran (Replicate)
     reserve_processing_s: float = 0.0  # hardware seconds a task's price is held for before it runs (Replicate)
+    task: str = "image-to-video"  # the preset's task: image-, text- or video-to-video
+    modes: tuple[str, ...] = ()  # what its shots may be given (presets.MODES); () the task's own
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))

@@ -76,6 +76,10 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         return 1
     for row in chain["prompts"]:
         print(f"prompt   {row['prompt_id']}  {row['scheduled_for']}  seed={row['seed']}  {row['prompt']!r}")
+        if row.get("scene"):
+            from vidgen_assets.lib.generation.scenes import scene_chain
+
+            print(f"scene    {scene_chain(warehouse().day_rows(row['scheduled_for']), row['scene'])}")
     if not chain["rendered"]:
         day = chain["prompts"][0]["scheduled_for"]
         print(f"not rendered yet: no run has made anything from {args.id!r}; render its day with `vidgen run --date {day}`")

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from vidgen_assets.lib import environment
 from vidgen_assets.lib.warehouse.connections import masked
+from vidgen_assets.lib.warehouse.fields import SHOT_FIELDS as SHOT_COLUMNS
 
 PRINTED_REJECTIONS = 50
 IF_EXISTS_HELP = "what a prompt_id the warehouse already holds gets: replace it (default), skip the row, or error (nothing written)"
@@ -168,6 +169,7 @@ def cmd_prompts_add(args: argparse.Namespace) -> int:
         "take_crossfade_frames": args.take_crossfade_frames,
         "keyframe_model": args.keyframe_model,
         "video_model": args.video_model,
+        **{field: getattr(args, field) for field in SHOT_COLUMNS},
     }
     return 0 if import_and_report([row], args.if_exists) == 1 else 1
 
@@ -199,6 +201,14 @@ def add_prompts_parser(commands) -> None:
     add.add_argument("--height", type=int, help="output height in pixels (default: the video model's)")
     add.add_argument("--takes", type=int, help="extend the clip take by take from each take's last frame")
     add.add_argument("--take-crossfade-frames", type=int, help="blend this many frames at each join of the takes")
+    add.add_argument("--scene", help="the scene this shot belongs to; its shots play in scene_order in the reel")
+    add.add_argument("--scene-order", type=int, help="the shot's place in its scene")
+    add.add_argument("--start-from", choices=("keyframe", "previous"),
+                     help="previous: start from the last frame of the scene's shot before this one")
+    add.add_argument("--end-prompt", help="end on a second keyframe rendered from this prompt (first-and-last-frame)")
+    add.add_argument("--restyle-of", help="restyle this prompt_id's clip (same day; a video-to-video model)")
+    add.add_argument("--source-uri", help="restyle this video: a media-store key or s3://bucket/key")
+    add.add_argument("--strength", type=float, help="how far a restyle may move from its source (0 < s <= 1)")
     add.add_argument("--keyframe-model")
     add.add_argument("--video-model")
     add.add_argument("--if-exists", choices=("replace", "skip", "error"), default="replace", help=IF_EXISTS_HELP)

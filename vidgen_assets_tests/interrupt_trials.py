@@ -167,7 +167,8 @@ def local(args) -> list[dict]:
     import shutil
 
     from vidgen_assets.lib.generation import PIPELINES, get_preset
-    from vidgen_assets.lib.generation.plan import plan_clips, plan_keyframes, render_clip_shard, render_keyframe_shard
+    from vidgen_assets.lib.generation.plan import plan_clips, plan_keyframes
+    from vidgen_assets.lib.generation.render import render_clip_shard, render_keyframe_shard
     from vidgen_assets.lib.generation.profile import StepProfile
     from vidgen_assets.lib.storage import LocalMediaStore
     from vidgen_assets.lib.video import probe_video

@@ -139,7 +139,8 @@ def test_shape_presets_have_the_real_denoisers_size(config, model_class, billion
 
 
 def test_text_to_video_rows_skip_the_keyframe_and_render_a_clip(models_dir, tmp_path):
-    from vidgen_assets.lib.generation.plan import plan_clips, plan_keyframes, render_clip_shard
+    from vidgen_assets.lib.generation.plan import plan_clips, plan_keyframes
+    from vidgen_assets.lib.generation.render import render_clip_shard
     from vidgen_assets.lib.generation.profile import StepProfile
     from vidgen_assets.lib.storage import LocalMediaStore
 

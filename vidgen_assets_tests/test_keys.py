@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from vidgen_assets.lib.generation import PIPELINES, get_preset
-from vidgen_assets.lib.generation.plan import plan_clips, plan_keyframes, render_keyframe_shard
+from vidgen_assets.lib.generation.plan import plan_clips, plan_keyframes
+from vidgen_assets.lib.generation.render import render_keyframe_shard
 from vidgen_assets.lib.generation.profile import StepProfile
 from vidgen_assets.lib.generation.recipe import RENDER_VERSIONS, reel_key
 from vidgen_assets.lib.storage import LocalMediaStore

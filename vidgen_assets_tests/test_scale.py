@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from vidgen_assets.lib.generation import PIPELINES, get_preset
-from vidgen_assets.lib.generation.plan import plan_keyframes, render_keyframe_shard
+from vidgen_assets.lib.generation.plan import plan_keyframes
+from vidgen_assets.lib.generation.render import render_keyframe_shard
 from vidgen_assets.lib.generation.profile import PROGRESS_LINES, StepProfile
 from vidgen_assets.lib.generation.sharding import START_UP_SHARE, shard_size, start_up_share
 from vidgen_assets.lib.storage import LocalMediaStore, S3MediaStore

@@ -9,7 +9,8 @@ import pandas as pd
 
 from vidgen_assets.lib.generation import PIPELINES, get_preset
 from vidgen_assets.lib.generation import plan as plan_module
-from vidgen_assets.lib.generation.plan import plan_keyframes, render_keyframe_shard
+from vidgen_assets.lib.generation.plan import plan_keyframes
+from vidgen_assets.lib.generation.render import render_keyframe_shard
 from vidgen_assets.lib.generation.profile import StepProfile
 from vidgen_assets.lib.stats import RunTimings, day_stats
 from vidgen_assets.lib.stats.format import UI_SHOWN, as_json, markdown_table

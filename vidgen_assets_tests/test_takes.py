@@ -12,7 +12,8 @@ import pytest
 from vidgen_assets.lib.generation import PIPELINES, get_preset
 from vidgen_assets.lib.generation.params import preset_limit_error
 from vidgen_assets.lib.generation.lineage_rows import clip_lineage
-from vidgen_assets.lib.generation.plan import plan_clips, plan_keyframes, render_clip_shard, render_keyframe_shard
+from vidgen_assets.lib.generation.plan import plan_clips, plan_keyframes
+from vidgen_assets.lib.generation.render import render_clip_shard, render_keyframe_shard
 from vidgen_assets.lib.generation.profile import StepProfile
 from vidgen_assets.lib.storage import LocalMediaStore
 from vidgen_assets.lib.video import probe_video

@@ -9,7 +9,8 @@ from vidgen_assets.defs.partitions import daily_partitions
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.generation import PIPELINES
 from vidgen_assets.lib.generation.lineage_rows import keyframe_lineage
-from vidgen_assets.lib.generation.plan import plan_keyframes, render_keyframe_shard, shards
+from vidgen_assets.lib.generation.plan import plan_keyframes, shards
+from vidgen_assets.lib.generation.render import render_keyframe_shard
 from vidgen_assets.lib.generation.profile import StepProfile, shard_summary
 from vidgen_assets.lib.video import keyframes_preview_md
 from vidgen_assets.lib.warehouse.lineage import record_lineage

@@ -9,10 +9,10 @@ from vidgen_assets.defs.partitions import daily_partitions, partition_day
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.bounded import shown_lines
 from vidgen_assets.lib.generation import VIDEO_TASKS, preset_names
-from vidgen_assets.lib.generation.params import apply_preset_limits
+from vidgen_assets.lib.rules.shots import accepted_rows
 from vidgen_assets.lib.storage import content_key
 from vidgen_assets.lib.storage.manifests import write_manifest
-from vidgen_assets.lib.warehouse import Rejection, validate_rows
+from vidgen_assets.lib.warehouse import Rejection
 
 
 @dg.asset(
@@ -37,18 +37,17 @@ def prompts(
     store = warehouse.open()
     # The rows and their fingerprint in one read, so the recorded render matches what was rendered.
     rows, fingerprint = store.day_snapshot(day)
-    valid, rejected = validate_rows(
-        rows, preset_names("text-to-image"), preset_names(*VIDEO_TASKS)
+    # Each row validated, then the day's shots as a whole (scenes, continuations, restyles).
+    accepted, rejected = accepted_rows(
+        rows, preset_names("text-to-image"), preset_names(*VIDEO_TASKS), generation.video_model, store.days_of
     )
-    accepted, over_limits = apply_preset_limits(valid, generation.video_model)
-    rejected += over_limits
     store.replace_rejections(day, [row["prompt_id"] for row in rows], rejected)
     # Rows an import turned away never reached the table; they count against the day all the same.
-    rendered_ids = {spec.prompt_id for spec in accepted}
+    rendered_ids = {row["prompt_id"] for row in accepted}
     rejected += [r for r in store.import_rejections(day) if r.prompt_id not in rendered_ids]
     snapshot = {
         "partition": day.isoformat(),
-        "rows": [asdict(spec) for spec in accepted],
+        "rows": accepted,
         "rejected": [asdict(rejection) for rejection in rejected],
         "source_rows": len(rows),
         "fingerprint": fingerprint,

@@ -174,7 +174,8 @@ def _file_links(store, keys: dict[str, str]) -> dict:
 def _reel_clip(item: dict, rows: dict, path) -> ReelClip:
     row = rows[item["prompt_id"]]
     return ReelClip(path=path, prompt_id=item["prompt_id"], prompt=row["prompt"], style=row.get("style"),
-                    subject=row.get("subject"), motion_bucket_id=item["motion_bucket_id"])  # fmt: skip
+                    subject=row.get("subject"), motion_bucket_id=item["motion_bucket_id"],
+                    scene=row.get("scene"), scene_order=row.get("scene_order"))  # fmt: skip
 
 
 def _left_out_line(rows_of_clip: list[dict], quality: dict) -> str:

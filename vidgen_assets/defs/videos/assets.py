@@ -13,33 +13,39 @@ from vidgen_assets.defs.resources import GenerationResource, MediaResource, Prov
 from vidgen_assets.lib.bounded import shown_entries
 from vidgen_assets.lib.generation import PIPELINES
 from vidgen_assets.lib.generation.lineage_rows import clip_lineage
-from vidgen_assets.lib.generation.plan import plan_clips, render_clip_shard, shards
+from vidgen_assets.lib.generation.plan import plan_clips, shards
+from vidgen_assets.lib.generation.render import render_clip_shard
 from vidgen_assets.lib.generation.profile import StepProfile, shard_summary
 from vidgen_assets.lib.generation.providers.registry import PROVIDERS
 from vidgen_assets.lib.generation.providers.runner import render_hosted_items
+from vidgen_assets.lib.generation.shot_plan import import_source, render_in_waves
 from vidgen_assets.lib.generation.providers.summary import cost_by_provider, failing_share, refusals, refused_quality
 from vidgen_assets.lib.rules.budget import Budgets, BudgetSettingError, LedgerSpending
 from vidgen_assets.lib.video import clips_poster_md
+from vidgen_assets.lib.video.continuity import add_continuity
 from vidgen_assets.lib.video.quality import check_day_clips
 from vidgen_assets.lib.warehouse.claims import WarehouseClaims
 from vidgen_assets.lib.warehouse.lineage import record_lineage
 
 
 # What the reel orders and captions clips by; the rest of a row is in its clips' keys and params.
-REEL_FIELDS = ("prompt", "style", "subject")
+REEL_FIELDS = ("prompt", "style", "subject", "scene", "scene_order")
 
 
 @dg.op(
     out={"shards": dg.DynamicOut(list), **{provider: dg.DynamicOut(list) for provider in PROVIDERS}, "rows": dg.Out(dict)},
     **CPU_STEP,
 )
-def plan_clip_shards(generation: GenerationResource, keyframes: dict):
+def plan_clip_shards(generation: GenerationResource, media: MediaResource, keyframes: dict):
     """Splits the day's local clips into shards (rows per shard: `shard_size`, or the start-up rule), each
     rendered in its own GPU step, and hosted clips into one shard per provider, a CPU step in its pool.
+    Shots made from other shots (a scene's continuations, restyles) share a shard, in dependency order.
 
     `keyframes` is the day's keyframes output: the keyframes and the prompt rows they were made from.
     """
-    items = plan_clips(keyframes["rows"], keyframes["items"], generation.video_model, generation.dtype_of)
+    store = media.open()
+    items = plan_clips(keyframes["rows"], keyframes["items"], generation.video_model, generation.dtype_of,
+                       source_key=lambda uri: import_source(store, uri))  # fmt: skip
     local = [item for item in items if "provider" not in item]
     size = generation.shard_rows("clip", local)
     planned = shards(local, size.rows)
@@ -88,12 +94,14 @@ def hosted_renderer(provider: str) -> dg.OpDefinition:
         except BudgetSettingError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
         spending = LedgerSpending(warehouse.open(), date.fromisoformat(context.partition_key), context.run_id, budgets)
+        store, client, claims = media.open(), providers.client(provider), WarehouseClaims(warehouse.open())
         with hosted_errors_fail_fast(context, provider):
-            items = render_hosted_items(
-                shard, media.open(), providers.client(provider), profile, settings=providers.settings(provider),
+            # Round by round: a continuation or restyle is created once the shot it is made from is stored.
+            items = render_in_waves(shard, store, lambda wave: render_hosted_items(
+                wave, store, client, profile, settings=providers.settings(provider),
                 report=context.log.info, cancel_on_interrupt=lambda: run_cancelled(context),
-                claims=WarehouseClaims(warehouse.open()), spending=spending,
-            )  # fmt: skip
+                claims=claims, spending=spending,
+            ))  # fmt: skip
         return {"items": items, "profile": shard_summary(profile, 0, 0.0)}
 
     return render_hosted_clips
@@ -125,6 +133,7 @@ def collect_clips(
     record_lineage(warehouse.open(), clip_lineage(items, date.fromisoformat(rows["partition"]), context.run_id))
     made = [item for item in items if "failure" not in item]
     quality = {**check_day_clips(made, store), **{i["key"]: refused_quality(i) for i in items if "failure" in i}}
+    add_continuity(quality, made, store)
     value = {**rows, "items": items, "quality": quality}
     versioned = {
         "keys": sorted(i["key"] for i in items), "rows": rows["rows"],

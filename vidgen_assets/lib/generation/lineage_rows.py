@@ -29,15 +29,44 @@ def clip_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
     return [
         lineage_row(
             key=i["key"], kind="clip", day=day, uri=i["uri"], prompt_id=i["prompt_id"],
-            parents=[i["keyframe"]] if i.get("keyframe") else [],
+            parents=shot_parents(i),
             models={"video": {"preset": i["preset"], "model": i["model"], "revision": i["revision"], **_hosted(i)}},
             # The params it was rendered with: an out-of-memory retry's smaller decode chunk shows here.
-            params={**i["params"], "dtype": i["dtype"], **take_keys(i)},
+            params={**i["params"], "dtype": i["dtype"], **take_keys(i), **_shot(i)},
             timings={"render_s": i.get("seconds", 0.0), **i.get("timings", {}), **_task_times(i)},
             device=i.get("device"), cache_hit=i["cache_hit"], run_id=run_id,
         )
         for i in items
-    ] + takes  # fmt: skip
+    ] + takes + _sources(items, day, run_id)  # fmt: skip
+
+
+def shot_parents(item: dict) -> list[str]:
+    """What the clip was made from: its keyframe, the clip it continues, its end keyframe, the clip it restyles."""
+    inputs = (item.get("keyframe"), (item.get("start_clip") or {}).get("key"), item.get("end_keyframe"),
+              (item.get("source") or {}).get("key"))  # fmt: skip
+    return [key for key in inputs if key]
+
+
+def _shot(item: dict) -> dict:
+    """The clip's place in its scene and what it was made from, by row: for `vidgen lineage` and the UI."""
+    fields = {name: item[name] for name in ("scene", "scene_order") if item.get(name) is not None}
+    if item.get("start_clip"):
+        fields["continues"] = item["start_clip"]["prompt_id"]
+    if item.get("end_keyframe"):
+        fields["ends_on"] = item["end_keyframe"]
+    if item.get("source"):
+        fields["restyles"] = item["source"].get("prompt_id") or item["source"]["uri"]
+    return fields
+
+
+def _sources(items: Sequence[dict], day, run_id: str) -> list[dict]:
+    """A row per source video a restyle read from a source_uri (copied into the store under its content)."""
+    sources = {i["source"]["key"]: i for i in items if (i.get("source") or {}).get("uri") and "failure" not in i}
+    return [
+        lineage_row(key=key, kind="source", day=day, uri=i["source"]["media_key"], prompt_id=i["prompt_id"],
+                    params={"source_uri": i["source"]["uri"]}, cache_hit=True, run_id=run_id)
+        for key, i in sources.items()
+    ]  # fmt: skip
 
 
 def _hosted(item: dict) -> dict:

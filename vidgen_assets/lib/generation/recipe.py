@@ -58,15 +58,27 @@ def keyframe_key(item: Mapping[str, Any], dtype: str) -> str:
 
 def clip_key(item: Mapping[str, Any], params: Mapping[str, Any], dtype: str) -> str:
     """`params` are the ones actually rendered with (an out-of-memory retry lowers the decode chunk)."""
-    source = {"keyframe": item["keyframe"]} if item.get("keyframe") else {
-        "prompt": item["prompt"], "negative_prompt": item["negative_prompt"]}  # fmt: skip
-    if item.get("keyframe") and "prompt" in item:  # a hosted model that reads text beside the keyframe
-        source["prompt"] = item["prompt"]
+    # The keyframe, and the text where the model reads it (plan._text); then the shots it is made from.
+    source = {name: item[name] for name in ("keyframe", "prompt", "negative_prompt") if item.get(name) is not None}
+    source.update(input_keys(item))
     return content_key("clip", {
         **source, "model": item["model"], "revision": item["revision"], "dtype": dtype,
         "params": {name: params[name] for name in params_read(item)},
         "encoder": ENCODER_SETTINGS, "render_version": RENDER_VERSIONS["clip"],
     })  # fmt: skip
+
+
+def input_keys(item: Mapping[str, Any]) -> dict:
+    """What a shot's inputs from other shots add to its key: the clip it continues (from its last frame,
+    which it starts on exactly), its end keyframe, the clip it restyles. Nothing for a plain shot."""
+    keys = {}
+    if item.get("start_clip"):
+        keys["start_clip"] = {"key": item["start_clip"]["key"], "frame": "last", "anchored": True}
+    if item.get("end_keyframe"):
+        keys["end_keyframe"] = item["end_keyframe"]
+    if item.get("source"):
+        keys["source_video"] = item["source"]["key"]
+    return keys
 
 
 def params_read(item: Mapping[str, Any]) -> tuple[str, ...]:

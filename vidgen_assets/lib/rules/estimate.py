@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import date
 
 from ..generation import VIDEO_TASKS, preset_names
-from ..generation.params import apply_preset_limits
+from .shots import accepted_rows
 from ..generation.plan import plan_clips, plan_keyframes
 from ..generation.sharding import DEFAULT_S_PER_CLIP, DEFAULT_S_PER_KEYFRAME
 from ..generation.providers.records import FAILED, SUBMITTED, SUCCEEDED, read_record
 from ..storage import MediaStore
-from ..warehouse import Warehouse, validate_rows
+from ..warehouse import Warehouse
 from .budget import DAY_VARIABLE, MONTH_VARIABLE, Budgets, provider_variable, task_price
 
 LOCAL = "local"
@@ -44,9 +43,7 @@ def measured_p50(warehouse: Warehouse) -> dict[tuple[str, str], float]:
 def planned_day(warehouse: Warehouse, day: date, keyframe_model: str, video_model: str) -> tuple[list[dict], list[dict]]:
     """The day's keyframe and clip items as its run plans them: valid rows within their presets' limits."""
     rows, _ = warehouse.day_snapshot(day)
-    valid, _ = validate_rows(rows, preset_names("text-to-image"), preset_names(*VIDEO_TASKS))
-    accepted, _ = apply_preset_limits(valid, video_model)
-    rows = [asdict(spec) for spec in accepted]
+    rows, _ = accepted_rows(rows, preset_names("text-to-image"), preset_names(*VIDEO_TASKS), video_model, warehouse.days_of)
     keyframes = plan_keyframes(rows, keyframe_model, video_model)
     return keyframes, plan_clips(rows, keyframes, video_model)
 

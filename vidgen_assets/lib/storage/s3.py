@@ -18,7 +18,7 @@ from .base import JsonManifests
 
 # Content-addressed keys (media, a clip's quality result) never change once written, so a downloaded copy stays valid forever.
 # Everything else (manifests above all) is rewritten in place and must be fetched fresh.
-IMMUTABLE_PREFIXES = ("keyframes/", "clips/", "reels/", "quality/")
+IMMUTABLE_PREFIXES = ("keyframes/", "clips/", "reels/", "quality/", "frames/", "sources/")
 
 # Cache lookups of a day go out this many at a time: a day of 20,000 items is 20,000 HEAD requests in
 # sequence otherwise. Below botocore's default pool of 10 connections, so no request waits for a socket.

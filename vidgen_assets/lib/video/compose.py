@@ -69,6 +69,8 @@ class ReelClip:
     style: str | None = None
     subject: str | None = None
     motion_bucket_id: int = 0
+    scene: str | None = None  # the shots of a scene play together, in scene_order
+    scene_order: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ class ReelResult:
 
 
 def order_clips(clips: Sequence[ReelClip], order: str = "prompt") -> list[ReelClip]:
-    """Sort clips by the ``order`` field, then prompt_id, then motion_bucket_id."""
+    """Sort clips by the ``order`` field, then prompt_id, then motion_bucket_id; a scene's shots play one after
+    another in scene_order, where the first of them falls in that sort."""
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
 
@@ -92,7 +95,20 @@ def order_clips(clips: Sequence[ReelClip], order: str = "prompt") -> list[ReelCl
         value = getattr(clip, order)
         return (value is None, (value or "").casefold(), clip.prompt_id, clip.motion_bucket_id)
 
-    return sorted(clips, key=key)
+    def in_scene(clip: ReelClip) -> tuple[object, ...]:
+        return (clip.scene_order is None, clip.scene_order or 0, clip.prompt_id, clip.motion_bucket_id)
+
+    scenes: dict[str, list[ReelClip]] = {}
+    for clip in clips:
+        if clip.scene:
+            scenes.setdefault(clip.scene, []).append(clip)
+    ordered: list[ReelClip] = []
+    for clip in sorted(clips, key=key):
+        if not clip.scene:
+            ordered.append(clip)
+        elif clip.scene in scenes:  # the scene's first clip in this order: the whole scene plays here
+            ordered += sorted(scenes.pop(clip.scene), key=in_scene)
+    return ordered
 
 
 def compile_reel(

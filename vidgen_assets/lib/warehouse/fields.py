@@ -103,6 +103,68 @@ KNOBS = {
 }
 
 
+START_FROM = ("keyframe", "previous")
+MAX_SCENE_ORDER = 1_000_000
+_URI_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def parse_start_from(value: object) -> str:
+    text = str(value).strip().lower()
+    if text not in START_FROM:
+        raise RowError(f"start_from must be {' or '.join(START_FROM)}, got {str(value)[:40]!r}")
+    return text
+
+
+def parse_strength(value: object) -> float:
+    strength = checked_number(value, "strength", 0.0, 1.0)
+    if strength == 0:
+        raise RowError("strength must be above 0 (0 would keep the source clip unchanged) and at most 1")
+    return strength
+
+
+def parse_source_uri(value: object) -> str:
+    """A video in the media store (a relative key such as `sources/walk.mp4`) or an `s3://bucket/key` URI."""
+    uri = checked_text(value, "source_uri", limit=1024)
+    scheme = _URI_SCHEME.match(uri)
+    if scheme and not uri.startswith("s3://"):
+        raise RowError(f"source_uri must be a media-store key or an s3:// URI, got scheme {scheme.group()!r}")
+    key = uri.removeprefix("s3://").partition("/")[2] if scheme else uri
+    if not key or uri.startswith("/") or ".." in key.split("/"):
+        raise RowError(f"source_uri {uri[:80]!r} must name a file: a key relative to the media store, or s3://bucket/key")
+    return uri
+
+
+# Columns that make a row a shot of a scene, or a kind of shot other than a keyframe animated: field -> parser.
+SHOT_FIELDS = {
+    "scene": lambda v: checked_text(v, "scene", limit=MAX_PART_CHARS),
+    "scene_order": lambda v: checked_int(v, "scene_order", 0, MAX_SCENE_ORDER),
+    "start_from": parse_start_from,
+    "end_prompt": lambda v: checked_text(v, "end_prompt"),
+    "restyle_of": lambda v: normal_id(checked_text(v, "restyle_of", limit=MAX_ID_CHARS)),
+    "source_uri": parse_source_uri,
+    "strength": parse_strength,
+}
+
+
+def shot_errors(prompt_id: str, shot: dict) -> None:
+    """Raise `RowError` for shot columns that contradict each other within the row."""
+    restyle = shot.get("restyle_of") or shot.get("source_uri")
+    if shot.get("restyle_of") and shot.get("source_uri"):
+        raise RowError("restyle_of and source_uri both name a source clip; give one")
+    if shot.get("restyle_of") == prompt_id:
+        raise RowError("restyle_of names the row itself")
+    if "strength" in shot and not restyle:
+        raise RowError("strength is for video-to-video shots: give restyle_of or source_uri too")
+    if restyle and shot.get("start_from") == "previous":
+        raise RowError("a restyle starts from its source clip, not from the previous shot: drop start_from or restyle_of")
+    if restyle and shot.get("end_prompt"):
+        raise RowError("a restyle has no end keyframe: drop end_prompt or restyle_of/source_uri")
+    if shot.get("start_from") == "previous" and (not shot.get("scene") or "scene_order" not in shot):
+        raise RowError("start_from previous needs scene and scene_order, to know which shot comes before")
+    if "scene_order" in shot and not shot.get("scene"):
+        raise RowError("scene_order is given without a scene")
+
+
 def parse_day(value: object, first_day: date | None = None) -> date:
     """A day from a date, a timestamp, `YYYY-MM-DD` text or ISO 8601 date-time text.
 

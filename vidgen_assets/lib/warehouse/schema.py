@@ -207,6 +207,14 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX spend_clip_key ON spend (clip_key);
         """,
     ),
+    (
+        9,
+        "shots: scenes in order, continuations, first-and-last-frame shots and restyles",
+        "ALTER TABLE prompts ADD COLUMN scene VARCHAR; ALTER TABLE prompts ADD COLUMN scene_order INTEGER; "
+        "ALTER TABLE prompts ADD COLUMN start_from VARCHAR; ALTER TABLE prompts ADD COLUMN end_prompt VARCHAR; "
+        "ALTER TABLE prompts ADD COLUMN restyle_of VARCHAR; ALTER TABLE prompts ADD COLUMN source_uri VARCHAR; "
+        "ALTER TABLE prompts ADD COLUMN strength DOUBLE;",
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -177,6 +177,15 @@ class Warehouse:
             (fingerprint,) = session.execute(query, [day]).fetchone()
         return rows, fingerprint
 
+    def days_of(self, prompt_ids: Collection[str]) -> dict[str, date]:
+        """The day each live row among `prompt_ids` is scheduled for (ids not found are left out)."""
+        if not prompt_ids:
+            return {}
+        marks = ", ".join("?" for _ in prompt_ids)
+        with self.connect() as session:
+            query = f"SELECT prompt_id, scheduled_for FROM prompts WHERE deleted_at IS NULL AND prompt_id IN ({marks})"
+            return {prompt_id: day for prompt_id, day in session.execute(query, list(prompt_ids)).fetchall()}
+
     def day_count(self, day: date) -> int:
         with self.connect() as session:
             query = "SELECT count(*) FROM prompts WHERE scheduled_for = ? AND deleted_at IS NULL"

@@ -12,7 +12,7 @@ from datetime import date
 
 from .fields import (
     KNOBS, MAX_ID_CHARS, MAX_SEED, READ_ERROR, RowError, checked_int, checked_text, is_blank, normal_id, parse_day,
-    parse_motion_buckets, row_parts,
+    parse_motion_buckets, row_parts, SHOT_FIELDS, shot_errors,
 )  # fmt: skip
 
 
@@ -41,6 +41,13 @@ class PromptSpec:
     height: int | None = None
     takes: int | None = None
     take_crossfade_frames: int | None = None
+    scene: str | None = None
+    scene_order: int | None = None
+    start_from: str | None = None  # "keyframe" (the default) or "previous"
+    end_prompt: str | None = None
+    restyle_of: str | None = None
+    source_uri: str | None = None
+    strength: float | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,9 @@ def validate_row(
     for field, parse in KNOBS.items():
         if not is_blank(row.get(field)):
             optional[field] = parse(row[field])
+    shot = {field: parse(row[field]) for field, parse in SHOT_FIELDS.items() if not is_blank(row.get(field))}
+    shot_errors(prompt_id, shot)
+    optional.update(shot)
     if optional.get("min_guidance_scale", 0) > optional.get("max_guidance_scale", float("inf")):
         raise RowError("min_guidance_scale is greater than max_guidance_scale")
     optional.update({part: parts[part] for part in ("subject", "style") if part in parts})

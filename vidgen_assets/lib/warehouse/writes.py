@@ -21,12 +21,13 @@ PROMPT_COLUMNS = (
     "lighting", "negative_prompt", "seed", "keyframe_model", "video_model", "motion_bucket_ids",
     "num_frames", "fps", "noise_aug_strength", "num_inference_steps", "min_guidance_scale",
     "max_guidance_scale", "decode_chunk_size", "width", "height", "takes", "take_crossfade_frames",
+    "scene", "scene_order", "start_from", "end_prompt", "restyle_of", "source_uri", "strength",
 )  # fmt: skip
 _TEXT = "VARCHAR"
 TYPES = {"scheduled_for": "DATE", "seed": "BIGINT", "num_frames": "INTEGER", "fps": "INTEGER",
          "noise_aug_strength": "DOUBLE PRECISION", "num_inference_steps": "INTEGER", "min_guidance_scale": "DOUBLE PRECISION",
          "max_guidance_scale": "DOUBLE PRECISION", "decode_chunk_size": "INTEGER", "width": "INTEGER", "height": "INTEGER", "takes": "INTEGER",
-         "take_crossfade_frames": "INTEGER"}  # fmt: skip
+         "take_crossfade_frames": "INTEGER", "scene_order": "INTEGER", "strength": "DOUBLE PRECISION"}  # fmt: skip
 _UPDATES = ", ".join(f"{c} = excluded.{c}" for c in PROMPT_COLUMNS[1:])
 # Re-importing an unchanged row is not a change: updated_at moves only when a value does.
 _CHANGED = " OR ".join(f"prompts.{c} IS DISTINCT FROM excluded.{c}" for c in PROMPT_COLUMNS[1:])

@@ -10,6 +10,8 @@ from vidgen_assets.lib.generation import VIDEO_TASKS, preset_names
 from vidgen_assets.lib.generation.plan import shards
 from vidgen_assets.lib.rules.shots import accepted_rows
 from vidgen_assets.lib.video.compose import ReelClip, order_clips
+from vidgen_assets.lib.warehouse.importer import import_rows
+from vidgen_assets_tests.conftest import BOTH_WAREHOUSES
 
 DAY = "2026-11-01"
 
@@ -53,6 +55,7 @@ def test_a_storyboard_of_every_kind_of_shot_is_accepted_whole():
         ({"end_prompt": "dawn", "video_model": "tiny-t2v"}, "'tiny-t2v' takes text"),
         ({"restyle_of": "s1", "video_model": "tiny-flf2v"}, "restyle_of needs a video model that takes a source video"),
         ({"video_model": "tiny-v2v"}, "restyles a clip: give restyle_of"),
+        ({"video_model": "tiny-flf2v"}, "ends every shot on a last frame: give end_prompt"),
         ({"scene": "A", "scene_order": 9, "start_from": "previous", "video_model": "tiny-t2v"},
          "start_from previous needs a video model that takes a start image"),
         ({"scene": "A", "scene_order": 9, "start_from": "previous", "takes": "2"}, "takes > 1 extends a shot from its keyframe"),
@@ -108,3 +111,22 @@ def test_a_scene_plays_in_scene_order_where_its_first_shot_falls_whatever_the_re
              for p, prompt, scene, order in (("a", "zebra", "S", 2), ("b", "apple", None, None),
                                              ("c", "mango", "S", 1), ("d", "kiwi", None, None))]  # fmt: skip
     assert [c.prompt_id for c in order_clips(clips, "prompt")] == ["c", "a", "b", "d"]
+
+
+@BOTH_WAREHOUSES
+def test_storyboard_columns_are_stored_typed_and_an_edit_to_one_is_a_change(store):
+    rows = [{"scheduled_for": DAY, "prompt": f"shot {row['prompt_id']}", **row} for row in STORYBOARD]
+    stored, rejected = import_rows(store, rows, preset_names("text-to-image"), preset_names(*VIDEO_TASKS), "tiny")
+    assert (stored, rejected) == (4, [])
+    by_id = {row["prompt_id"]: row for row in store.day_rows(date.fromisoformat(DAY))}
+    assert (by_id["s3"]["scene"], by_id["s3"]["scene_order"], by_id["s3"]["start_from"], by_id["s3"]["end_prompt"]) == (
+        "A", 3, "previous", "dawn")
+    assert (by_id["s4"]["restyle_of"], by_id["s4"]["strength"]) == ("s1", 0.6)
+    before = store.day_fingerprints([date.fromisoformat(DAY)])
+    rows[3] = {**rows[3], "strength": "0.7"}
+    import_rows(store, rows, preset_names("text-to-image"), preset_names(*VIDEO_TASKS), "tiny")
+    assert store.day_fingerprints([date.fromisoformat(DAY)]) != before
+    # The import itself turns away a shot its model cannot make, with the reason.
+    _, rejected = import_rows(store, [{**rows[1], "prompt_id": "e1", "end_prompt": "dawn"}],
+                              preset_names("text-to-image"), preset_names(*VIDEO_TASKS), "tiny")  # fmt: skip
+    assert ["end_prompt needs a video model that takes a last frame" in r.reason for r in rejected] == [True]

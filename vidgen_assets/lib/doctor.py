@@ -121,7 +121,7 @@ def _presets() -> list[Check]:
             checks.append(Check(name, bool(os.getenv(variable)), f"hosted on {preset.hosted.provider}; {variable} {found}"))
             continue
         found = local_weights(preset, environment.models_dir())
-        pinned = f"{preset.repo_id}@{preset.revision[:12]}"
+        pinned = f"{preset.repo_id}@{(preset.revision or 'unpinned')[:12]}"
         if found is not None:
             checks.append(Check(name, True, f"{pinned} at {found}"))
         else:

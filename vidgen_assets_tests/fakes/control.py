@@ -39,6 +39,10 @@ class FakeServer:
     def stats(self) -> dict:
         return self._call("/_fake/stats")
 
+    def creates(self) -> list[dict]:
+        """Every create request the fake accepted since its last reset: [{"route", "body"}], oldest first."""
+        return self._call("/_fake/creates")
+
     def reset(self) -> None:
         self._call("/_fake/reset", {})
 

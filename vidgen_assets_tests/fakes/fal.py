@@ -1,7 +1,8 @@
 """A loopback fal queue (queue.fal.run): POST /{owner}/{app}[/{sub}] queues a request; its status, result
 and cancel live under /{owner}/{app}/requests/{id} (the subpath dropped). fal's statuses (IN_QUEUE,
 IN_PROGRESS, COMPLETED with `error`/`error_type` when it failed), {"detail"} answers with X-Fal-Retryable
-(see ../shared/PROVIDERS.md). A result's video is an MP4 of `duration` × 24 frames.
+(see ../shared/PROVIDERS.md); …/image-to-video apps need `image_url`, …/text-to-video ones a `prompt` and
+an `aspect_ratio` of 16:9, 9:16 or 1:1 (422 otherwise). A result's video is an MP4 of `duration` × 24 frames.
 
 Run: python -m vidgen_assets_tests.fakes.fal --port P
 """
@@ -18,6 +19,8 @@ STATUS = {"queued": "IN_QUEUE", "running": "IN_PROGRESS"}
 POLICY = "The content was flagged by the content checker."
 ERRORS = {"failed": (POLICY, "content_policy_violation"), "cancelled": ("Request was cancelled.", "request_cancelled")}
 APP = r"/([\w.-]+/[\w.-]+)/requests/([\w-]+)"
+ASPECT_RATIOS = {"16:9", "9:16", "1:1"}
+SIZES_720P = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720)}  # Kling standard renders 720p
 
 
 class FalHandler(FakeHandler):
@@ -61,11 +64,17 @@ class FalHandler(FakeHandler):
         body = self.read_json()
         if (sub or "").endswith("image-to-video") and not body.get("image_url"):
             return self.detail(422, [{"loc": ["body", "image_url"], "msg": "field required", "type": "missing"}])
+        if (sub or "").endswith("text-to-video"):  # Kling text-to-video: a prompt, one of three aspect ratios
+            if not body.get("prompt"):
+                return self.detail(422, [{"loc": ["body", "prompt"], "msg": "field required", "type": "missing"}])
+            if body.get("aspect_ratio", "16:9") not in ASPECT_RATIOS:
+                return self.detail(422, [{"loc": ["body", "aspect_ratio"], "msg": "must be one of '16:9', '9:16', '1:1'",
+                                          "type": "enum"}])  # fmt: skip
         if str(body.get("duration", "5")) not in ("5", "10"):
             return self.detail(422, [{"loc": ["body", "duration"], "msg": "must be '5' or '10'", "type": "enum"}])
         if self.state.config.out_of_credits:
             return self.out_of_credits()
-        task = self.state.create(body, body.get("prompt", ""))
+        task = self.state.create(body, body.get("prompt", ""), route=self.route)
         task.input = {**body, "app": app}
         self.send_json(200, {"request_id": task.id, "queue_position": 0, **self._urls(app, task.id)})
 
@@ -91,7 +100,11 @@ class FalHandler(FakeHandler):
             return self.detail(422, [{"loc": ["body", "prompt"], "msg": POLICY, "type": "content_policy_violation"}])
         if state == "cancelled":
             return self.detail(400, "Request was cancelled")
-        url = self.media_url(int(task.input.get("duration", "5")) * FPS, FPS)
+        frames = int(task.input.get("duration", "5")) * FPS
+        if "aspect_ratio" in task.input or "image_url" not in task.input:  # text-to-video: 720p at its ratio
+            url = self.media_url(frames, FPS, *SIZES_720P[task.input.get("aspect_ratio", "16:9")])
+        else:  # image-to-video: the keyframe's ratio; the fake keeps it small
+            url = self.media_url(frames, FPS)
         self.send_json(200, {"video": {"url": url, "content_type": "video/mp4", "file_name": "output.mp4"}})
 
     def cancel(self, app: str, request_id: str) -> None:

@@ -11,8 +11,10 @@ Control endpoints, the same on every fake:
   `Retry-After`; `drop_next` closes the next n API requests' connections without an answer (before the
   request is acted on); `stall` keeps new tasks running forever; `hang_s` holds every API request that long
   before acting on it (a provider call a worker is stuck in).
-- `GET /_fake/stats` → {"creates", "creates_by_input", "cancels", "polls", "throttled", "dropped"}.
-- `POST /_fake/reset`: the default configuration and zeroed counters (tasks are kept), between tests.
+- `GET /_fake/stats` → {"creates", "creates_by_input", "creates_by_route" (path → creates), "cancels", "polls",
+  "throttled", "dropped"}.
+- `GET /_fake/creates` → [{"route", "body"}]: the create requests the fake accepted (the last 1000), oldest first.
+- `POST /_fake/reset`: the default configuration, zeroed counters and no create log (tasks are kept), between tests.
 - `POST /_fake/purge`: forget every task (a purged history, another account): polls then answer 404.
 - `GET /_fake/media/<frames>x<fps>[-<width>x<height>].mp4`: a real H.264 MP4 of that many frames (64×64 unless
   sized), encoded once with PyAV.
@@ -84,7 +86,9 @@ class FakeState:
 
     def reset(self) -> None:
         self.config = FakeConfig()
-        self.stats: dict[str, Any] = {"creates": 0, "creates_by_input": {}, "cancels": 0, "polls": 0, "throttled": 0, "dropped": 0}
+        self.stats: dict[str, Any] = {"creates": 0, "creates_by_input": {}, "creates_by_route": {}, "cancels": 0,
+                                      "polls": 0, "throttled": 0, "dropped": 0}  # fmt: skip
+        self.created: list[dict] = []  # {"route", "body"} per accepted create
 
     def take(self, counter: str) -> bool:
         """Consume one of `throttle_next` / `drop_next`, if any are left."""
@@ -94,12 +98,16 @@ class FakeState:
                 setattr(self.config, counter, left - 1)
             return left > 0
 
-    def create(self, body: dict, text: str) -> FakeTask:
-        """A new task for request `body`; `text` is what the moderation substring is matched against."""
+    def create(self, body: dict, text: str, route: str = "") -> FakeTask:
+        """A new task for request `body` (sent to path `route`); `text` is what the moderation substring is
+        matched against."""
         with self.lock:
             fingerprint = input_fingerprint(body)
             self.stats["creates"] += 1
             self.stats["creates_by_input"][fingerprint] = self.stats["creates_by_input"].get(fingerprint, 0) + 1
+            self.stats["creates_by_route"][route] = self.stats["creates_by_route"].get(route, 0) + 1
+            self.created.append({"route": route, "body": body})
+            del self.created[:-1000]  # the newest thousand: long benchmarks stay bounded
             substring = self.config.moderate_substring
             task = FakeTask(
                 id=uuid.uuid4().hex[:20], input=body, created_at=time.time(),
@@ -187,6 +195,9 @@ class FakeHandler(BaseHTTPRequestHandler):
         if path == "/_fake/stats":
             with self.state.lock:
                 return self.send_json(200, json.loads(json.dumps(self.state.stats)))
+        if path == "/_fake/creates":
+            with self.state.lock:
+                return self.send_json(200, list(self.state.created))
         if media := re.fullmatch(r"/_fake/media/(\d+)x(\d+)(?:-(\d+)x(\d+))?\.mp4", path):
             size = (int(media[3]), int(media[4])) if media[3] else (64, 64)
             return self.send_bytes(mp4_bytes(int(media[1]), int(media[2]), *size), "video/mp4")
@@ -199,6 +210,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             return self.throttled()
         if self.state.config.hang_s:
             time.sleep(self.state.config.hang_s)
+        self.route = path  # what a create is counted under (`creates_by_route`)
         for route_method, pattern, name in self.routes:
             if route_method == method and (match := re.fullmatch(pattern, path)):
                 return getattr(self, name)(*match.groups())

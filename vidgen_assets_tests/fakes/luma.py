@@ -1,7 +1,10 @@
-"""A loopback Luma Dream Machine API under /dream-machine/v1: POST /generations[/video], GET and DELETE
-/generations/{id}, with extends (keyframes.frame0 = a completed generation, else 400), Luma's states
-(queued, dreaming, completed, failed) and {"detail"} answers (see ../shared/PROVIDERS.md). Images go by
-URL only. A generation's video is an MP4 of its duration × 24 frames at its aspect ratio and resolution.
+"""A loopback Luma Dream Machine API under /dream-machine/v1: POST /generations[/video] (no keyframes:
+text-to-video, which needs a prompt; keyframes.frame0 and/or frame1 an image URL or a completed generation,
+else 400), POST /generations/video/modify (generation_type modify_video, media.url, mode adhere_1..3 |
+flex_1..3 | reimagine_1..3, model ray-2 | ray-flash-2), GET and DELETE /generations/{id}; Luma's states
+(queued, dreaming, completed, failed) and {"detail"} answers (see ../shared/PROVIDERS.md). Media go by URL
+only. A generation's video is an MP4 of its duration × 24 frames at its aspect ratio and resolution (a
+modify's: 5 s at 720p 16:9, whatever its source).
 
 Run: python -m vidgen_assets_tests.fakes.luma --port P
 """
@@ -21,6 +24,27 @@ RESOLUTIONS = {"540p", "720p", "1080p", "4k"}
 FPS = 24
 STATE = {"queued": "queued", "running": "dreaming", "succeeded": "completed", "failed": "failed"}
 MODERATED = "400: prompt not allowed because advanced moderation failed"
+MODIFY_MODELS = {"ray-2", "ray-flash-2"}
+MODIFY_MODES = {f"{kind}_{n}" for kind in ("adhere", "flex", "reimagine") for n in (1, 2, 3)}
+
+
+def _url(value) -> bool:
+    return str(value or "").startswith(("http://", "https://"))
+
+
+def _modify_refusal(body: dict) -> str | None:
+    """Luma's 400 reason for a modify request it can't run (lumaai 1.21's VideoModifyParams)."""
+    if body.get("generation_type") != "modify_video":
+        return "generation_type must be 'modify_video'"
+    if body.get("model") not in MODIFY_MODELS:
+        return f"Invalid model: {body.get('model')!r}"
+    if body.get("mode") not in MODIFY_MODES:
+        return f"Invalid mode: {body.get('mode')!r}; one of adhere_1-3, flex_1-3, reimagine_1-3"
+    if not _url((body.get("media") or {}).get("url")):
+        return "media.url must be a video URL"
+    if "first_frame" in body and not _url((body["first_frame"] or {}).get("url")):
+        return "first_frame.url must be an image URL"
+    return None
 
 
 def _size(body: dict) -> tuple[int, int]:
@@ -35,6 +59,7 @@ def _size(body: dict) -> tuple[int, int]:
 class LumaHandler(FakeHandler):
     routes = [
         ("POST", PREFIX + r"/generations(?:/video)?", "create"),
+        ("POST", PREFIX + r"/generations/video/modify", "modify"),
         ("GET", PREFIX + r"/generations/([^/]+)", "get_generation"),
         ("DELETE", PREFIX + r"/generations/([^/]+)", "delete_generation"),
     ]
@@ -65,7 +90,9 @@ class LumaHandler(FakeHandler):
         if body.get("duration", "5s") not in DURATIONS:
             return "duration must be 5s or 9s"
         for name, frame in (body.get("keyframes") or {}).items():
-            if frame.get("type") == "image" and not str(frame.get("url", "")).startswith(("http://", "https://")):
+            if name not in ("frame0", "frame1") or frame.get("type") not in ("image", "generation"):
+                return f"keyframes.{name}: not a keyframe Luma takes (frame0 or frame1, an image or a generation)"
+            if frame.get("type") == "image" and not _url(frame.get("url")):
                 return f"keyframes.{name}.url must be an image URL"
             if frame.get("type") == "generation":
                 source = self.state.tasks.get(frame.get("id", ""))
@@ -84,7 +111,18 @@ class LumaHandler(FakeHandler):
             return self.detail(400, refusal)
         if self.state.config.out_of_credits:
             return self.out_of_credits()
-        self.send_json(201, self._generation(self.state.create(body, body.get("prompt", ""))))
+        self.send_json(201, self._generation(self.state.create(body, body.get("prompt", ""), route=self.route)))
+
+    def modify(self) -> None:
+        if not self._authorized():
+            return
+        body = self.read_json()
+        refusal = _modify_refusal(body)
+        if refusal:
+            return self.detail(400, refusal)
+        if self.state.config.out_of_credits:
+            return self.out_of_credits()
+        self.send_json(201, self._generation(self.state.create(body, body.get("prompt", ""), route=self.route)))
 
     def get_generation(self, generation_id: str) -> None:
         if not self._authorized():
@@ -111,7 +149,7 @@ class LumaHandler(FakeHandler):
         state, body = task.state(), task.input
         frames = DURATIONS[body.get("duration", "5s")] * FPS
         return {
-            "id": task.id, "generation_type": "video", "state": STATE[state], "model": body["model"],
+            "id": task.id, "generation_type": "video", "state": STATE[state], "model": body["model"],  # lumaai 1.21
             "created_at": datetime.fromtimestamp(task.created_at, timezone.utc).isoformat().replace("+00:00", "Z"),
             "failure_reason": MODERATED if state == "failed" else None,
             "assets": {"video": self.media_url(frames, FPS, *_size(body))} if state == "succeeded" else None,

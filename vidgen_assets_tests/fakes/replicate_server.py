@@ -4,7 +4,8 @@ Paths: POST /v1/predictions {version, input}, POST /v1/models/{owner}/{name}/pre
 GET /v1/predictions (newest first, one page), GET /v1/predictions/{id}, POST /v1/predictions/{id}/cancel.
 Statuses starting | processing | succeeded | failed | canceled; errors are RFC 7807 problem details (401, 402 "Billing required", 404, 422, 429 with
 `Retry-After`). A finished SVD prediction's output is one URL of a real MP4 this server serves, with
-`video_length`'s frames at `frames_per_second`. SVD takes no text, so the moderation substring is matched
+`video_length`'s frames at `frames_per_second`; a zeroscope-v2-xl one (text-to-video, by its pinned version
+or its model route) a list of one URL, `num_frames` at `fps` and `width`×`height`. SVD takes no text, so the moderation substring is matched
 against the prediction's input as JSON (sorted keys, e.g. '"seed": 13,').
 
 Run: python -m vidgen_assets_tests.fakes.replicate_server --port P
@@ -20,6 +21,10 @@ from vidgen_assets_tests.fakes.harness import FakeHandler, FakeTask, main
 
 STATUS = {"queued": "starting", "running": "processing", "succeeded": "succeeded", "failed": "failed", "cancelled": "canceled"}
 FRAMES = {"14_frames_with_svd": 14, "25_frames_with_svd_xt": 25}
+SVD, ZEROSCOPE = "stability-ai/stable-video-diffusion", "anotherjesse/zeroscope-v2-xl"
+# Pinned versions the fake knows by hash (any other well-formed hash runs SVD's schema).
+VERSIONS = {"9f747673945c62801b13b84701c783929c0ee784e4748ec062204894dda1a351": ZEROSCOPE,
+            "3f0457e4619daac51203dedb472816fd4af51f3149fa7a9e0b5ffcf1b8172438": SVD}  # fmt: skip
 NSFW = "NSFW content detected. Try running it again, or try a different prompt."
 
 
@@ -63,17 +68,17 @@ class ReplicateHandler(FakeHandler):
         if version is not None and not re.fullmatch(r"[0-9a-f]{64}", version):
             return self.problem(422, "Invalid version or not permitted",
                                 "The specified version does not exist (or perhaps you don't have permission to use it?)")
-        problem = _invalid_input(body.get("input") or {})
+        problem = (_zeroscope_invalid if model == ZEROSCOPE else _invalid_input)(body.get("input") or {})
         if problem:
             return self.problem(422, "Input validation failed", problem)
-        task = self.state.create(body, json.dumps(body.get("input"), sort_keys=True))
+        task = self.state.create(body, json.dumps(body.get("input"), sort_keys=True), route=self.route)
         task.input = {**body, "model": model}
         self.send_json(201, self._prediction(task))
 
     def create_version_prediction(self) -> None:
         # `version` is "hash" or "owner/name:hash".
         owner_name, _, version = (self.read_json().get("version") or "").rpartition(":")
-        self._create(owner_name or "stability-ai/stable-video-diffusion", version)
+        self._create(owner_name or VERSIONS.get(version, SVD), version)
 
     def create_model_prediction(self, owner: str, name: str) -> None:
         self._create(f"{owner}/{name}", None)
@@ -112,7 +117,10 @@ class ReplicateHandler(FakeHandler):
         done = state in ("succeeded", "failed", "cancelled")
         completed = task.cancelled_at if state == "cancelled" else (task.created_at + task.processing_s if done else None)
         output = None
-        if state == "succeeded":
+        if state == "succeeded" and task.input.get("model") == ZEROSCOPE:
+            size = (int(model_input.get("width", 576)), int(model_input.get("height", 320)))
+            output = [self.media_url(int(model_input.get("num_frames", 24)), int(model_input.get("fps", 8)), *size)]
+        elif state == "succeeded":
             output = self.media_url(FRAMES[model_input.get("video_length", "14_frames_with_svd")], int(model_input.get("frames_per_second", 6)))
         base = f"{self.base_url}/v1/predictions/{task.id}"
         return {
@@ -135,6 +143,18 @@ def _invalid_input(model_input: dict) -> str | None:
         return "input.frames_per_second: Must be less than or equal to 30 and greater than or equal to 5"
     if not 1 <= int(model_input.get("motion_bucket_id", 127)) <= 255:
         return "input.motion_bucket_id: Must be less than or equal to 255 and greater than or equal to 1"
+    return None
+
+
+def _zeroscope_invalid(model_input: dict) -> str | None:
+    """zeroscope-v2-xl's input schema (prompt, model, width, height, num_frames, fps, ...; all have defaults)."""
+    if model_input.get("model", "xl") not in ("xl", "576w", "potat1", "animov-512x"):
+        return "input.model: must be one of ['xl', '576w', 'potat1', 'animov-512x']"
+    for name in ("width", "height", "num_frames", "fps"):
+        if name in model_input and not (isinstance(model_input[name], int) and model_input[name] > 0):
+            return f"input.{name}: must be a positive integer"
+    if "prompt" in model_input and not isinstance(model_input["prompt"], str):
+        return "input.prompt: must be a string"
     return None
 
 

@@ -11,7 +11,7 @@ from vidgen_assets.defs.fanout import (
 from vidgen_assets.defs.partitions import daily_partitions
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, ProvidersResource, WarehouseResource
 from vidgen_assets.lib.bounded import shown_entries
-from vidgen_assets.lib.generation import PIPELINES
+from vidgen_assets.lib.generation import PIPELINES, VIDEO_TASKS
 from vidgen_assets.lib.generation.lineage_rows import clip_lineage
 from vidgen_assets.lib.generation.plan import plan_clips, shards
 from vidgen_assets.lib.generation.render import render_clip_shard
@@ -94,8 +94,9 @@ def hosted_renderer(provider: str) -> dg.OpDefinition:
         except BudgetSettingError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
         spending = LedgerSpending(warehouse.open(), date.fromisoformat(context.partition_key), context.run_id, budgets)
-        store, client, claims = media.open(), providers.client(provider), WarehouseClaims(warehouse.open())
+        store, claims = media.open(), WarehouseClaims(warehouse.open())
         with hosted_errors_fail_fast(context, provider):
+            client = providers.client(provider)  # a missing or malformed key fails here, at once
             # Round by round: a continuation or restyle is created once the shot it is made from is stored.
             items = render_in_waves(shard, store, lambda wave: render_hosted_items(
                 wave, store, client, profile, settings=providers.settings(provider),
@@ -164,7 +165,7 @@ def collect_clips(
     ins={"keyframes": dg.AssetIn()},
     kinds={"pytorch", "diffusers"},
     group_name="vidgen",
-    code_version=code_version("3", "clip", "VIDGEN_VIDEO_MODEL", "image-to-video", "text-to-video"),
+    code_version=code_version("3", "clip", "VIDGEN_VIDEO_MODEL", *VIDEO_TASKS),
 )
 def videos(keyframes):
     """One MP4 (H.264, yuv420p, faststart) per keyframe × motion bucket; unchanged clips are reused."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from .presets import ModelPreset
 from .shape import build_shape_pipeline
-from .tiny import TINY_BUILD_VERSION, ensure_tiny_model
+from .tiny import TINY_BUILD_VERSION, ensure_tiny_model, tiny_kind
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,15 @@ def local_model_dir(preset: ModelPreset, models_dir: Path) -> Path:
 
 
 def model_revision(preset: ModelPreset) -> str:
-    return preset.revision or f"tiny-build-{TINY_BUILD_VERSION}"
+    if preset.revision:
+        return preset.revision
+    # A real model whose commit is not pinned yet (it loads only from a local directory, see resolve_weights).
+    return "unpinned" if is_unpinned(preset) else f"tiny-build-{TINY_BUILD_VERSION}"
+
+
+def is_unpinned(preset: ModelPreset) -> bool:
+    """A Hugging Face model with no pinned revision: never downloaded, since "main" moves."""
+    return preset.repo_id is not None and preset.revision is None and not preset.builder and not preset.hosted
 
 
 def _unavailable(preset: ModelPreset, models_dir: Path, cause: BaseException | None) -> ModelUnavailableError:
@@ -48,11 +56,22 @@ def _unavailable(preset: ModelPreset, models_dir: Path, cause: BaseException | N
     )
 
 
+def _unpinned(preset: ModelPreset, models_dir: Path) -> ModelUnavailableError:
+    return ModelUnavailableError(
+        f"Preset {preset.name!r} ({preset.repo_id}) has no pinned revision yet, and the project never loads a "
+        "moving branch such as main (one preset name must always mean the same weights). Pin a commit of "
+        f"{preset.repo_id} in lib/generation/presets.py, or provide the weights as a diffusers directory at "
+        f"{local_model_dir(preset, models_dir)} (set VIDGEN_MODELS_DIR to move it)."
+    )
+
+
 def local_weights(preset: ModelPreset, models_dir: Path) -> Path | None:
     """The preset's weights if already on this machine (local directory or HF cache), without downloading."""
     local = local_model_dir(preset, models_dir)
     if (local / "model_index.json").exists():
         return local
+    if is_unpinned(preset):
+        return None  # the cache holds branches too: an unpinned lookup would load whatever main was
     from huggingface_hub import snapshot_download
 
     try:
@@ -65,12 +84,14 @@ def resolve_weights(preset: ModelPreset, models_dir: Path) -> Path:
     """A local diffusers directory holding the preset's weights, building or fetching as needed."""
     if preset.builder == "tiny":
         local = local_model_dir(preset, models_dir)
-        if ensure_tiny_model(preset.task, local):
+        if ensure_tiny_model(tiny_kind(preset.task, preset.name), local):
             log.info("built tiny %s model in %s", preset.task, local)
         return local
     found = local_weights(preset, models_dir)
     if found is not None:
         return found
+    if is_unpinned(preset):
+        raise _unpinned(preset, models_dir)
     if os.getenv("HF_HUB_OFFLINE") == "1":
         raise _unavailable(preset, models_dir, None)
     from huggingface_hub import snapshot_download
@@ -146,10 +167,12 @@ class LoadStats:
 
 
 class PipelineCache:
-    """Pipelines keyed by (model, revision, device, dtype); each is loaded once per process."""
+    """Pipelines keyed by (model, revision, pipeline class, device, dtype); each is loaded once per process.
+    The class is part of it: one checkpoint may serve two pipelines (wan2.1-v2v-1.3b restyles with the
+    weights wan2.1-t2v-1.3b renders text with)."""
 
     def __init__(self) -> None:
-        self._pipelines: dict[tuple[str, str, str, str], Any] = {}
+        self._pipelines: dict[tuple, Any] = {}
         self._lock = threading.Lock()
         self.stats = LoadStats()
 
@@ -164,7 +187,7 @@ class PipelineCache:
     ):
         device = pick_device(device)
         torch_dtype = pick_dtype(device, preset.dtype if dtype == "auto" else dtype)
-        key = (preset.model_id, model_revision(preset), device, str(torch_dtype), options)
+        key = (preset.model_id, model_revision(preset), preset.pipeline_class, device, str(torch_dtype), options)
         with self._lock:
             if key not in self._pipelines:
                 self._pipelines[key] = self._load(preset, models_dir, device, torch_dtype, options)

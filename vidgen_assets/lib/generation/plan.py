@@ -105,6 +105,9 @@ def plan_clips(
                             timings={"cost_usd": 0.0})  # fmt: skip
                 items.append(item)
                 break
+            if preset.hosted and preset.task == "video-to-video":
+                # A hosted restyle is as long as its source, and billed by that length: its price says so.
+                item["params"].update(num_frames=item["source"]["frames"], fps=item["source"]["fps"])
             items.append(key_clip(item, item["params"], dtype_of(preset)))
             firsts.setdefault(prompt_id, item)
     return items

@@ -35,6 +35,8 @@ class ModelPreset:
     max_takes: int = 8  # a long take is extended from each take's last frame; providers bill every take
     hosted: HostedModel | None = None  # rendered by a hosted provider's API: no weights, no pipeline
     modes: tuple[str, ...] = ()  # what its shots may be given (MODES); () the task's own (_TASK_MODES)
+    # What every one of its shots must be given: Wan 2.1 FLF2V reads exactly two images, a first and a last.
+    required_modes: tuple[str, ...] = ()
 
     @property
     def model_id(self) -> str:
@@ -42,8 +44,9 @@ class ModelPreset:
 
     @property
     def uses_negative_prompt(self) -> bool:
-        """Only classifier-free guidance (scale > 1) reads the negative prompt; image-to-video has no text at all."""
-        return self.task != "image-to-video" and self.defaults.get("guidance_scale", 1.0) > 1
+        """Only classifier-free guidance (scale > 1) reads the negative prompt; SVD-like image-to-video has no text."""
+        text = self.task != "image-to-video" or self.pipeline_class in TEXT_GUIDED_IMAGE_PIPELINES
+        return text and self.defaults.get("guidance_scale", 1.0) > 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
@@ -68,6 +71,20 @@ _TINY_T2V = {
     "width": 32, "height": 32, "num_frames": 9, "fps": 8, "num_inference_steps": 2, "guidance_scale": 1.0,
     "decode_chunk_size": 4,
 }  # fmt: skip
+# Conditioned shots (lib/generation/conditioned.py). Their pipelines read no motion bucket: one bucket, one clip
+# (params.motion_buckets reads it for every task but text-to-video). Long takes continue with the SVD renderer,
+# so these models make one take.
+_ONE_CLIP = {"motion_bucket_ids": (127,)}
+_WAN_FLF2V = {
+    "width": 1280, "height": 720, "num_frames": 81, "fps": 16, "num_inference_steps": 50, "guidance_scale": 5.0,
+    "decode_chunk_size": 8, **_ONE_CLIP,
+}  # fmt: skip
+_WAN_V2V = {
+    "width": 832, "height": 480, "num_frames": 81, "fps": 16, "num_inference_steps": 50, "guidance_scale": 5.0,
+    "decode_chunk_size": 8, "strength": 0.7, **_ONE_CLIP,
+}  # fmt: skip
+# Pipelines whose image-conditioned shots are also text-guided: they read the negative prompt (guidance > 1).
+TEXT_GUIDED_IMAGE_PIPELINES = ("WanImageToVideoPipeline", "LTXConditionPipeline")
 
 _ALL = (
     ModelPreset(
@@ -130,6 +147,36 @@ ModelPreset(
         "guidance_scale": 5.0, "decode_chunk_size": 8,
     },
     max_frames=81,
+),
+ModelPreset(
+    "tiny-flf2v", "image-to-video", "WanImageToVideoPipeline", builder="tiny", defaults={**_TINY_T2V, **_ONE_CLIP},
+    max_frames=33, max_takes=1, modes=("image", "last_image"), required_modes=("last_image",),
+),
+ModelPreset(
+    "tiny-v2v", "video-to-video", "WanVideoToVideoPipeline", builder="tiny",
+    defaults={**_TINY_T2V, **_ONE_CLIP, "strength": 0.7}, max_frames=33, max_takes=1,
+),
+ModelPreset(
+    # Commit 17c3076 ("Upload folder using huggingface_hub (#5)") brought the weights. Its shots need an end
+    # keyframe too: the transformer reads the CLIP tokens of exactly two images (conditioned._clip_images).
+    "wan2.1-flf2v-14b", "image-to-video", "WanImageToVideoPipeline", "Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers",
+    "17c30769b1e0b5dcaa1799b117bf20a9c31f59d7", defaults=_WAN_FLF2V, max_frames=81, max_takes=1,
+    modes=("image", "last_image"), required_modes=("last_image",),
+),
+ModelPreset(
+    # The text-to-video 1.3B weights (same commit as wan2.1-t2v-1.3b), loaded as a video-to-video pipeline.
+    "wan2.1-v2v-1.3b", "video-to-video", "WanVideoToVideoPipeline", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+    "0fad780a534b6463e45facd96134c9f345acfa5b", defaults=_WAN_V2V, max_frames=81, max_takes=1,
+),
+ModelPreset(
+    # LTX-Video 0.9.5 (diffusers layout) for keyframes at any frame and clip conditioning. Its commit is not
+    # pinned yet: the loader refuses to download it (only a local directory loads) until one is.
+    "ltx-video-condition", "image-to-video", "LTXConditionPipeline", "Lightricks/LTX-Video-0.9.5", None,
+    defaults={
+        "width": 768, "height": 512, "num_frames": 121, "fps": 24, "num_inference_steps": 40,
+        "guidance_scale": 3.0, "decode_chunk_size": 8, "strength": 0.7, **_ONE_CLIP,
+    },
+    max_frames=257, max_takes=1, modes=("image", "last_image", "video"),
 ),
 )  # fmt: skip
 

@@ -16,9 +16,10 @@ from PIL import Image
 from ..storage import MediaStore
 from ..video.probe import iter_frames
 from .shots import ShotInputs
+from ..video.quality import clip_frames
 from .takes import last_frame
 
-SourceKey = Callable[[str], tuple[str, str]]  # source_uri -> (content key, media key in the store)
+SourceKey = Callable[[str], dict]  # source_uri -> {key, media_key, frames, fps}: the video as stored
 
 
 def last_frame_key(clip_key: str) -> str:
@@ -35,13 +36,13 @@ def attach_inputs(item: dict, row: Mapping[str, Any], previous: str | None, firs
         item["start_clip"] = {"prompt_id": previous}
         after.append(previous)
     if row.get("restyle_of"):
-        item["source"] = {"prompt_id": row["restyle_of"]}
+        params = firsts[row["restyle_of"]]["params"]
+        item["source"] = {"prompt_id": row["restyle_of"], "frames": clip_frames(params), "fps": params["fps"]}
         after.append(row["restyle_of"])
     elif row.get("source_uri"):
         if source_key is None:
             raise ValueError(f"row {row['prompt_id']!r} restyles {row['source_uri']!r}, but no media store was given to read it")
-        key, media_key = source_key(row["source_uri"])
-        item["source"] = {"uri": row["source_uri"], "key": key, "media_key": media_key}
+        item["source"] = {"uri": row["source_uri"], **source_key(row["source_uri"])}
     if end_keyframe is not None:
         item.update(end_keyframe=end_keyframe["key"], end_keyframe_media_key=end_keyframe["media_key"])
     if after:
@@ -144,7 +145,7 @@ def render_in_waves(items: Sequence[dict], store: MediaStore, render: Callable[[
     return list(items)
 
 
-def import_source(store: MediaStore, uri: str) -> tuple[str, str]:
+def import_source(store: MediaStore, uri: str) -> dict:
     """Copy a restyle's source video into the store under its content (sha256), checking it decodes.
 
     An `s3://` URI is read with the media store's S3 client (or one from the environment: AWS_ENDPOINT_URL).
@@ -173,15 +174,15 @@ def import_source(store: MediaStore, uri: str) -> tuple[str, str]:
         return _stored(store, Path(path), file_sha256(path))
 
 
-def _stored(store: MediaStore, path: Path, sha: str) -> tuple[str, str]:
+def _stored(store: MediaStore, path: Path, sha: str) -> dict:
     import shutil
 
     from ..video import probe_header
 
-    probe_header(path)  # VideoDecodeError for a file that is not a video
+    header = probe_header(path)  # VideoDecodeError for a file that is not a video
     key = f"source-{sha[:32]}"
     media_key = f"sources/{key}.mp4"
     if not store.exists(media_key):
         with store.writing(media_key) as target:
             shutil.copyfile(path, target)
-    return key, media_key
+    return {"key": key, "media_key": media_key, "frames": header.frames, "fps": round(float(header.fps))}

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .tiny_shots import build_tiny_first_last, build_tiny_restyle
+
 # Bumped whenever the configs below change, so cached builds are rebuilt, not reused.
 TINY_BUILD_VERSION = 1
 BUILD_MARKER = "vidgen_tiny_build.json"
@@ -126,9 +128,10 @@ def _unigram_tokenizer():
     return T5Tokenizer(vocab=[(piece, -float(i)) for i, piece in enumerate(pieces)], extra_ids=0)
 
 
-def build_tiny_text_to_video(target: Path) -> None:
+def wan_text_components(**transformer_config) -> dict:
+    """The tiny Wan text-to-video parts (seeded; `transformer_config` overrides the transformer's config)."""
     import torch
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
     from transformers import UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(TINY_SEED)
@@ -136,22 +139,30 @@ def build_tiny_text_to_video(target: Path) -> None:
     text_encoder = UMT5EncoderModel(
         UMT5Config(vocab_size=len(tokenizer), d_model=32, d_kv=16, d_ff=37, num_layers=2, num_heads=2)
     )
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
-        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, rope_max_seq_len=32,
-    )  # fmt: skip
+    transformer = WanTransformer3DModel(**{
+        "patch_size": (1, 2, 2), "num_attention_heads": 2, "attention_head_dim": 12, "in_channels": 16,
+        "out_channels": 16, "text_dim": 32, "freq_dim": 256, "ffn_dim": 32, "num_layers": 2, "rope_max_seq_len": 32,
+        **transformer_config,
+    })  # fmt: skip
     vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1)
-    pipeline = WanPipeline(
-        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
-    )  # fmt: skip
-    pipeline.save_pretrained(target)
+    return {"tokenizer": tokenizer, "text_encoder": text_encoder, "vae": vae, "transformer": transformer,
+            "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0)}  # fmt: skip
 
 
+def build_tiny_text_to_video(target: Path) -> None:
+    from diffusers import WanPipeline
+
+    WanPipeline(**wan_text_components()).save_pretrained(target)
+
+
+# Keyed by preset, `<task>/<name>` (its directory under the models dir): each tiny preset has its own model.
 TINY_BUILDERS = {
-    "text-to-image": build_tiny_text_to_image,
-    "image-to-video": build_tiny_image_to_video,
-    "text-to-video": build_tiny_text_to_video,
+    "text-to-image/tiny": build_tiny_text_to_image,
+    "text-to-image/tiny-cfg": build_tiny_text_to_image,
+    "image-to-video/tiny": build_tiny_image_to_video,
+    "text-to-video/tiny-t2v": build_tiny_text_to_video,
+    "image-to-video/tiny-flf2v": build_tiny_first_last,
+    "video-to-video/tiny-v2v": build_tiny_restyle,
 }
 
 
@@ -179,13 +190,21 @@ def _build_lock(target: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def tiny_kind(task: str, name: str) -> str:
+    """The `TINY_BUILDERS` key of the tiny preset `name` of `task`."""
+    return f"{task}/{name}"
+
+
 def ensure_tiny_model(kind: str, target: Path) -> bool:
-    """Build the tiny `kind` model into `target` unless a current build is there; True if this call built it.
+    """Build the tiny `kind` model (a `TINY_BUILDERS` key) into `target` unless a current build is there;
+    True if this call built it.
 
     Builds go to a temporary sibling and are renamed into place, so a crash never leaves a
     half-written model that later runs would load; a process that finds another building the same
     model waits for it and loads its copy.
     """
+    if kind not in TINY_BUILDERS:
+        raise ValueError(f"no tiny model builder for {kind!r}; known: {', '.join(sorted(TINY_BUILDERS))}")
     if _is_current(target):
         return False
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from datetime import date
 from ..generation import VIDEO_TASKS, preset_names
 from .shots import accepted_rows
 from ..generation.plan import plan_clips, plan_keyframes
+from ..generation.shot_plan import import_source
 from ..generation.sharding import DEFAULT_S_PER_CLIP, DEFAULT_S_PER_KEYFRAME
 from ..generation.providers.records import FAILED, SUBMITTED, SUCCEEDED, read_record
 from ..storage import MediaStore
@@ -40,12 +41,17 @@ def measured_p50(warehouse: Warehouse) -> dict[tuple[str, str], float]:
     return {(kind, model): float(p50) for kind, model, p50 in rows}  # the latest day wins
 
 
-def planned_day(warehouse: Warehouse, day: date, keyframe_model: str, video_model: str) -> tuple[list[dict], list[dict]]:
-    """The day's keyframe and clip items as its run plans them: valid rows within their presets' limits."""
+def planned_day(warehouse: Warehouse, day: date, keyframe_model: str, video_model: str,
+                store: MediaStore | None = None) -> tuple[list[dict], list[dict]]:  # fmt: skip
+    """The day's keyframe and clip items as its run plans them: the rows it renders, a restyle's source_uri
+    read (copied into `store` under its content, as the run would) to key it; without a store such a
+    shot is left out."""
     rows, _ = warehouse.day_snapshot(day)
     rows, _ = accepted_rows(rows, preset_names("text-to-image"), preset_names(*VIDEO_TASKS), video_model, warehouse.days_of)
     keyframes = plan_keyframes(rows, keyframe_model, video_model)
-    return keyframes, plan_clips(rows, keyframes, video_model)
+    source_key = (lambda uri: import_source(store, uri)) if store is not None else None
+    clips = plan_clips(rows, keyframes, video_model, source_key=source_key)
+    return keyframes, [item for item in clips if "failure" not in item]
 
 
 def estimate_day(
@@ -53,7 +59,7 @@ def estimate_day(
     s_per_clip: float, s_per_keyframe: float, p50: dict | None = None,
 ) -> list[dict]:  # fmt: skip
     """One line per provider and model: clips and tasks (takes) to create, list USD, local GPU seconds."""
-    keyframes, clips = planned_day(warehouse, day, keyframe_model, video_model)
+    keyframes, clips = planned_day(warehouse, day, keyframe_model, video_model, store)
     media = [item["media_key"] for item in (*keyframes, *clips)]
     media += [take["media_key"] for item in clips for take in item.get("takes") or ()]
     existing = set(store.existing(media))

@@ -1,6 +1,6 @@
 """Which of a day's rows can be rendered as the shots they ask for, and why the others cannot.
 
-Per row: the video model must take what the shot gives it (`presets.MODES`). Across the day: a shot's
+Per row (`params.mode_error`, also at import): the video model must take what the shot gives it. Across the day: a shot's
 inputs must be rows of the same day that render (a continuation needs the scene's shot before it, a
 restyle its source row), with no cycles, and on the same backend (a shot and the shots it starts from
 render in one step: local, or one provider). A row whose input is rejected is rejected too, saying so.
@@ -18,34 +18,6 @@ from ..generation.scenes import dependencies, render_order, scene_shots
 from ..warehouse.validation import PromptSpec, Rejection
 
 DaysOf = Callable[[Collection[str]], Mapping[str, date]]  # prompt_id -> the day it is scheduled for
-
-
-def needed_modes(row: Mapping) -> dict[str, str]:
-    """What the row's shot gives its video model (mode -> the column that asks for it)."""
-    needs = {}
-    if row.get("restyle_of") or row.get("source_uri"):
-        needs["video"] = "restyle_of" if row.get("restyle_of") else "source_uri"
-    if row.get("start_from") == "previous":
-        needs["image"] = "start_from previous"
-    if row.get("end_prompt"):
-        needs["last_image"] = "end_prompt"
-    return needs
-
-
-def mode_error(row: Mapping, preset: ModelPreset) -> str | None:
-    """Why the row's video model cannot make the shot the row asks for, or None."""
-    takes = ", ".join(preset.modes)
-    for mode, column in needed_modes(row).items():
-        if mode not in preset.modes:
-            return f"{column} needs a video model that takes {_MODE_WORDS[mode]}; {preset.name!r} takes {takes}"
-    if "video" in preset.modes and "video" not in needed_modes(row):
-        return f"video model {preset.name!r} restyles a clip: give restyle_of (a row of the day) or source_uri"
-    if (row.get("takes") or 1) > 1 and needed_modes(row):
-        return "takes > 1 extends a shot from its keyframe; continuations, end_prompt and restyles are single takes"
-    return None
-
-
-_MODE_WORDS = {"image": "a start image", "last_image": "a last frame", "video": "a source video", "text": "text alone"}
 
 
 def backend(preset: ModelPreset) -> str:
@@ -66,9 +38,6 @@ def day_shots(
     reasons = {r.prompt_id: r.reason for r in rejected if r.prompt_id}
     reasons.update({pid: row["reason"] for pid, row in rejected_before.items() if pid not in presets})
     already = set(reasons)
-    for spec in within:
-        if problem := mode_error(vars(spec), presets[spec.prompt_id]):
-            reasons[spec.prompt_id] = problem
     placeholders = [{"prompt_id": pid, **row} for pid, row in rejected_before.items() if pid not in presets]
     placeholders += [{"prompt_id": s.prompt_id, "scene": s.scene, "scene_order": s.scene_order} for s in specs
                      if s.prompt_id not in presets]  # fmt: skip

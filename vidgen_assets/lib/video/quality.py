@@ -186,7 +186,8 @@ def check_day_clips(items: Sequence[Mapping[str, object]], store, thresholds: Qu
     for item in items:
         params = item.get("params") or {}
         expected = {
-            "expected_frames": clip_frames(params), "expected_fps": params.get("fps"),
+            # A restyle is as long as its source (trimmed to the model's frame rule, or the provider's choice).
+            "expected_frames": None if item.get("source") else clip_frames(params), "expected_fps": params.get("fps"),
             "expected_size": (params["width"], params["height"]) if "width" in params else None,
         }  # fmt: skip
         wanted.setdefault(item["key"], (item["media_key"], expected))

@@ -18,16 +18,22 @@ FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 @dataclass(frozen=True)
 class ProviderRequest:
-    """One clip (or take) to create: everything the provider's request body is built from."""
+    """One clip (or take) to create: everything the provider's request body is built from.
+
+    What it carries picks the provider's route: a `video` is restyled (video-to-video); else an `image` (and
+    maybe a `last_image`) starts the clip (image-to-video); else it renders from the prompt alone.
+    """
 
     model: str  # the provider's model id: a Replicate version, "gen4_turbo", "ray-2", a fal app path
     prompt: str = ""
-    image: str | None = None  # the conditioning keyframe: a data URI or an http(s) URL
+    image: str | None = None  # the start image (a keyframe, a previous shot's last frame): a data URI or a URL
     previous_task_id: str | None = None  # extend a finished task (Luma: keyframes.frame0 is that generation)
     seed: int | None = None
     duration_s: float | None = None
     ratio: str | None = None  # as the provider spells it: "1280:720", "16:9"
     options: Mapping[str, Any] = field(default_factory=dict)  # provider-specific knobs, e.g. motion_bucket_id
+    last_image: str | None = None  # the end keyframe of a first-and-last-frame shot: a data URI or a URL
+    video: str | None = None  # the source clip a video-to-video shot restyles (an H.264 MP4): a data URI or a URL
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ class ProviderClient(Protocol):
 
     provider: str  # "replicate", "runway", "luma", "fal": also names the pool `api_<provider>`
     max_inline_image_bytes: int | None  # largest data URI it accepts; None: image URLs only
+    max_inline_video_bytes: int | None  # the same for a source video (video-to-video); None: URLs only
 
     def create(self, request: ProviderRequest) -> str:
         """Start a task; returns its id. Raises the errors above."""

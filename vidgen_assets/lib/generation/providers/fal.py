@@ -1,5 +1,8 @@
 """fal.ai's queue API over plain `httpx` (its `fal-client` can't be pointed at another host).
 
+Apps: Kling 2.1 standard image-to-video and text-to-video (fal-ai/kling-video/v2.1/standard/…), the same
+queue protocol for both.
+
 POST /{owner}/{app}[/{sub}] with the model input → {request_id, ...}; the request's status, result and
 cancel URLs drop the subpath: GET /{owner}/{app}/requests/{id}/status (IN_QUEUE | IN_PROGRESS |
 COMPLETED, with `error` and `error_type` when it failed), GET /{owner}/{app}/requests/{id} (the output),
@@ -39,6 +42,7 @@ class FalClient:
     key_variable = "FAL_KEY"
     base_url_variable = "VIDGEN_FAL_BASE_URL"
     max_inline_image_bytes: int | None = 10 * 1024 * 1024  # fal takes data URIs for `image_url`
+    max_inline_video_bytes: int | None = 10 * 1024 * 1024  # no fal app here takes a video yet
 
     def __init__(self, api_key: str, base_url: str | None = None):
         if not api_key:
@@ -65,11 +69,17 @@ class FalClient:
         return response
 
     def create(self, request: ProviderRequest) -> str:
-        """Queue a request on the app `request.model` (e.g. fal-ai/kling-video/v2.1/standard/image-to-video)."""
+        """Queue a request on the app `request.model`: Kling's image-to-video takes the keyframe as `image_url`
+        (its ratio, no seed); its text-to-video (…/text-to-video) the prompt and `aspect_ratio`."""
         owner, app, *_ = request.model.split("/")
-        # Kling's image-to-video takes the keyframe's ratio and no seed.
+        if request.last_image or request.video:
+            what = "an end frame" if request.last_image else "a source video"
+            raise PermanentProviderError(f"fal app {request.model} is not given {what} by this client",
+                                         code="unsupported_input")
         body = {"prompt": request.prompt or None, "image_url": request.image,
                 "duration": str(round(request.duration_s)) if request.duration_s else None}  # fmt: skip
+        if request.model.endswith("/text-to-video"):
+            body["aspect_ratio"] = request.ratio
         queued = self._send("POST", f"/{request.model}", json={k: v for k, v in body.items() if v is not None}).json()
         return f"{owner}/{app}/requests/{queued['request_id']}"
 

@@ -1,4 +1,5 @@
-"""A hosted clip's way in (its keyframe, inline or by URL) and way out (download, decode check, normalize)."""
+"""A hosted clip's way in (its images or source video, inline or by URL) and way out (download, decode
+check, normalize)."""
 
 from __future__ import annotations
 
@@ -44,21 +45,26 @@ def _download_client() -> httpx.Client:
         return _downloads
 
 
-def keyframe_reference(store: MediaStore, media_key: str, provider: str, max_inline_bytes: int | None) -> str:
-    """A data URI when the provider takes one this large, else a presigned URL when media is on S3."""
+def media_reference(store: MediaStore, media_key: str, provider: str, max_inline_bytes: int | None) -> str:
+    """A media-store file (a PNG keyframe or last frame, an MP4 source clip) as the provider reads it: a data
+    URI when the provider takes one this large, else a presigned URL when media is on S3."""
     with store.local_path(media_key) as path:
         data = Path(path).read_bytes()
-    mime = mimetypes.guess_type(media_key)[0] or "image/png"
+    mime = mimetypes.guess_type(media_key)[0] or "image/png"  # .png → image/png, .mp4 → video/mp4
     inline = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
     if max_inline_bytes is not None and len(inline) <= max_inline_bytes:
         return inline
     if hasattr(store, "presigned_url"):
         return store.presigned_url(media_key)
-    limit = f"takes inline images up to {max_inline_bytes} bytes" if max_inline_bytes else "takes images by URL only"
+    kind, what = ("source video", "videos") if mime.startswith("video/") else ("keyframe", "images")
+    limit = f"takes inline {what} up to {max_inline_bytes} bytes" if max_inline_bytes else f"takes {what} by URL only"
     raise ProviderSetupError(
-        f"keyframe {media_key} ({len(inline)} bytes as a data URI) can't be sent to {provider}: it {limit}. "
+        f"{kind} {media_key} ({len(inline)} bytes as a data URI) can't be sent to {provider}: it {limit}. "
         "Store media on S3 (VIDGEN_MEDIA_URI=s3://bucket/prefix) so the provider can read a presigned URL."
     )
+
+
+keyframe_reference = media_reference  # the older name: an image is one kind of media
 
 
 def fetch_output(url: str, store: MediaStore, media_key: str, *, attempts: int, pause: threading.Event) -> dict:

@@ -1,9 +1,12 @@
-"""Luma Dream Machine through its official `lumaai` SDK: text- or image-to-video, and extends.
+"""Luma Dream Machine through its official `lumaai` SDK: text-, image- and video-to-video, and extends.
 
-POST /generations/video, GET /generations/{id} (state queued | dreaming | completed | failed, the video
-at assets.video), DELETE /generations/{id}. Images go by URL only. An extend starts from a completed
-generation: keyframes.frame0 = {"type": "generation", "id": ...}. Luma's errors carry no code, only a
-`detail` message.
+POST /generations/video: no keyframes is text-to-video; keyframes.frame0 the start image, frame1 the end
+image (first-and-last-frame); an extend starts from a completed generation: keyframes.frame0 =
+{"type": "generation", "id": ...}. POST /generations/video/modify (`generations.video.modify`): a source
+clip restyled, {generation_type: "modify_video", media: {url}, mode, model, prompt, first_frame?}, the mode
+from the row's `strength` (catalog_shots.luma_modify_mode). Every kind is a generation: GET
+/generations/{id} (state queued | dreaming | completed | failed, the video at assets.video), DELETE
+/generations/{id}. Media go by URL only. Luma's errors carry no code, only a `detail` message.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import httpx
 import lumaai
 
 from .base import MissingKeyError, PermanentProviderError, ProviderRequest, TaskStatus
-from .catalog import LUMA_RESOLUTIONS
+from .catalog_shots import luma_modify_mode
+from .hosted_model import LUMA_RESOLUTIONS
 from .http_errors import delete_unless_finished, sdk_error
 
 _STATES = {"queued": "queued", "dreaming": "running", "completed": "succeeded", "failed": "failed"}
@@ -46,6 +50,7 @@ class LumaClient:
     key_variable = "LUMAAI_API_KEY"
     base_url_variable = "LUMAAI_BASE_URL"
     max_inline_image_bytes: int | None = None  # image URLs only (presigned S3 URLs), no data URIs
+    max_inline_video_bytes: int | None = None  # likewise the source clip of a modify
     extends_tasks = True  # a long take's next take extends the previous generation (providers/takes.py)
 
     def __init__(self, api_key: str, base_url: str | None = None):
@@ -67,21 +72,30 @@ class LumaClient:
             raise mapped from None  # the SDK's exception carries the request, headers and all
 
     def create(self, request: ProviderRequest) -> str:
-        """Start a generation (or an extend of `previous_task_id`); returns the generation id."""
-        if request.previous_task_id:
-            keyframes = {"frame0": {"type": "generation", "id": request.previous_task_id}}
-        elif request.image:
-            if request.image.startswith("data:"):
+        """Start a generation (text-, image- or video-to-video, or an extend of `previous_task_id`); returns its id."""
+        for name in ("image", "last_image", "video"):
+            if (getattr(request, name) or "").startswith("data:"):
                 raise PermanentProviderError(
-                    "Luma takes keyframes by URL only: keep media on S3 (VIDGEN_MEDIA_URI=s3://...) so keyframes "
-                    "go as presigned URLs", code="image_url_required")  # fmt: skip
-            keyframes = {"frame0": {"type": "image", "url": request.image}}
+                    "Luma takes media by URL only: keep media on S3 (VIDGEN_MEDIA_URI=s3://...) so keyframes and "
+                    "source clips go as presigned URLs", code="image_url_required")  # fmt: skip
+        if request.video:
+            body = {"generation_type": "modify_video", "media": {"url": request.video}, "model": request.model,
+                    "mode": luma_modify_mode(request.options.get("strength", 1.0)), "prompt": request.prompt or None,
+                    "first_frame": {"url": request.image} if request.image else None}  # fmt: skip
+            method = self._sdk.generations.video.modify
         else:
-            keyframes = None
-        body = {"model": request.model, "prompt": request.prompt or None, "aspect_ratio": request.ratio,
-                "duration": f"{round(request.duration_s)}s" if request.duration_s else None,
-                "resolution": _resolution(request.options), "keyframes": keyframes}  # fmt: skip
-        generation = self._call(self._sdk.generations.create, **{k: v for k, v in body.items() if v is not None})
+            keyframes = {}
+            if request.previous_task_id:
+                keyframes["frame0"] = {"type": "generation", "id": request.previous_task_id}
+            elif request.image:
+                keyframes["frame0"] = {"type": "image", "url": request.image}
+            if request.last_image:
+                keyframes["frame1"] = {"type": "image", "url": request.last_image}
+            body = {"model": request.model, "prompt": request.prompt or None, "aspect_ratio": request.ratio,
+                    "duration": f"{round(request.duration_s)}s" if request.duration_s else None,
+                    "resolution": _resolution(request.options), "keyframes": keyframes or None}  # fmt: skip
+            method = self._sdk.generations.create
+        generation = self._call(method, **{k: v for k, v in body.items() if v is not None})
         return generation.id
 
     def poll(self, task_id: str) -> TaskStatus:

@@ -1,5 +1,8 @@
 """Replicate through its official SDK (`replicate.Client(api_token=..., base_url=...)`).
 
+Models: stable-video-diffusion (image-to-video) and zeroscope-v2-xl (text-to-video), each pinned to a
+version; `model_input` builds each one's prediction input.
+
 The SDK retries GETs on 429/503/504 honouring `Retry-After`, but never a POST; its `ReplicateError`
 carries the status and RFC 7807 details, not the headers, so a response hook keeps the last
 `Retry-After` seen on this thread for the step's own backoff.
@@ -25,6 +28,26 @@ def _epoch(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
 
 
+def zeroscope_input(request: ProviderRequest) -> dict:
+    """zeroscope-v2-xl's input (text-to-video): the prompt and the clip's size, length and rate."""
+    if not request.prompt:
+        raise PermanentProviderError("replicate zeroscope-v2-xl renders from the prompt: it has none", code="no_prompt")
+    options = request.options
+    return {
+        "prompt": request.prompt, "model": "xl", "width": options["width"], "height": options["height"],
+        "num_frames": options["num_frames"], "fps": options["fps"], "seed": request.seed,
+    }  # fmt: skip
+
+
+def model_input(request: ProviderRequest) -> dict:
+    """The prediction's `input` for the request's model ("owner/name[:version]"); SVD unless named otherwise."""
+    name = request.model.partition(":")[0]
+    if request.last_image or request.video:
+        what = "an end frame" if request.last_image else "a source video"
+        raise PermanentProviderError(f"replicate {name} is not given {what} by this client", code="unsupported_input")
+    return MODEL_INPUTS.get(name, svd_input)(request)
+
+
 def svd_input(request: ProviderRequest) -> dict:
     """stable-video-diffusion's input from a request (options carry the clip's params)."""
     options = request.options
@@ -36,6 +59,9 @@ def svd_input(request: ProviderRequest) -> dict:
     }  # fmt: skip
 
 
+MODEL_INPUTS = {"stability-ai/stable-video-diffusion": svd_input, "anotherjesse/zeroscope-v2-xl": zeroscope_input}
+
+
 class ReplicateClient:
     """Predictions on Replicate: create (by version or by model), poll, cancel."""
 
@@ -43,6 +69,7 @@ class ReplicateClient:
     key_variable = "REPLICATE_API_TOKEN"
     base_url_variable = "REPLICATE_BASE_URL"
     max_inline_image_bytes = 1_000_000  # larger inputs must be URLs
+    max_inline_video_bytes = 1_000_000
 
     def __init__(self, api_key: str, base_url: str | None = None):
         import replicate
@@ -76,11 +103,13 @@ class ReplicateClient:
         return PermanentProviderError(detail, code=f"http_{status}")
 
     def create(self, request: ProviderRequest) -> str:
-        # "owner/name:version" pins a version (POST /v1/predictions); "owner/name" runs the model's latest.
+        # "owner/name:version" pins a version (POST /v1/predictions {version, input}); "owner/name" runs the
+        # model's latest (POST /v1/models/{owner}/{name}/predictions {input}). Either is one prediction.
         model, _, version = request.model.rpartition(":")
         target = {"version": version} if model else {"model": version}
+        wanted = model_input(request)  # an input this client can't send is refused before any request
         try:
-            prediction = self._client.predictions.create(**target, input=svd_input(request))
+            prediction = self._client.predictions.create(**target, input=wanted)
         except Exception as error:
             raise self._mapped(error) from None
         return prediction.id
@@ -101,7 +130,7 @@ class ReplicateClient:
     def find_task(self, request: ProviderRequest, since: float) -> str | None:
         """A prediction created since `since` (epoch seconds) from exactly this request's input: what a run
         killed inside its create left behind. Looks at the newest page of `GET /v1/predictions` only."""
-        wanted = svd_input(request)
+        wanted = model_input(request)
         try:
             page = self._client.predictions.list()
         except Exception as error:

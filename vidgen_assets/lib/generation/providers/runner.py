@@ -23,7 +23,7 @@ from ..profile import StepProfile
 from .base import MalformedKeyError, MissingKeyError, OutOfCreditsError, ProviderClient, ProviderRequest, UnauthorizedError
 from .billing import CANCELLED_AFTER_START, FAILED, SUCCEEDED as BILLED_SUCCESS, billed_usd
 from .claims import ClaimStore, ClipClaims, MemoryClaims
-from .io import OutputUnavailableError, ProviderSetupError, fetch_output, keyframe_reference
+from .io import OutputUnavailableError, ProviderSetupError, fetch_output, media_reference
 from .records import CANCELLED, SUCCEEDED, write_record
 from .spending import BudgetRefused, ClipSpend, Spending, no_ledger
 from .summary import is_refusal
@@ -36,14 +36,26 @@ STEP_STOPPING = (OutOfCreditsError, UnauthorizedError, MissingKeyError, Malforme
 
 def provider_request(item: dict, store: MediaStore, client: ProviderClient, *, image: str | None = None,
                      previous_task_id: str | None = None) -> ProviderRequest:  # fmt: skip
-    """The create request for a clip item: its keyframe (or `image`, e.g. a take's last frame) and params."""
+    """The create request for a clip item: its media as the provider reads them (data URIs or URLs) and params.
+
+    `image` is the start: `image` if given (e.g. a take's last frame), else the item's `keyframe_media_key`
+    (a keyframe, or the previous shot's last frame), else none (text-to-video, video-to-video, an extend);
+    `last_image` its `end_keyframe_media_key`; `video` its `source_media_key` (the clip it restyles).
+    """
     hosted = get_preset(item["preset"], item["task"]).hosted
     params = {**{k: v for k, v in hosted.defaults.items() if k != "motion_bucket_ids"}, **item["params"]}
+
+    def reference(key: str | None, max_inline_bytes: int | None) -> str | None:
+        return media_reference(store, key, client.provider, max_inline_bytes) if key else None
+
+    images = client.max_inline_image_bytes
     if image is None and previous_task_id is None:  # an extend needs no image
-        image = keyframe_reference(store, item["keyframe_media_key"], client.provider, client.max_inline_image_bytes)
+        image = reference(item.get("keyframe_media_key"), images)
     return ProviderRequest(
-        model=hosted.model, prompt=item.get("prompt", ""), image=image, previous_task_id=previous_task_id,
+        model=hosted.model, prompt=item.get("prompt") or "", image=image, previous_task_id=previous_task_id,
         seed=params.get("seed"), duration_s=hosted.duration_s(params), ratio=hosted.ratio(params), options=params,
+        last_image=reference(item.get("end_keyframe_media_key"), images),
+        video=reference(item.get("source_media_key"), getattr(client, "max_inline_video_bytes", images)),
     )  # fmt: skip
 
 

@@ -1,7 +1,11 @@
-"""Runway's API through its official `runwayml` SDK: image-to-video tasks (gen4_turbo and kin).
+"""Runway's API through its official `runwayml` SDK: image-, text- and video-to-video tasks.
 
-POST /v1/image_to_video (camelCase body; the SDK sends `X-Runway-Version`), GET /v1/tasks/{id},
-DELETE /v1/tasks/{id} to cancel. A failed task reports `failureCode` (SAFETY.INPUT.*, ...).
+The request's content picks the route (camelCase bodies; the SDK sends `X-Runway-Version`): a source video
+→ POST /v1/video_to_video (aleph2: videoUri, promptText, ratio, seed); an image → POST /v1/image_to_video
+(promptImage a URI, or [{uri, position: "first"}, {uri, position: "last"}] with a last frame, on models
+that take one, e.g. veo3.1); the prompt alone → POST /v1/text_to_video (gen4.5, veo3.1: promptText,
+ratio, duration, seed). Every kind is one task: GET /v1/tasks/{id}, DELETE /v1/tasks/{id} to cancel. A
+failed task reports `failureCode` (SAFETY.INPUT.*, ...).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ _STATES = {"PENDING": "queued", "THROTTLED": "queued", "RUNNING": "running", "SU
            "FAILED": "failed", "CANCELLED": "cancelled"}  # fmt: skip
 # One request's own time limit; the clip's deadline (the step's) bounds the whole task.
 REQUEST_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# Models that make sound unless told not to (Veo): sent `audio: false`, the reel is silent and audio costs more.
+AUDIO_MODELS = frozenset({"veo3.1", "veo3.1_fast"})
 
 
 def _out_of_credits(status: int, reason: str) -> bool:
@@ -23,12 +29,14 @@ def _out_of_credits(status: int, reason: str) -> bool:
 
 
 class RunwayClient:
-    """Runway image-to-video: the keyframe as `promptImage` (a data URI up to 5 MB, or an https URL)."""
+    """Runway video tasks: images as `promptImage`, a source clip as `videoUri` (each a data URI up to 5 MB,
+    or an https URL), or the prompt alone."""
 
     provider = "runway"
     key_variable = "RUNWAYML_API_SECRET"
     base_url_variable = "RUNWAYML_BASE_URL"
     max_inline_image_bytes: int | None = 5 * 1024 * 1024
+    max_inline_video_bytes: int | None = 5 * 1024 * 1024  # `videoUri` data URIs "up to 5MB" (runwayml 5.24)
 
     def __init__(self, api_key: str, base_url: str | None = None):
         if not api_key:
@@ -49,14 +57,30 @@ class RunwayClient:
             raise mapped from None  # the SDK's exception carries the request, headers and all
 
     def create(self, request: ProviderRequest) -> str:
-        """Start an image-to-video task; returns the task id."""
-        if not request.image:
-            raise PermanentProviderError(f"Runway {request.model} needs a keyframe image", code="ASSET.INVALID")
-        body = {"model": request.model, "prompt_image": request.image, "prompt_text": request.prompt or None,
-                "ratio": request.ratio, "seed": request.seed,
-                "duration": round(request.duration_s) if request.duration_s else None}  # fmt: skip
-        task = self._call(self._sdk.image_to_video.create, **{k: v for k, v in body.items() if v is not None})
+        """Start the task the request asks for (video-, image- or text-to-video); returns the task id."""
+        method, body = self._route(request)
+        if request.model in AUDIO_MODELS:
+            body["audio"] = False
+        task = self._call(method, **{k: v for k, v in body.items() if v is not None})
         return task.id
+
+    def _route(self, request: ProviderRequest) -> tuple:
+        """The SDK call and its body (snake_case: the SDK sends camelCase) for what the request carries."""
+        common = {"model": request.model, "prompt_text": request.prompt or None, "ratio": request.ratio,
+                  "seed": request.seed}  # fmt: skip
+        duration = round(request.duration_s) if request.duration_s else None
+        if request.video:
+            return self._sdk.video_to_video.create, {**common, "video_uri": request.video}
+        if request.image:
+            prompt_image = request.image if not request.last_image else [
+                {"uri": request.image, "position": "first"}, {"uri": request.last_image, "position": "last"}]
+            return self._sdk.image_to_video.create, {**common, "prompt_image": prompt_image, "duration": duration}
+        if request.last_image:
+            raise PermanentProviderError(f"Runway {request.model} needs a first frame with a last frame",
+                                         code="ASSET.INVALID")
+        if not request.prompt:
+            raise PermanentProviderError(f"Runway {request.model} text-to-video needs a prompt", code="INPUT.INVALID")
+        return self._sdk.text_to_video.create, {**common, "duration": duration}
 
     def poll(self, task_id: str) -> TaskStatus:
         task = self._call(self._sdk.tasks.retrieve, task_id)

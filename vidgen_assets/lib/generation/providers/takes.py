@@ -17,7 +17,7 @@ from ...video.probe import probe_header
 from ..takes import join_takes, last_frame, take_seed
 from ..videos import ClipParams
 from .base import ProviderClient, ProviderRequest
-from .io import keyframe_reference
+from .io import media_reference
 from .records import read_record
 
 RenderTake = Callable[..., dict]  # runner.render_hosted_clip
@@ -25,10 +25,13 @@ RequestFor = Callable[..., ProviderRequest]  # runner.provider_request
 
 
 def _take_item(item: dict, index: int) -> dict:
-    """The take as a clip item of its own: its key, media key and seed; no takes of its own."""
+    """The take as a clip item of its own: its key, media key and seed; no takes of its own. A shot that
+    ends on an end keyframe ends there on its last take only: the takes before it run on."""
     take = item["takes"][index]
     params = {**item["params"], "seed": take_seed(item["params"]["seed"], index)}
-    return {**item, "key": take["key"], "media_key": take["media_key"], "params": params, "takes": None}
+    last = index == len(item["takes"]) - 1
+    return {**item, "key": take["key"], "media_key": take["media_key"], "params": params, "takes": None,
+            "end_keyframe_media_key": item.get("end_keyframe_media_key") if last else None}  # fmt: skip
 
 
 def _continuation(item: dict, index: int, store: MediaStore, client: ProviderClient, request_for: RequestFor):
@@ -43,7 +46,7 @@ def _continuation(item: dict, index: int, store: MediaStore, client: ProviderCli
     if not store.exists(frame_key):
         with store.writing(frame_key) as path:
             last_frame(store, previous["media_key"]).save(path, format="PNG")
-    image = keyframe_reference(store, frame_key, client.provider, client.max_inline_image_bytes)
+    image = media_reference(store, frame_key, client.provider, client.max_inline_image_bytes)
     return request_for(take_item, store, client, image=image)
 
 

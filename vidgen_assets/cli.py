@@ -82,6 +82,10 @@ def cmd_lineage(args: argparse.Namespace) -> int:
             print(f"scene    {scene_chain(warehouse().day_rows(row['scheduled_for']), row['scene'])}")
     if not chain["rendered"]:
         day = chain["prompts"][0]["scheduled_for"]
+        reasons = [r["reason"] for r in warehouse().rejections(day) if r["prompt_id"] == args.id]
+        if reasons:  # the day was run, and this row turned away: why, not "go render it"
+            print(f"rejected {reasons[-1]}")
+            return 0
         print(f"not rendered yet: no run has made anything from {args.id!r}; render its day with `vidgen run --date {day}`")
         return 0
     for output in chain["outputs"]:

@@ -203,7 +203,7 @@ def add_prompts_parser(commands) -> None:
     add.add_argument("--take-crossfade-frames", type=int, help="blend this many frames at each join of the takes")
     add.add_argument("--scene", help="the scene this shot belongs to; its shots play in scene_order in the reel")
     add.add_argument("--scene-order", type=int, help="the shot's place in its scene")
-    add.add_argument("--start-from", choices=("keyframe", "previous"),
+    add.add_argument("--start-from", type=str.lower, choices=("keyframe", "previous"),
                      help="previous: start from the last frame of the scene's shot before this one")
     add.add_argument("--end-prompt", help="end on a second keyframe rendered from this prompt (first-and-last-frame)")
     add.add_argument("--restyle-of", help="restyle this prompt_id's clip (same day; a video-to-video model)")

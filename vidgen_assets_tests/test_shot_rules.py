@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from vidgen_assets.lib.generation import VIDEO_TASKS, preset_names
-from vidgen_assets.lib.generation.plan import shards
+from vidgen_assets.lib.generation.plan import plan_clips, plan_keyframes, shards
+from vidgen_assets.lib.generation.shot_plan import source_problem
+from vidgen_assets.lib.storage.media import LocalMediaStore
+from vidgen_assets.lib.video import ClipWriter
 from vidgen_assets.lib.rules.shots import accepted_rows
 from vidgen_assets.lib.video.compose import ReelClip, order_clips
 from vidgen_assets.lib.warehouse.importer import import_rows
@@ -16,10 +21,11 @@ from vidgen_assets_tests.conftest import BOTH_WAREHOUSES
 DAY = "2026-11-01"
 
 
-def judge(*rows, other_days=None):
+def judge(*rows, other_days=None, source_check=None):
     raw = [{"scheduled_for": DAY, "prompt": f"shot {row['prompt_id']}", **row} for row in rows]
     days_of = (lambda ids: {i: d for i, d in (other_days or {}).items() if i in ids})
-    accepted, rejected = accepted_rows(raw, preset_names("text-to-image"), preset_names(*VIDEO_TASKS), "tiny", days_of)
+    accepted, rejected = accepted_rows(raw, preset_names("text-to-image"), preset_names(*VIDEO_TASKS), "tiny", days_of,
+                                       source_check)  # fmt: skip
     return [r["prompt_id"] for r in accepted], {r.prompt_id: r.reason for r in rejected}
 
 
@@ -46,7 +52,8 @@ def test_a_storyboard_of_every_kind_of_shot_is_accepted_whole():
         ({"restyle_of": "s1", "source_uri": "sources/a.mp4", "video_model": "tiny-v2v"}, "give one"),
         ({"restyle_of": "x"}, "restyle_of names the row itself"),
         ({"source_uri": "https://example.com/a.mp4", "video_model": "tiny-v2v"}, "scheme 'https://'"),
-        ({"source_uri": "../etc/passwd", "video_model": "tiny-v2v"}, "must name a file"),
+        ({"source_uri": "../etc/passwd", "video_model": "tiny-v2v"}, "must stay inside the media store"),
+        ({"source_uri": "clips/", "video_model": "tiny-v2v"}, "names no file"),
         ({"start_from": "previous"}, "start_from previous needs scene and scene_order"),
         ({"scene_order": "2"}, "scene_order is given without a scene"),
         ({"restyle_of": "s1", "start_from": "previous", "scene": "A", "scene_order": 9, "video_model": "tiny-v2v"},
@@ -130,3 +137,34 @@ def test_storyboard_columns_are_stored_typed_and_an_edit_to_one_is_a_change(stor
     _, rejected = import_rows(store, [{**rows[1], "prompt_id": "e1", "end_prompt": "dawn"}],
                               preset_names("text-to-image"), preset_names(*VIDEO_TASKS), "tiny")  # fmt: skip
     assert ["end_prompt needs a video model that takes a last frame" in r.reason for r in rejected] == [True]
+
+
+def test_footage_that_is_missing_an_image_or_cut_short_is_turned_away_before_any_render(tmp_path):
+    store = LocalMediaStore(tmp_path / "media")
+    (tmp_path / "media" / "inbox").mkdir(parents=True)
+    with ClipWriter(tmp_path / "media" / "inbox" / "walk.mp4", fps=8, width=32, height=32) as writer:
+        writer.write(np.random.default_rng(0).integers(0, 255, (40, 32, 32, 3), dtype=np.uint8))
+    whole = (tmp_path / "media" / "inbox" / "walk.mp4").read_bytes()
+    (tmp_path / "media" / "inbox" / "half.mp4").write_bytes(whole[: len(whole) // 2])
+    Image.new("RGB", (32, 32), "red").save(tmp_path / "media" / "inbox" / "still.png")
+    assert source_problem(store, "inbox/walk.mp4") is None
+    assert len(list((tmp_path / "media" / "sources").glob("source-*.mp4"))) == 1  # copied in under its content
+    for uri, why in (("inbox/gone.mp4", "no such file"), ("inbox/still.png", "single picture"), ("inbox/half.mp4", "")):
+        problem = source_problem(store, uri)
+        assert problem and problem.startswith(f"source_uri {uri!r} cannot be restyled") and why in problem
+    accepted, rejected = judge({"prompt_id": "ok"}, {"prompt_id": "r", "source_uri": "inbox/half.mp4", "video_model": "tiny-v2v"},
+                               {"prompt_id": "after", "restyle_of": "r", "video_model": "tiny-v2v"},
+                               source_check=lambda uri: source_problem(store, uri))  # fmt: skip
+    assert accepted == ["ok"] and "cannot be restyled" in rejected["r"] and "it starts from 'r'" in rejected["after"]
+
+
+def test_a_continuation_of_a_shot_with_several_clips_starts_from_the_one_the_reel_plays_last():
+    rows = [{"prompt_id": "k1", "prompt": "a kite rises", "scene": "kite", "scene_order": 1, "motion_bucket_ids": (180, 60)},
+            {"prompt_id": "k2", "prompt": "the kite dips", "scene": "kite", "scene_order": 2, "start_from": "previous"}]
+    clips = plan_clips(rows, plan_keyframes(rows, "tiny", "tiny"), "tiny")
+    by_bucket = {c["motion_bucket_id"]: c for c in clips if c["prompt_id"] == "k1"}
+    (k2,) = [c for c in clips if c["prompt_id"] == "k2"]
+    assert k2["start_clip"]["key"] == by_bucket[180]["key"] and k2["after"] == ["k1"]
+    assert [c.prompt_id for c in order_clips([ReelClip(c["key"], c["prompt_id"], "", motion_bucket_id=c["motion_bucket_id"],
+                                                       scene="kite", scene_order=1 if c["prompt_id"] == "k1" else 2)
+                                              for c in clips], "prompt")][1:] == ["k1", "k2"]  # fmt: skip

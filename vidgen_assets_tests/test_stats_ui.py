@@ -8,7 +8,7 @@ import types
 import pandas as pd
 
 from vidgen_assets.lib.generation import PIPELINES, get_preset
-from vidgen_assets.lib.generation import plan as plan_module
+from vidgen_assets.lib.generation import render as render_module
 from vidgen_assets.lib.generation.plan import plan_keyframes
 from vidgen_assets.lib.generation.render import render_keyframe_shard
 from vidgen_assets.lib.generation.profile import StepProfile
@@ -44,7 +44,7 @@ class TimedPipeline:
 
 def test_batched_keyframes_each_get_their_share_of_the_batch_time(models_dir, tmp_path, monkeypatch):
     clock = Clock()
-    monkeypatch.setattr(plan_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    monkeypatch.setattr(render_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
     # Six rows in batches of four: 4 × 0.5 s, then 2 × 1.5 s.
     cost = {f"prompt {n}": 0.5 if n < 4 else 1.5 for n in range(6)}
     rows = [{"prompt_id": f"p{n}", "prompt": f"prompt {n}", "seed": n} for n in range(6)]

@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
+from vidgen_assets.lib.video import ClipWriter
 from vidgen_assets_tests.conftest import TEST_DAY
 from vidgen_assets_tests.test_cli import vidgen
 
@@ -24,6 +26,8 @@ SCENE = [
     ["s4", "the running fox in watercolour", 4, "A", 4, "", "", "s1", "", "0.6", "tiny-v2v"],
     # An ordinary row whose id sorts inside the scene: the scene still plays whole, in its order.
     ["s25", "a heron stands in a pond", 5, "", "", "", "", "", "", "", ""],
+    # A restyle of footage put in the media store by hand.
+    ["s9", "the walk, in ink", 6, "", "", "", "", "", "inbox/walk.mp4", "0.8", "tiny-v2v"],
 ]
 
 
@@ -61,6 +65,9 @@ def run_day() -> Path:
 def test_a_storyboard_renders_in_dependency_order_plays_in_scene_order_and_an_edit_re_renders_only_its_dependents(
     vidgen_home, tmp_path
 ):
+    (vidgen_home / "media" / "inbox").mkdir(parents=True)
+    with ClipWriter(vidgen_home / "media" / "inbox" / "walk.mp4", fps=8, width=32, height=32) as writer:
+        writer.write(np.random.default_rng(0).integers(0, 255, (12, 32, 32, 3), dtype=np.uint8))
     assert vidgen("prompts", "import", str(write_storyboard(tmp_path / "board.csv"))).returncode == 0
     reel = run_day()
     assert reel.is_file()
@@ -83,7 +90,10 @@ def test_a_storyboard_renders_in_dependency_order_plays_in_scene_order_and_an_ed
     (reel_row,) = [r for r in lineage(vidgen_home, "reel")]
     quality = _quality(vidgen_home)
     assert all(quality[c["key"]]["passed"] for c in clips.values()), quality
-    assert reel_row["parents"] == [clips[p]["key"] for p in ("s1", "s2", "s3", "s4", "s25")]
+    assert reel_row["parents"] == [clips[p]["key"] for p in ("s1", "s2", "s3", "s4", "s25", "s9")]
+    # The footage is copied in under its content, and is the restyle's parent in lineage.
+    (source,) = lineage(vidgen_home, "source")
+    assert clips["s9"]["parents"] == [source["key"]] and source["params"] == {"source_uri": "inbox/walk.mp4"}
 
     # The continuation starts on the frame its previous shot ended on (within the encoder's rounding).
     continuity = quality[clips["s3"]["key"]]["continuity"]
@@ -99,7 +109,7 @@ def test_a_storyboard_renders_in_dependency_order_plays_in_scene_order_and_an_ed
     assert vidgen("prompts", "import", str(tmp_path / "board.csv")).returncode == 0
     edited_reel = run_day()
     again = latest(lineage(vidgen_home, "clip"))
-    assert {p for p, r in again.items() if not r["cache_hit"]} == {"s2", "s3"}
+    assert {p for p, r in again.items() if not r["cache_hit"]} == {"s2", "s3"} and len(again) == 6
     assert again["s1"]["key"] == clips["s1"]["key"] and again["s4"]["key"] == clips["s4"]["key"]
     assert again["s3"]["key"] != clips["s3"]["key"] and edited_reel != reel
 

@@ -9,6 +9,7 @@ from vidgen_assets.defs.partitions import daily_partitions, partition_day
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, WarehouseResource
 from vidgen_assets.lib.bounded import shown_lines
 from vidgen_assets.lib.generation import VIDEO_TASKS, preset_names
+from vidgen_assets.lib.generation.shot_plan import source_problem
 from vidgen_assets.lib.rules.shots import accepted_rows
 from vidgen_assets.lib.storage import content_key
 from vidgen_assets.lib.storage.manifests import write_manifest
@@ -38,8 +39,10 @@ def prompts(
     # The rows and their fingerprint in one read, so the recorded render matches what was rendered.
     rows, fingerprint = store.day_snapshot(day)
     # Each row validated, then the day's shots as a whole (scenes, continuations, restyles).
+    media_store = media.open()
     accepted, rejected = accepted_rows(
-        rows, preset_names("text-to-image"), preset_names(*VIDEO_TASKS), generation.video_model, store.days_of
+        rows, preset_names("text-to-image"), preset_names(*VIDEO_TASKS), generation.video_model, store.days_of,
+        source_check=lambda uri: source_problem(media_store, uri),
     )
     store.replace_rejections(day, [row["prompt_id"] for row in rows], rejected)
     # Rows an import turned away never reached the table; they count against the day all the same.

@@ -14,7 +14,8 @@ from vidgen_assets.lib.generation.providers.summary import failing_share
     blocking=True,
     description="Every clip decodes fully, has the frames, fps and size its row asked for, and is neither blank "
     "nor frozen. Failing clips are left out of the reel; above the allowed share the reel does not run. Clips a "
-    "provider refused (moderation, invalid input, budget) are left out too, but counted apart, not in the share.",
+    "provider refused (moderation, invalid input, budget) are left out too, but counted apart, not in the share. "
+    "A continuation made here must start on the frame its previous shot ended on.",
 )
 def videos_quality(context: dg.AssetCheckExecutionContext, reel_settings: ReelResource) -> dg.AssetCheckResult:
     # The report `collect_clips` made for exactly these clips, part of the `videos` output.
@@ -22,6 +23,7 @@ def videos_quality(context: dg.AssetCheckExecutionContext, reel_settings: ReelRe
     failing = {key: found["problems"] for key, found in report.items() if not found["passed"] and not found.get("refused")}
     refused = {key: found["problems"] for key, found in report.items() if found.get("refused")}
     _, _, share = failing_share(report)
+    joins = {key: found["continuity"] for key, found in report.items() if found.get("continuity")}
     day = context.partition_key
     return dg.AssetCheckResult(
         passed=share <= reel_settings.max_failed_clip_share,
@@ -40,9 +42,25 @@ def videos_quality(context: dg.AssetCheckExecutionContext, reel_settings: ReelRe
                 (f"- `{key}`: {problems}" for key, problems in failing.items()),
                 rest="- …and {count} more (all in the videos manifest's quality report)",
             )) or "none"),
+            # Continuations: how far each starts from where its previous shot ended (levels, 0-255); end
+            # keyframes: how close a first-and-last-frame shot came to its end.
+            "continuity": dg.MetadataValue.md("\n".join(shown_lines(
+                (f"- `{key}`: {_join_line(join)}" for key, join in joins.items()),
+                rest="- …and {count} more (all in the videos manifest's quality report)",
+            )) or "no continuations or end keyframes"),
             "refused_clips": dg.MetadataValue.md("\n".join(shown_lines(
                 (f"- `{key}`: {problems}" for key, problems in refused.items()),
                 rest="- …and {count} more (all in the videos manifest's quality report)",
             )) or "none"),
         },
     )
+
+
+def _join_line(join: dict) -> str:
+    parts = []
+    if "start_jump" in join:
+        limit = f" (at most {join['max_start_jump']:g})" if join.get("max_start_jump") is not None else " (hosted: reported)"
+        parts.append(f"continues {join['continues']}, starts {join['start_jump']:.1f} levels from its last frame{limit}")
+    if "end_distance" in join:
+        parts.append(f"ends {join['end_distance']:.1f} levels from its end keyframe")
+    return "; ".join(parts)

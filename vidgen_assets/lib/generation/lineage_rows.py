@@ -72,8 +72,8 @@ def _sources(items: Sequence[dict], day, run_id: str) -> list[dict]:
 def _hosted(item: dict) -> dict:
     """A hosted clip's provider, task id, create calls and earlier tasks given up on (e.g. gone: 404), and
     when refused, the provider's code and reason."""
-    if "provider" not in item:
-        return {}
+    if "provider" not in item:  # a local shot left out before rendering (its source or input shot missing)
+        return {"failure": item["failure"]} if "failure" in item else {}
     task = item.get("hosted_task", {})
     fields = {"provider": item["provider"], "provider_model": task.get("model"), "task_id": task.get("task_id")}
     if task.get("creates"):

@@ -15,7 +15,7 @@ from .params import clip_param_values, keyframe_settings, motion_buckets
 from .presets import VIDEO_TASKS, ModelPreset, get_preset
 from .recipe import clip_key, keyframe_key, negative_prompt_for, resolved_dtype
 from .scenes import components, dependencies, previous_shots, render_order
-from .shot_plan import SourceKey, attach_inputs
+from .shot_plan import SourceKey, attach_inputs, note_played
 from .takes import key_takes
 
 GetPipeline = Callable[[str, str], Any]  # (preset name, task) -> loaded pipeline
@@ -78,14 +78,14 @@ def plan_clips(
     deps = dependencies(rows)
     order, _ = render_order(list(by_id), deps)  # validation rejected rows on cycles
     previous = previous_shots(rows)
-    items, firsts = [], {}
+    items, played = [], {}
     for prompt_id in order:
         row, dep_ids = by_id[prompt_id], deps.get(prompt_id, {}).values()
         preset = video_preset_for(row, default_video_model)
         keyframe = start_by_prompt.get(prompt_id)
         if "image" in preset.modes and not (keyframe or previous.get(prompt_id) or _restyles(row)):
             continue  # its keyframe was not made; the keyframes output says why
-        if (row.get("end_prompt") and prompt_id not in end_by_prompt) or any(d not in firsts for d in dep_ids):
+        if (row.get("end_prompt") and prompt_id not in end_by_prompt) or any(d not in played for d in dep_ids):
             continue  # an end keyframe or an input shot was not made: the keyframes output (or that shot's) says why
         for bucket in motion_buckets(row, preset):
             item = {
@@ -98,10 +98,10 @@ def plan_clips(
                 **({"provider": preset.hosted.provider} if preset.hosted else {}),
             }  # fmt: skip
             try:
-                attach_inputs(item, row, previous.get(prompt_id), firsts, end_by_prompt.get(prompt_id), source_key)
+                attach_inputs(item, row, previous.get(prompt_id), played, end_by_prompt.get(prompt_id), source_key)
             except (OSError, ValueError) as error:  # a source_uri that is missing or not a video
                 item.update(key=f"unreadable-{prompt_id}", media_key="", uri="", dtype=dtype_of(preset), cache_hit=False,
-                            failure={"code": "vidgen.source_unavailable", "reason": str(error)[:300]},
+                            failure={"code": "source_unavailable", "reason": f"source_uri {row['source_uri']!r}: {str(error)[:250]}"},
                             timings={"cost_usd": 0.0})  # fmt: skip
                 items.append(item)
                 break
@@ -109,7 +109,7 @@ def plan_clips(
                 # A hosted restyle is as long as its source, and billed by that length: its price says so.
                 item["params"].update(num_frames=item["source"]["frames"], fps=item["source"]["fps"])
             items.append(key_clip(item, item["params"], dtype_of(preset)))
-            firsts.setdefault(prompt_id, item)
+            note_played(played, item)
     return items
 
 

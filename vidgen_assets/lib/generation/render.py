@@ -21,7 +21,7 @@ from .presets import get_preset
 from .profile import StepProfile
 from .recipe import resolved_dtype
 from .renderers import render_shot
-from .shot_plan import prepare_inputs, refresh_inputs, shot_inputs
+from .shot_plan import note_played, prepare_inputs, refresh_inputs, shot_inputs
 from .takes import render_takes
 from .videos import ClipParams
 
@@ -29,7 +29,7 @@ from .videos import ClipParams
 def _settle_keys(items: Sequence[dict], dtype_of: DtypeOf) -> None:
     """Re-key items for the dtype this step renders in (the planning step may run on another device), in
     order, so a shot made from another is keyed with that shot's settled key."""
-    firsts: dict[str, dict] = {}
+    played: dict[str, dict] = {}
     for item in items:
         if "failure" in item:
             continue
@@ -38,9 +38,9 @@ def _settle_keys(items: Sequence[dict], dtype_of: DtypeOf) -> None:
             if dtype != item["dtype"]:
                 key_keyframe(item, dtype)
             continue
-        if (item.get("after") and refresh_inputs(item, firsts)) or dtype != item["dtype"]:
+        if (item.get("after") and refresh_inputs(item, played)) or dtype != item["dtype"]:
             key_clip(item, item["params"], dtype)
-        firsts.setdefault(item["prompt_id"], item)
+        note_played(played, item)
 
 
 def render_keyframe_shard(
@@ -113,12 +113,12 @@ def render_clip_shard(
     pending = mark_cached(store, items)
     to_render = {id(item) for item in pending}
     profile.total = len(pending)  # progress and ETA count what this step renders
-    firsts: dict[str, dict] = {}
+    played: dict[str, dict] = {}
     for item in items:  # in dependency order: a shot's inputs are made before it
         if "failure" in item:
             continue
-        firsts.setdefault(item["prompt_id"], item)
-        if item.get("after") and refresh_inputs(item, firsts):  # an input was re-keyed by an out-of-memory retry
+        note_played(played, item)
+        if item.get("after") and refresh_inputs(item, played):  # an input was re-keyed by an out-of-memory retry
             key_clip(item, item["params"], item["dtype"])
             item.update(cache_hit=store.exists(item["media_key"]), uri=store.uri(item["media_key"]))
             if not item["cache_hit"]:
@@ -126,7 +126,7 @@ def render_clip_shard(
         if id(item) not in to_render:
             continue
         if problem := prepare_inputs(item, store):
-            item.update(cache_hit=False, failure={"code": "vidgen.input_missing", "reason": problem})
+            item.update(cache_hit=False, uri="", failure={"code": "input_missing", "reason": problem})
             continue
         params = ClipParams(**item["params"])
         pipeline = get_pipeline(item["preset"], item["task"])

@@ -27,16 +27,16 @@ def last_frame_key(clip_key: str) -> str:
     return f"frames/{clip_key}.last.png"
 
 
-def attach_inputs(item: dict, row: Mapping[str, Any], previous: str | None, firsts: Mapping[str, dict],
+def attach_inputs(item: dict, row: Mapping[str, Any], previous: str | None, played: Mapping[str, dict],
                   end_keyframe: Mapping | None, source_key: SourceKey | None) -> None:  # fmt: skip
-    """Set the item's inputs: `previous` is the scene's shot before it (a continuation), `firsts` maps a
-    prompt_id to that row's first clip item (already planned), `source_key` imports a source_uri."""
+    """Set the item's inputs: `previous` is the scene's shot before it (a continuation), `played` maps a
+    prompt_id to that row's clip the reel plays last (`note_played`), `source_key` imports a source_uri."""
     after = []
     if previous:
         item["start_clip"] = {"prompt_id": previous}
         after.append(previous)
     if row.get("restyle_of"):
-        params = firsts[row["restyle_of"]]["params"]
+        params = played[row["restyle_of"]]["params"]
         item["source"] = {"prompt_id": row["restyle_of"], "frames": clip_frames(params), "fps": params["fps"]}
         after.append(row["restyle_of"])
     elif row.get("source_uri"):
@@ -47,23 +47,31 @@ def attach_inputs(item: dict, row: Mapping[str, Any], previous: str | None, firs
         item.update(end_keyframe=end_keyframe["key"], end_keyframe_media_key=end_keyframe["media_key"])
     if after:
         item["after"] = after
-    refresh_inputs(item, firsts)
+    refresh_inputs(item, played)
 
 
-def refresh_inputs(item: dict, firsts: Mapping[str, dict]) -> bool:
+def note_played(played: dict[str, dict], item: dict) -> None:
+    """Keep, per row, the clip the reel plays last (its highest motion bucket, as `order_clips` sorts): a
+    continuation starts from its last frame, so the cut in the reel is seamless; a restyle restyles it."""
+    current = played.get(item["prompt_id"])
+    if current is None or item["motion_bucket_id"] >= current["motion_bucket_id"]:
+        played[item["prompt_id"]] = item
+
+
+def refresh_inputs(item: dict, played: Mapping[str, dict]) -> bool:
     """Copy the current keys of the item's input shots onto it (they change when an input is re-keyed);
     True if any changed, so the item's own key must be computed again."""
     changed = False
     start = item.get("start_clip")
     if start:
-        clip = firsts[start["prompt_id"]]
+        clip = played[start["prompt_id"]]
         frame = last_frame_key(clip["key"])
         changed |= start.get("key") != clip["key"]
         start.update(key=clip["key"], media_key=clip["media_key"])
         item["keyframe_media_key"] = frame
     source = item.get("source")
     if source and source.get("prompt_id"):
-        clip = firsts[source["prompt_id"]]
+        clip = played[source["prompt_id"]]
         changed |= source.get("key") != clip["key"]
         source.update(key=clip["key"], media_key=clip["media_key"])
     if source:
@@ -129,14 +137,15 @@ def waves(items: Sequence[dict]) -> list[list[dict]]:
 
 def render_in_waves(items: Sequence[dict], store: MediaStore, render: Callable[[list[dict]], list[dict]]) -> list[dict]:
     """Render `items` round by round with `render` (a shard renderer); an item whose input shot was not made
-    (refused, not delivered) is left out with `failure` code `vidgen.input_missing`. Returns every item."""
+    (refused, not delivered) is left out with `failure` code `input_missing` (a refusal of the row, like the
+    provider's: it says nothing of the model). Returns every item."""
     for wave in waves(items):
         ready = []
         for item in wave:
             if "failure" in item:
                 continue
             if problem := prepare_inputs(item, store):
-                item.update(cache_hit=False, uri="", failure={"code": "vidgen.input_missing", "reason": problem},
+                item.update(cache_hit=False, uri="", failure={"code": "input_missing", "reason": problem},
                             timings={"cost_usd": 0.0})  # fmt: skip
             else:
                 ready.append(item)
@@ -166,23 +175,38 @@ def import_source(store: MediaStore, uri: str) -> dict:
             try:
                 client.download_file(bucket, key, str(local))
             except Exception as error:  # botocore's errors: a missing object, a refused bucket
-                raise FileNotFoundError(f"source_uri {uri} cannot be read: {type(error).__name__}: {str(error)[:200]}") from None
+                raise FileNotFoundError(f"it cannot be read from S3: {type(error).__name__}: {str(error)[:200]}") from None
             return _stored(store, local, file_sha256(local))
-    if not store.exists(uri):
-        raise FileNotFoundError(f"source_uri {uri!r} is not in the media store")
+    if uri.endswith("/") or not store.exists(uri):
+        raise FileNotFoundError("there is no such file in the media store")
     with store.local_path(uri) as path:
         return _stored(store, Path(path), file_sha256(path))
 
 
 def _stored(store: MediaStore, path: Path, sha: str) -> dict:
+    """The source under its content; decoded in full the first time, so a truncated file or an image is
+    turned away here, before any step renders (or pays for) a restyle of it."""
     import shutil
 
-    from ..video import probe_header
+    from ..video import probe_header, probe_video
 
-    header = probe_header(path)  # VideoDecodeError for a file that is not a video
     key = f"source-{sha[:32]}"
     media_key = f"sources/{key}.mp4"
     if not store.exists(media_key):
+        info = probe_video(path)  # VideoDecodeError for a file that is not a video, or not all of one
+        if info.frames < 2:
+            raise ValueError(f"it holds a single picture ({info.codec}), not a video")
         with store.writing(media_key) as target:
             shutil.copyfile(path, target)
+    header = probe_header(path)
     return {"key": key, "media_key": media_key, "frames": header.frames, "fps": round(float(header.fps))}
+
+
+def source_problem(store: MediaStore, uri: str) -> str | None:
+    """Why a restyle's `source_uri` cannot be used (missing, unreadable, not a whole video), or None; a
+    usable one is copied into the store under its content as it is checked."""
+    try:
+        import_source(store, uri)
+    except (OSError, ValueError) as error:  # FileNotFoundError, VideoDecodeError and the rest
+        return f"source_uri {uri!r} cannot be restyled: {str(error)[:200]}"
+    return None

@@ -15,7 +15,7 @@ from datetime import date
 from ..generation import VIDEO_TASKS, preset_names
 from .shots import accepted_rows
 from ..generation.plan import plan_clips, plan_keyframes
-from ..generation.shot_plan import import_source
+from ..generation.shot_plan import import_source, source_problem
 from ..generation.sharding import DEFAULT_S_PER_CLIP, DEFAULT_S_PER_KEYFRAME
 from ..generation.providers.records import FAILED, SUBMITTED, SUCCEEDED, read_record
 from ..storage import MediaStore
@@ -47,7 +47,9 @@ def planned_day(warehouse: Warehouse, day: date, keyframe_model: str, video_mode
     read (copied into `store` under its content, as the run would) to key it; without a store such a
     shot is left out."""
     rows, _ = warehouse.day_snapshot(day)
-    rows, _ = accepted_rows(rows, preset_names("text-to-image"), preset_names(*VIDEO_TASKS), video_model, warehouse.days_of)
+    check = (lambda uri: source_problem(store, uri)) if store is not None else None
+    rows, _ = accepted_rows(rows, preset_names("text-to-image"), preset_names(*VIDEO_TASKS), video_model,
+                            warehouse.days_of, source_check=check)  # fmt: skip
     keyframes = plan_keyframes(rows, keyframe_model, video_model)
     source_key = (lambda uri: import_source(store, uri)) if store is not None else None
     clips = plan_clips(rows, keyframes, video_model, source_key=source_key)

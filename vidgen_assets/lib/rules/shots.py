@@ -18,6 +18,7 @@ from ..generation.scenes import dependencies, render_order, scene_shots
 from ..warehouse.validation import PromptSpec, Rejection
 
 DaysOf = Callable[[Collection[str]], Mapping[str, date]]  # prompt_id -> the day it is scheduled for
+SourceCheck = Callable[[str], "str | None"]  # source_uri -> why it cannot be restyled, or None
 
 
 def backend(preset: ModelPreset) -> str:
@@ -26,7 +27,7 @@ def backend(preset: ModelPreset) -> str:
 
 def day_shots(
     specs: Sequence[PromptSpec], default_video_model: str, days_of: DaysOf | None = None,
-    rejected_before: Mapping[str, Mapping] = {},
+    rejected_before: Mapping[str, Mapping] = {}, source_check: SourceCheck | None = None,
 ) -> tuple[list[PromptSpec], list[Rejection]]:  # fmt: skip
     """The day's valid rows split into those that render as asked and rejections saying why not.
 
@@ -38,6 +39,9 @@ def day_shots(
     reasons = {r.prompt_id: r.reason for r in rejected if r.prompt_id}
     reasons.update({pid: row["reason"] for pid, row in rejected_before.items() if pid not in presets})
     already = set(reasons)
+    for spec in within:
+        if spec.source_uri and source_check and (problem := source_check(spec.source_uri)):
+            reasons[spec.prompt_id] = problem
     placeholders = [{"prompt_id": pid, **row} for pid, row in rejected_before.items() if pid not in presets]
     placeholders += [{"prompt_id": s.prompt_id, "scene": s.scene, "scene_order": s.scene_order} for s in specs
                      if s.prompt_id not in presets]  # fmt: skip
@@ -100,16 +104,18 @@ def _cascade(deps: Mapping[str, Mapping[str, str]], reasons: dict[str, str]) -> 
 
 
 def accepted_rows(
-    raw_rows, keyframe_models, video_models, default_video_model: str, days_of: DaysOf | None = None
-) -> tuple[list[dict], list[Rejection]]:
-    """A day's raw rows to the rows its run renders (snapshot dicts) and every rejection."""
+    raw_rows, keyframe_models, video_models, default_video_model: str, days_of: DaysOf | None = None,
+    source_check: SourceCheck | None = None,
+) -> tuple[list[dict], list[Rejection]]:  # fmt: skip
+    """A day's raw rows to the rows its run renders (snapshot dicts) and every rejection; `source_check`
+    (`shot_plan.source_problem` on the media store) turns away restyles of footage that cannot be read."""
     from ..warehouse import validate_rows
 
     raw_rows = list(raw_rows)
     valid, rejected = validate_rows(raw_rows, keyframe_models, video_models)
     valid_ids = {spec.prompt_id for spec in valid}
     places = {pid: place for pid, place in _rejected_places(raw_rows, rejected).items() if pid not in valid_ids}
-    accepted, refused = day_shots(valid, default_video_model, days_of, places)
+    accepted, refused = day_shots(valid, default_video_model, days_of, places, source_check)
     return [asdict(spec) for spec in accepted], rejected + refused
 
 

@@ -115,6 +115,14 @@ def parse_start_from(value: object) -> str:
     return text
 
 
+def parse_scene_order(value: object) -> int:
+    """An integer; "2.0" too, as spreadsheets write whole numbers."""
+    text = str(value).strip()
+    if re.fullmatch(r"[0-9]+\.0*", text):
+        text = text.split(".")[0]
+    return checked_int(text, "scene_order", 0, MAX_SCENE_ORDER)
+
+
 def parse_strength(value: object) -> float:
     strength = checked_number(value, "strength", 0.0, 1.0)
     if strength == 0:
@@ -129,15 +137,17 @@ def parse_source_uri(value: object) -> str:
     if scheme and not uri.startswith("s3://"):
         raise RowError(f"source_uri must be a media-store key or an s3:// URI, got scheme {scheme.group()!r}")
     key = uri.removeprefix("s3://").partition("/")[2] if scheme else uri
-    if not key or uri.startswith("/") or ".." in key.split("/"):
-        raise RowError(f"source_uri {uri[:80]!r} must name a file: a key relative to the media store, or s3://bucket/key")
+    if not key or key.endswith("/"):
+        raise RowError(f"source_uri {uri[:80]!r} names no file: give a key relative to the media store, or s3://bucket/key")
+    if uri.startswith("/") or ".." in key.split("/"):
+        raise RowError(f"source_uri {uri[:80]!r} must stay inside the media store: no leading / and no .. parts")
     return uri
 
 
 # Columns that make a row a shot of a scene, or a kind of shot other than a keyframe animated: field -> parser.
 SHOT_FIELDS = {
-    "scene": lambda v: checked_text(v, "scene", limit=MAX_PART_CHARS),
-    "scene_order": lambda v: checked_int(v, "scene_order", 0, MAX_SCENE_ORDER),
+    "scene": lambda v: normal_id(checked_text(v, "scene", limit=MAX_PART_CHARS)),  # "Café" typed two ways is one scene
+    "scene_order": lambda v: parse_scene_order(v),
     "start_from": parse_start_from,
     "end_prompt": lambda v: checked_text(v, "end_prompt"),
     "restyle_of": lambda v: normal_id(checked_text(v, "restyle_of", limit=MAX_ID_CHARS)),

@@ -105,7 +105,7 @@ def lineage_chain(warehouse: Warehouse, identifier: str) -> dict[str, Any]:
         is_prompt = any(o["prompt_id"] == identifier for o in latest)
         outputs = sorted(
             (o for o in latest if o["key"] in linked and (not is_prompt or o["kind"] == "reel" or o["prompt_id"] == identifier)),
-            key=lambda o: (("keyframe", "take", "clip", "reel").index(o["kind"]), o["prompt_id"] or "", o["key"]),
+            key=lambda o: (("source", "keyframe", "take", "clip", "reel").index(o["kind"]), o["prompt_id"] or "", o["key"]),
         )
         prompt_ids = sorted({o["prompt_id"] for o in outputs if o["prompt_id"] and o["kind"] != "reel"})
         prompts = session.rows(

@@ -17,10 +17,12 @@ def is_refusal(failure: dict) -> bool:
 
 
 def refused_quality(item: dict) -> dict:
-    """A quality-report entry for a clip the provider refused or did not deliver: it fails, saying why;
+    """A quality-report entry for a clip the provider refused or did not deliver (or a shot left out before
+    rendering: its source or input shot missing): it fails, saying why;
     `refused` marks a refusal, which the failed-clip share leaves aside."""
     failure = item["failure"]
-    problem = f"{item['provider']} did not make it: {failure['code']}: {failure['reason']}"
+    who = f"{item['provider']} did not make it" if item.get("provider") else "not rendered"
+    problem = f"{who}: {failure['code']}: {failure['reason']}"
     return {"passed": False, "problems": problem, "frames": 0, "provider_failure": failure, "refused": is_refusal(failure)}
 
 
@@ -44,6 +46,6 @@ def cost_by_provider(items: Sequence[dict]) -> dict[str, float]:
 def refusals(items: Sequence[dict], refused: bool = True) -> list[dict]:
     """Clips a provider refused (or, `refused=False`, did not deliver), with the code and reason."""
     return [
-        {"prompt_id": i["prompt_id"], "key": i["key"], "provider": i["provider"], **i["failure"]}
+        {"prompt_id": i["prompt_id"], "key": i["key"], "provider": i.get("provider", "local"), **i["failure"]}
         for i in items if "failure" in i and is_refusal(i["failure"]) == refused
     ]  # fmt: skip

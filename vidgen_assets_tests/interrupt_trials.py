@@ -197,9 +197,12 @@ def local(args) -> list[dict]:
         return LocalMediaStore(root)
 
     render(fresh(-1))  # loads the models
-    started = time.monotonic()
-    render(fresh(-2))
-    whole_s = time.monotonic() - started  # interrupts land anywhere in a shard's render and encode
+    timings = []
+    for attempt in range(3):  # the quickest of three: a busy moment while timing would put signals past the end
+        started = time.monotonic()
+        render(fresh(-2 - attempt))
+        timings.append(time.monotonic() - started)
+    whole_s = min(timings)  # interrupts land anywhere in a shard's render and encode
     print(json.dumps({"shard_s": round(whole_s, 3)}), file=sys.stderr)
     rng, watchdog, interrupter, failures, stops = random.Random(args.seed), args.watchdog, Interrupter(), [], []
     for trial in range(args.trials):

@@ -14,10 +14,10 @@ from vidgen_assets.lib.video import probe_video
 from vidgen_assets_tests.conftest import TEST_DAY
 
 
-def vidgen(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def vidgen(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "vidgen_assets.cli", *args],
-        capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
     )  # fmt: skip
 
 

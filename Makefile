@@ -10,6 +10,8 @@ setup: system-packages
 	# torch first and exact: a looser spec would pull gigabytes of CUDA wheels.
 	$(VENV)/bin/pip install --quiet torch==2.13.0
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	# librosa's beat tracker compiles with numba on first import (~40 s): once here, cached in the venv.
+	$(VENV)/bin/python -c "import librosa.beat"
 
 # Optional, from Debian: the system ffprobe (else the reel check uses imageio-ffmpeg's ffmpeg) and
 # Chromium (else the browser UI test is skipped). Installed only as root; setup never fails for them.

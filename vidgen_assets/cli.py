@@ -6,9 +6,11 @@ import argparse
 import sys
 from datetime import date, datetime, timedelta, timezone
 
+from vidgen_assets.cli_experiments import add_experiment_parser
 from vidgen_assets.cli_money import add_estimate_parser, estimate_line, print_spend
 from vidgen_assets.cli_prompts import add_prompts_parser, import_and_report, not_a_partition, parse_day, warehouse
 from vidgen_assets.cli_storage import add_storage_parser, pipeline_s3_client
+from vidgen_assets.cli_themes import add_themes_parser
 from vidgen_assets.lib import environment
 
 
@@ -25,8 +27,12 @@ def _render(day: date, verbose: bool = False) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    from vidgen_assets.lib.warehouse.themes import day_themes
+
     store = warehouse()
-    if not store.day_count(day) and store.last_renders([day]).get(day, EMPTY_FINGERPRINT) == EMPTY_FINGERPRINT:
+    rendered_before = store.last_renders([day]).get(day, EMPTY_FINGERPRINT) != EMPTY_FINGERPRINT
+    # A day of themes only has its rows written by the run itself (`theme_prompts`).
+    if not store.day_count(day) and not day_themes(store, day) and not rendered_before:
         # Nothing to render: say so instead of launching a run that fails for want of clips. A day rendered
         # before whose rows were all deleted does run: it withdraws the day's reel.
         print(f"no prompts scheduled for {day}", file=sys.stderr)
@@ -58,7 +64,13 @@ def _render(day: date, verbose: bool = False) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from vidgen_assets.lib.warehouse.importer import demo_rows
 
-    import_and_report(demo_rows(args.date, args.count))
+    if args.music:
+        from vidgen_assets.cli_themes import add_demo_theme
+
+        if add_demo_theme(args.date, args.count):
+            return 1
+    else:
+        import_and_report(demo_rows(args.date, args.count))
     return _render(args.date, args.verbose)
 
 
@@ -74,6 +86,10 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     except LookupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    for output in (o for o in chain["outputs"] if o["kind"] == "theme"):  # the theme that wrote the row, first
+        theme = output["params"] or {}
+        print(f"theme    {theme.get('theme_id')}  {theme.get('theme')!r}  count={theme.get('count')}  "
+              f"written by {theme.get('backend')}  cache_hit={output['cache_hit']}  run={output['run_id']}")  # fmt: skip
     for row in chain["prompts"]:
         print(f"prompt   {row['prompt_id']}  {row['scheduled_for']}  seed={row['seed']}  {row['prompt']!r}")
         if row.get("scene"):
@@ -88,7 +104,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
             return 0
         print(f"not rendered yet: no run has made anything from {args.id!r}; render its day with `vidgen run --date {day}`")
         return 0
-    for output in chain["outputs"]:
+    for output in (o for o in chain["outputs"] if o["kind"] != "theme"):
         models = ", ".join(f"{m['model']}@{str(m['revision'])[:12]}" for m in (output["models"] or {}).values())
         parents = ",".join(p[:20] for p in output["parent_keys"] or [])
         print(
@@ -118,7 +134,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from vidgen_assets.lib.stats.format import aligned_table, as_csv, as_json
+    from vidgen_assets.lib.stats.format import aligned_table, as_csv, as_json, metrics_table
     from vidgen_assets.lib.warehouse.render_stats import read_stats
 
     if args.days < 1:
@@ -134,6 +150,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(f"no render statistics for the {args.days} day(s) up to {last}: render a day with `vidgen run --date D`")
     else:
         print(aligned_table(stats))
+        if metrics := metrics_table(stats):
+            print(f"\n{metrics}")
     if args.format == "table":
         print_spend(last - timedelta(days=args.days - 1), last)
     return 0
@@ -154,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="load demo prompts for a day and render it")
     demo.add_argument("--date", type=parse_day, default=_yesterday_utc(), help="YYYY-MM-DD (default: yesterday, UTC)")
     demo.add_argument("--count", type=int, default=6, help="demo prompts to load (default 6)")
+    demo.add_argument("--music", action="store_true",
+                      help="a music video: a demo theme the prompt writer expands into --count rows, with a soundtrack")  # fmt: skip
     demo.add_argument("--verbose", action="store_true", help="Dagster's full event log instead of progress bars")
     demo.set_defaults(handler=cmd_demo)
 
@@ -163,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     add_prompts_parser(commands)
+    add_themes_parser(commands)
 
     lineage = commands.add_parser("lineage", help="show where a prompt's or key's outputs came from")
     lineage.add_argument("id", help="a prompt_id or a content key (keyframe-..., clip-..., reel-...)")
@@ -173,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_stats_parser(commands)
     add_estimate_parser(commands)
     add_storage_parser(commands)
+    add_experiment_parser(commands)
     return parser
 
 

@@ -18,7 +18,7 @@ import dagster as dg
 from vidgen_assets.lib.interrupts import deferred_interrupts
 from vidgen_assets.lib.quiet import QUIET_ENV, quiet_libraries  # noqa: F401  (the CLI quiets through here)
 
-STAGES = ("prompts", "keyframes", "videos", "reel", "render_stats")
+STAGES = ("theme_prompts", "prompts", "keyframes", "videos", "soundtrack", "reel", "render_stats")
 # The render steps log "<kind> <id>: <done>/<total> in <s>s, ETA <s>s" per item (lib/generation/profile.py).
 PROGRESS = re.compile(r"^(keyframe|clip) .*: (\d+)/(\d+) in [\d.]+s, ETA (\d+)s")
 KIND_STAGE = {"keyframe": "keyframes", "clip": "videos"}
@@ -73,6 +73,13 @@ class StageProgress:
                 f", {refused} refused)" if refused else ")")
         elif stage == "prompts":
             detail = f"{total} rows, {meta.get('rows_rejected', 0)} rejected"
+        elif stage == "theme_prompts":
+            themes = int(meta.get("themes", 0))
+            detail = (f"{themes} themes, {meta.get('prompt_rows', 0)} rows written, {meta.get('model_calls', 0)} model calls"
+                      if themes else "no themes")  # fmt: skip
+        elif stage == "soundtrack":
+            seconds = meta.get("duration_s")
+            detail = f"{seconds} s of music" + (" (reused)" if meta.get("cache_hit") else "") if seconds else "none"
         elif stage == "render_stats":
             detail = f"{total} model rows, day cost ${meta.get('day_cost_usd', 0.0):.4f}"
         else:

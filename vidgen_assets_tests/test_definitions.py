@@ -16,12 +16,14 @@ from vidgen_assets.definitions import build_definitions, executor_from_env
 from vidgen_assets.runner import run_day
 from vidgen_assets_tests.conftest import TEST_DAY
 
-ASSETS = {"prompts", "keyframes", "videos", "reel", "render_stats"}
+ASSETS = {"theme_prompts", "prompts", "keyframes", "videos", "soundtrack", "reel", "render_stats"}
 
 
 def test_definitions_hold_the_daily_assets():
     definitions = build_definitions()
     specs = {spec.key.to_user_string(): spec for spec in definitions.resolve_all_asset_specs()}
+    # Experiments are apart from the days: their own (dynamic) partitions, not in the daily job.
+    assert isinstance(specs.pop("experiment").partitions_def, dg.DynamicPartitionsDefinition)
     assert set(specs) == ASSETS
     partitionings = {spec.partitions_def for spec in specs.values()}
     assert len(partitionings) == 1 and isinstance(partitionings.pop(), dg.DailyPartitionsDefinition)
@@ -98,7 +100,7 @@ def test_dagster_dev_serves_the_code_location_with_the_partition_materialized(da
     run_day(TEST_DAY)
     nodes = graphql(dagster_dev, "{ assetNodes { assetKey { path } partitionStats { numMaterialized } } }")
     materialized = {n["assetKey"]["path"][0]: n["partitionStats"]["numMaterialized"] for n in nodes["assetNodes"]}
-    assert materialized == {asset: 1 for asset in ASSETS}
+    assert materialized == {**{asset: 1 for asset in ASSETS}, "experiment": 0}
     # The day's statistics carry their chart, and their queue target was evaluated with the run.
     stats = graphql(
         dagster_dev,
@@ -108,7 +110,7 @@ def test_dagster_dev_serves_the_code_location_with_the_partition_materialized(da
     )["assetNodeOrError"]
     assert "chart" in {e["label"] for e in stats["assetMaterializations"][0]["metadataEntries"]}
     checks = {c["name"]: c["executionForLatestMaterialization"]["status"] for c in stats["assetChecksOrError"]["checks"]}
-    assert checks == {"queue_wait_within_target": "SUCCEEDED"}
+    assert checks == {"queue_wait_within_target": "SUCCEEDED", "clip_metrics_drift": "SUCCEEDED"}
 
 
 def test_k8s_executor_takes_its_settings_from_the_environment(monkeypatch):

@@ -18,7 +18,7 @@ from vidgen_assets.lib.warehouse.changes import ChangeCursor, CursorError, datab
 from vidgen_assets_tests.conftest import BOTH_WAREHOUSES, add, sql
 
 DAYS = [date(2026, 10, 1) + timedelta(days=n) for n in range(20)]
-ASSETS = {dg.AssetKey(name) for name in ("prompts", "keyframes", "videos", "reel", "render_stats")}
+ASSETS = {dg.AssetKey(name) for name in ("theme_prompts", "prompts", "keyframes", "videos", "soundtrack", "reel", "render_stats")}
 
 
 @pytest.fixture(scope="module")

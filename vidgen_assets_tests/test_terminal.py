@@ -17,11 +17,11 @@ def test_demo_shows_stages_and_a_summary_not_the_event_stream(vidgen_home):
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     stage_lines = [line.split()[0] for line in lines if "[####" in line]
-    assert stage_lines == ["prompts", "keyframes", "videos", "reel", "render_stats"]
+    assert stage_lines == ["theme_prompts", "prompts", "keyframes", "videos", "soundtrack", "reel", "render_stats"]
     assert "keyframes" in lines[-2] and "2 rendered / 0 reused" in lines[-2] and lines[-2].startswith("done: rows 2, rejected 0")
     assert Path(lines[-1]).is_file()  # the reel path stays last
     assert any(line.startswith(f"estimate {TEST_DAY}: no paid tasks") for line in lines)  # said before rendering
-    assert len(lines) <= 11 and "DEBUG" not in result.stderr and "it/s]" not in result.stderr
+    assert len(lines) <= 13 and "DEBUG" not in result.stderr and "it/s]" not in result.stderr
     assert len(result.stderr.splitlines()) <= 2, result.stderr[-2000:]  # at most the DuckDB exit note
 
     verbose = vidgen("run", "--date", TEST_DAY.isoformat(), "--verbose")

@@ -4,9 +4,11 @@ import os
 from pathlib import Path
 
 import dagster as dg
-from dagster_aws.s3 import S3PickleIOManager, S3Resource
+from dagster_aws.s3 import S3Resource
 
+from vidgen_assets.defs.io_managers import step_outputs_io_manager
 from vidgen_assets.lib import environment
+from vidgen_assets.lib.audio.presets import DEFAULT_MUSIC_MODEL, MUSIC_MODEL_VARIABLE
 from vidgen_assets.lib.generation import PIPELINES, get_preset
 from vidgen_assets.lib.generation.loader import LoadOptions, pick_device
 from vidgen_assets.lib.generation.presets import ModelPreset
@@ -18,8 +20,8 @@ from vidgen_assets.lib.generation.sharding import (
     DEFAULT_POD_START_S, DEFAULT_S_PER_CLIP, DEFAULT_S_PER_KEYFRAME, ShardSize, shard_size,
 )  # fmt: skip
 from vidgen_assets.lib.storage import MediaStore, open_media_store
-from vidgen_assets.lib.storage.s3 import split_s3_uri
 from vidgen_assets.lib.warehouse import Warehouse
+from vidgen_assets.lib.themes import WriterSettings, writer_settings_from_env
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -150,6 +152,54 @@ class ReelResource(dg.ConfigurableResource):
     max_failed_clip_share: float = 0.2  # above this share of failing clips, the blocking check stops the reel
 
 
+class WriterResource(dg.ConfigurableResource):
+    """The language model that writes a theme's prompt rows: any OpenAI-compatible chat endpoint, or offline.
+
+    Values are the `VIDGEN_LLM_*` variables as text (blank: their defaults; no base URL: offline); the URL
+    and key are `EnvVar`s, so the UI shows their names, never a key.
+    """
+
+    base_url: str = ""
+    model: str = ""
+    api_key: str = ""
+    timeout_s: str = ""
+    max_attempts: str = ""
+    max_wait_s: str = ""
+
+    def settings(self) -> WriterSettings:
+        """The checked settings; a bad value raises `WriterConfigError` naming its variable."""
+        names = ("base_url", "model", "api_key", "timeout_s", "max_attempts", "max_wait_s")
+        return writer_settings_from_env({f"VIDGEN_LLM_{name.upper()}": getattr(self, name) for name in names})
+
+
+class MusicResource(dg.ConfigurableResource):
+    """The soundtrack's model (`tiny-music`, `stable-audio-open-1.0` or a hosted preset) and its knobs; every
+    one is part of the soundtrack's content key. Device, dtype and the models directory come from `generation`."""
+
+    model: str = DEFAULT_MUSIC_MODEL
+    seed: int = 0
+    steps: int = 0  # denoising steps; 0: the preset's default (hosted models ignore it)
+    negative_prompt: str = ""  # read only by models run with guidance (stable-audio-open-1.0)
+
+
+def music_resource() -> MusicResource:
+    """The definitions' `music` resource: `VIDGEN_MUSIC_MODEL`, `VIDGEN_MUSIC_SEED`, `VIDGEN_MUSIC_STEPS` and
+    `VIDGEN_MUSIC_NEGATIVE_PROMPT` (a seed or step count that is not a whole number fails, naming it)."""
+    return MusicResource(
+        model=os.getenv(MUSIC_MODEL_VARIABLE) or DEFAULT_MUSIC_MODEL,
+        seed=_whole_number("VIDGEN_MUSIC_SEED"),
+        steps=_whole_number("VIDGEN_MUSIC_STEPS"),
+        negative_prompt=os.getenv("VIDGEN_MUSIC_NEGATIVE_PROMPT", ""),
+    )
+
+
+def _whole_number(variable: str) -> int:
+    value = os.getenv(variable) or "0"
+    if not value.isdigit():
+        raise ValueError(f"{variable}={value!r} is not a whole number of 0 or more")
+    return int(value)
+
+
 def s3_resource() -> S3Resource:
     """S3 through dagster-aws; keys, when given as variables, stay `EnvVar`s: the UI shows their names, never values.
 
@@ -168,49 +218,6 @@ def s3_resource() -> S3Resource:
     return S3Resource(max_attempts=int(os.getenv("VIDGEN_S3_MAX_ATTEMPTS", "10")), **keys)
 
 
-def _load_naming_missing_upstream(load, context: dg.InputContext):
-    """An upstream with no stored output for the day stops the step with what to materialize first."""
-    try:
-        return load(context)
-    except Exception as error:
-        missing = isinstance(error, FileNotFoundError) or "NoSuchKey" in type(error).__name__ + str(error)
-        if not (missing and context.has_asset_key):
-            raise
-        asset = context.asset_key.to_user_string()
-        days = context.asset_partition_keys if context.has_asset_partitions else []
-        day = days[0] if len(days) == 1 else "this partition"
-        raise dg.Failure(
-            f"`{asset}` has no stored output for {day}: materialize `{asset}` for {day} first "
-            f"(e.g. `dagster asset materialize -m vidgen_assets.definitions --select {asset} --partition {day}`)",
-            allow_retries=False,
-        ) from error
-
-
-class LocalStepOutputs(dg.FilesystemIOManager):
-    """Dagster's pickling file IO manager (under the instance's storage), naming a missing upstream clearly."""
-
-    def create_io_manager(self, context) -> dg.IOManager:
-        return _NamingMissingUpstream(super().create_io_manager(context))
-
-
-class _NamingMissingUpstream(dg.IOManager):
-    def __init__(self, inner: dg.IOManager):
-        self._inner = inner
-
-    def handle_output(self, context: dg.OutputContext, obj) -> None:
-        self._inner.handle_output(context, obj)
-
-    def load_input(self, context: dg.InputContext):
-        return _load_naming_missing_upstream(self._inner.load_input, context)
-
-
-class S3StepOutputs(S3PickleIOManager):
-    """dagster-aws's S3 pickle IO manager, naming a missing upstream clearly."""
-
-    def load_input(self, context: dg.InputContext):
-        return _load_naming_missing_upstream(super().load_input, context)
-
-
 def media_store_from_env() -> MediaStore:
     """The media store the definitions' `media` resource opens by default, outside a run (CLI, sensor ticks)."""
     uri, client = environment.media_uri(), None
@@ -218,17 +225,6 @@ def media_store_from_env() -> MediaStore:
         with dg.build_resources({"s3": s3_resource()}) as built:
             client = built.s3  # S3Resource provides the boto3 client itself
     return open_media_store(uri, s3_client=client, cache_dir=environment.vidgen_home() / "cache" / "media")
-
-
-def _io_manager(media_uri: str) -> dict:
-    """Asset outputs and shard item lists go where every step can read them: S3 when media is on S3.
-
-    Each asset reads its upstream's output for the partition through this, never a file at a fixed path.
-    """
-    if not media_uri.startswith("s3://"):
-        return {"io_manager": LocalStepOutputs()}
-    bucket, prefix = split_s3_uri(media_uri)
-    return {"io_manager": S3StepOutputs(s3_resource=s3_resource(), s3_bucket=bucket, s3_prefix=f"{prefix}/dagster-io".lstrip("/"))}
 
 
 @dg.definitions
@@ -250,6 +246,13 @@ def resources() -> dg.Definitions:
                 price_per_gpu_hour=float(os.getenv("VIDGEN_PRICE_PER_GPU_HOUR", "0")),
             ),
             "providers": providers_resource(),
+            "music": music_resource(),
+            "writer": WriterResource(
+                base_url=dg.EnvVar("VIDGEN_LLM_BASE_URL") if os.getenv("VIDGEN_LLM_BASE_URL") else "",
+                model=os.getenv("VIDGEN_LLM_MODEL", ""),
+                api_key=dg.EnvVar("VIDGEN_LLM_API_KEY") if os.getenv("VIDGEN_LLM_API_KEY") else "",
+                **{name: os.getenv(f"VIDGEN_LLM_{name.upper()}", "") for name in ("timeout_s", "max_attempts", "max_wait_s")},
+            ),
             "reel_settings": ReelResource(
                 order=os.getenv("VIDGEN_REEL_ORDER", "prompt"),
                 crossfade_s=float(os.getenv("VIDGEN_REEL_CROSSFADE_S", "0")),
@@ -257,6 +260,6 @@ def resources() -> dg.Definitions:
                 audio_path=os.getenv("VIDGEN_REEL_AUDIO", ""),
                 max_failed_clip_share=float(os.getenv("VIDGEN_MAX_FAILED_CLIP_SHARE", "0.2")),
             ),
-            **_io_manager(media_uri),
+            **step_outputs_io_manager(media_uri, s3_resource()),
         }
     )

@@ -5,26 +5,35 @@ GET /v1/predictions (newest first, one page), GET /v1/predictions/{id}, POST /v1
 Statuses starting | processing | succeeded | failed | canceled; errors are RFC 7807 problem details (401, 402 "Billing required", 404, 422, 429 with
 `Retry-After`). A finished SVD prediction's output is one URL of a real MP4 this server serves, with
 `video_length`'s frames at `frames_per_second`; a zeroscope-v2-xl one (text-to-video, by its pinned version
-or its model route) a list of one URL, `num_frames` at `fps` and `width`×`height`. SVD takes no text, so the moderation substring is matched
-against the prediction's input as JSON (sorted keys, e.g. '"seed": 13,').
+or its model route) a list of one URL, `num_frames` at `fps` and `width`×`height`; a meta/musicgen one one URL of a
+real 32 kHz stereo WAV of `duration` seconds (a tone with a click on every beat at 120 BPM), served at
+`/_fake/audio/<seconds>s.wav` outside the throttle and drop switches, like the videos. SVD takes no text, so the
+moderation substring is matched against the prediction's input as JSON (sorted keys, e.g. '"seed": 13,').
 
 Run: python -m vidgen_assets_tests.fakes.replicate_server --port P
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import wave
 from datetime import datetime, timezone
+
+import numpy as np
 
 from vidgen_assets_tests.fakes.harness import FakeHandler, FakeTask, main
 
 STATUS = {"queued": "starting", "running": "processing", "succeeded": "succeeded", "failed": "failed", "cancelled": "canceled"}
 FRAMES = {"14_frames_with_svd": 14, "25_frames_with_svd_xt": 25}
-SVD, ZEROSCOPE = "stability-ai/stable-video-diffusion", "anotherjesse/zeroscope-v2-xl"
+SVD, ZEROSCOPE, MUSICGEN = "stability-ai/stable-video-diffusion", "anotherjesse/zeroscope-v2-xl", "meta/musicgen"
 # Pinned versions the fake knows by hash (any other well-formed hash runs SVD's schema).
 VERSIONS = {"9f747673945c62801b13b84701c783929c0ee784e4748ec062204894dda1a351": ZEROSCOPE,
-            "3f0457e4619daac51203dedb472816fd4af51f3149fa7a9e0b5ffcf1b8172438": SVD}  # fmt: skip
+            "3f0457e4619daac51203dedb472816fd4af51f3149fa7a9e0b5ffcf1b8172438": SVD,
+            "671ac645ce5e552cc63a54a2bbff63fcf798043055d2dac5fc9e36a837eedcfb": MUSICGEN}  # fmt: skip
+MUSICGEN_VERSIONS = ("stereo-melody-large", "stereo-large", "melody-large", "large")
+AUDIO_RATE, BEAT_S = 32_000, 0.5  # MusicGen's sample rate; 120 BPM
 NSFW = "NSFW content detected. Try running it again, or try a different prompt."
 
 
@@ -40,6 +49,13 @@ class ReplicateHandler(FakeHandler):
         ("GET", r"/v1/predictions/([^/]+)", "get_prediction"),
         ("POST", r"/v1/predictions/([^/]+)/cancel", "cancel_prediction"),
     ]
+
+    def _dispatch(self, method: str) -> None:
+        # The audio a finished MusicGen prediction points at: served like the videos, never throttled.
+        if method == "GET" and (audio := re.fullmatch(r"/_fake/audio/(\d+)s\.wav", self.path.split("?", 1)[0])):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            return self.send_bytes(wav_bytes(int(audio[1])), "audio/wav")
+        super()._dispatch(method)
 
     def problem(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> None:
         body = {"type": f"https://replicate.com/docs/reference/http#{status}", "title": title, "detail": detail, "status": status}
@@ -68,7 +84,8 @@ class ReplicateHandler(FakeHandler):
         if version is not None and not re.fullmatch(r"[0-9a-f]{64}", version):
             return self.problem(422, "Invalid version or not permitted",
                                 "The specified version does not exist (or perhaps you don't have permission to use it?)")
-        problem = (_zeroscope_invalid if model == ZEROSCOPE else _invalid_input)(body.get("input") or {})
+        check = {ZEROSCOPE: _zeroscope_invalid, MUSICGEN: _musicgen_invalid}.get(model, _invalid_input)
+        problem = check(body.get("input") or {})
         if problem:
             return self.problem(422, "Input validation failed", problem)
         task = self.state.create(body, json.dumps(body.get("input"), sort_keys=True), route=self.route)
@@ -120,6 +137,8 @@ class ReplicateHandler(FakeHandler):
         if state == "succeeded" and task.input.get("model") == ZEROSCOPE:
             size = (int(model_input.get("width", 576)), int(model_input.get("height", 320)))
             output = [self.media_url(int(model_input.get("num_frames", 24)), int(model_input.get("fps", 8)), *size)]
+        elif state == "succeeded" and task.input.get("model") == MUSICGEN:
+            output = f"{self.base_url}/_fake/audio/{int(model_input.get('duration', 8))}s.wav"
         elif state == "succeeded":
             output = self.media_url(FRAMES[model_input.get("video_length", "14_frames_with_svd")], int(model_input.get("frames_per_second", 6)))
         base = f"{self.base_url}/v1/predictions/{task.id}"
@@ -156,6 +175,40 @@ def _zeroscope_invalid(model_input: dict) -> str | None:
     if "prompt" in model_input and not isinstance(model_input["prompt"], str):
         return "input.prompt: must be a string"
     return None
+
+
+def _musicgen_invalid(model_input: dict) -> str | None:
+    """meta/musicgen's input schema (prompt, duration, model_version, output_format, seed, ...)."""
+    if not isinstance(model_input.get("prompt", ""), str):
+        return "input.prompt: must be a string"
+    duration = model_input.get("duration", 8)
+    if not (isinstance(duration, int) and 1 <= duration <= 300):
+        return "input.duration: must be an integer from 1 to 300"
+    if model_input.get("model_version", "stereo-melody-large") not in MUSICGEN_VERSIONS:
+        return f"input.model_version: must be one of {list(MUSICGEN_VERSIONS)}"
+    if model_input.get("output_format", "wav") not in ("wav", "mp3"):
+        return "input.output_format: must be one of ['wav', 'mp3']"
+    return None
+
+
+_WAV_CACHE: dict[int, bytes] = {}
+
+
+def wav_bytes(seconds: int) -> bytes:
+    """A real 16-bit stereo WAV: a quiet 220 Hz tone with a loud 10 ms click on every beat; cached."""
+    if seconds not in _WAV_CACHE:
+        t = np.arange(seconds * AUDIO_RATE) / AUDIO_RATE
+        signal = 0.1 * np.sin(2 * np.pi * 220 * t)
+        signal[(t % BEAT_S) < 0.01] = 0.9
+        pcm = (np.repeat(signal[:, None], 2, axis=1) * 32767).astype("<i2")
+        buffer = io.BytesIO()
+        with wave.open(buffer, "wb") as out:
+            out.setnchannels(2)
+            out.setsampwidth(2)
+            out.setframerate(AUDIO_RATE)
+            out.writeframes(pcm.tobytes())
+        _WAV_CACHE[seconds] = buffer.getvalue()
+    return _WAV_CACHE[seconds]
 
 
 if __name__ == "__main__":

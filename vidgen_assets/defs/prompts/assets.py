@@ -20,6 +20,9 @@ from vidgen_assets.lib.warehouse import Rejection
     partitions_def=daily_partitions,
     kinds={"duckdb"},
     group_name="vidgen",
+    # Not a data input: `theme_prompts` writes its rows into the table this step reads, so they are read
+    # with the day's other rows, in the same snapshot and fingerprint.
+    deps=["theme_prompts"],
     op_tags=CPU_STEP["tags"],
     code_version="2",  # the snapshot is now the output value `keyframes` loads
 )

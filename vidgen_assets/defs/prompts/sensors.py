@@ -1,4 +1,4 @@
-"""Re-render the days whose prompt rows changed, moved, or no longer match their last render.
+"""Re-render the days whose prompt rows or themes changed, moved, or no longer match their last render.
 
 The rules (change scan, moves, reconciliation of recent days, future days, "nothing needless")
 live in `lib.warehouse.change_rules`, with the clock as an input; this module turns the plan
@@ -27,7 +27,7 @@ from vidgen_assets.lib.warehouse.change_rules import DEFAULT_MAX_ATTEMPTS, Attem
 from vidgen_assets.lib.warehouse.changes import ChangeCursor, CursorError, cursor_looking_back
 
 # The whole day, as `daily_reel_job` renders it: render_stats and its checks too.
-RENDERED_ASSETS = ("prompts", "keyframes", "videos", "reel", "render_stats")
+RENDERED_ASSETS = ("theme_prompts", "prompts", "keyframes", "videos", "soundtrack", "reel", "render_stats")
 SENSOR_NAME = "prompts_changed_sensor"
 MIN_INTERVAL_SECONDS = int(os.getenv("VIDGEN_SENSOR_INTERVAL_SECONDS", "60"))
 
@@ -187,14 +187,14 @@ def _requests(context: dg.SensorEvaluationContext, plan: DayPlan, store: Warehou
     asset_selection=list(RENDERED_ASSETS),
     minimum_interval_seconds=MIN_INTERVAL_SECONDS,
     description=(
-        "Renders again the days whose warehouse prompt rows changed (insert, update, soft delete): "
+        "Renders again the days whose warehouse prompt rows or themes changed (insert, update, soft delete): "
         "one run per day of the whole chain (as daily_reel_job), or one backfill above VIDGEN_SENSOR_MAX_RUNS days (default 5). "
         "Off by default: turn it on with the toggle on Automation → prompts_changed_sensor, "
         "or `dagster sensor start prompts_changed_sensor`."
     ),
 )
 def prompts_changed_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
-    """Each tick reads rows changed since its cursor and reconciles the recent days (see the prompts README).
+    """Each tick reads prompt rows and themes changed since its cursor and reconciles the recent days (see the prompts README).
 
     Settings: VIDGEN_SENSOR_INTERVAL_SECONDS (60), VIDGEN_SENSOR_MAX_RUNS (5),
     VIDGEN_SENSOR_OVERLAP_SECONDS (300), VIDGEN_SENSOR_LOOKBACK_HOURS (24, first start or reset),
@@ -222,14 +222,14 @@ def prompts_changed_sensor(context: dg.SensorEvaluationContext, warehouse: Wareh
     looked_at = f"after {changes.scanned_since} (watermark {cursor.watermark}, overlap {overlap})"
     if changes.rows:
         reason = (
-            f"{changes.rows} changed rows, none needing a render: days unchanged since their last render "
+            f"{changes.rows} changed rows ({changes.themes} of them themes), none needing a render: days unchanged since their last render "
             f"{_shown(plan.unchanged) or '(none)'}; not yet partitions {_shown(plan.pending) or '(none)'}; "
             f"before the partitions {_shown(plan.before_partitions) or '(none)'}."
         )
     elif changes.scanned:
-        reason = f"No new prompt changes: read {changes.scanned} rows changed {looked_at}, all already handled."
+        reason = f"No new prompt or theme changes: read {changes.scanned} rows changed {looked_at}, all already handled."
     else:
-        reason = f"No prompt rows changed {looked_at}."
+        reason = f"No prompt rows changed {looked_at}, nor themes."
     if plan.gave_up:
         reason += f" Given up until their rows change: {_shown(sorted(plan.gave_up))}."
     return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=next_cursor, asset_events=warnings)

@@ -1,8 +1,9 @@
-"""The day's reel: its passing clips joined in a stable order, plus a contact sheet of the keyframes."""
+"""The day's reel: its passing clips joined in a stable order, cut on the soundtrack's beat, plus a contact sheet."""
 
 import base64
 from contextlib import ExitStack
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from fractions import Fraction
 
 import dagster as dg
 
@@ -14,14 +15,17 @@ from vidgen_assets.lib.generation.providers.summary import failing_share
 from vidgen_assets.lib.generation.recipe import RENDER_VERSIONS, file_sha256, reel_key
 from vidgen_assets.lib.storage.links import browser_links
 from vidgen_assets.lib.video import ReelClip, ReelSettings, compile_reel, contact_sheet, keyframes_preview_md, order_clips
+from vidgen_assets.lib.audio.beats import TRACKER, track_beats
+from vidgen_assets.lib.video.cut_plan import CutPlan, max_shift_setting, plan_cuts
 from vidgen_assets.lib.video.preview import data_uri_markdown
 from vidgen_assets.lib.video.quality import clip_frames
+from vidgen_assets.lib.video.reel_frames import crossfade_frames, retimed_count
 from vidgen_assets.lib.video.reel_preview import reel_preview
 from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage, withdrawal_reason
 
 @dg.asset(
     partitions_def=daily_partitions,
-    ins={"videos": dg.AssetIn()},
+    ins={"videos": dg.AssetIn(), "soundtrack": dg.AssetIn()},
     kinds={"ffmpeg"},
     group_name="vidgen",
     op_tags=CPU_STEP["tags"],
@@ -33,12 +37,15 @@ def reel(
     warehouse: WarehouseResource,
     reel_settings: ReelResource,
     videos: dict,
+    soundtrack: dict,
 ) -> dg.Output:
     """One browser-playable MP4 per day joining the day's passing clips in a stable order, and a contact sheet.
 
-    Built only from the `videos` output of the day (its clips, rows and quality report), and content-addressed:
-    a reel whose key already exists is reused, not written again. A day whose rows were all deleted gets no
-    reel: the output records the day as withdrawn, with the reason.
+    Built from the day's `videos` output (its clips, rows and quality report) and its `soundtrack`: with one,
+    the reel plays it as AAC and each cut moves (by a few held or trimmed frames) to its nearest beat; without
+    one, the audio is VIDGEN_REEL_AUDIO's file, if any. Content-addressed: a reel whose key already exists is
+    reused, not written again. A day whose rows were all deleted gets no reel: the output records the day as
+    withdrawn, with the reason.
     """
     day = partition_day(context)
     store = media.open()
@@ -68,7 +75,17 @@ def reel(
     # A clip plays once, at its first row's place: rows sharing a content key made one and the same file.
     in_order = (included[int(clip.path)] for clip in order_clips(sortable, settings.order))
     ordered = [rows_of_clip[0] for rows_of_clip in _by_key(in_order).values()]
-    key = reel_key([i["key"] for i in ordered], settings, file_sha256(settings.audio_path) if settings.audio_path else None)
+    track = soundtrack if soundtrack and soundtrack.get("key") else None
+    plan, beats, audio_sha256 = None, None, None
+    if track:
+        if settings.audio_path:
+            context.log.info(f"the day's soundtrack {track['key']} plays instead of {settings.audio_path}")
+        settings = replace(settings, audio_path=None)
+        plan, beats = _cut_plan(store, track, ordered, settings.crossfade_s)
+    elif settings.audio_path:
+        audio_sha256 = file_sha256(settings.audio_path)
+    key = reel_key([i["key"] for i in ordered], settings, audio_sha256, soundtrack_key=track and track["key"],
+                   cut_plan=plan and plan.as_dict())  # fmt: skip
     reel_media, sheet_media, preview_media, info_media = (
         f"reels/{day}/{key}{suffix}" for suffix in (".mp4", "-contact.png", "-preview.webp", ".json")
     )
@@ -81,8 +98,9 @@ def reel(
     with ExitStack() as stack:
         if not cache_hit:
             clips = [_reel_clip(i, rows, stack.enter_context(store.local_path(i["media_key"]))) for i in ordered]
+            audio = str(stack.enter_context(store.local_path(track["media_key"]))) if track else settings.audio_path
             with store.writing(reel_media) as path:
-                result = compile_reel(clips, path, settings)
+                result = compile_reel(clips, path, replace(settings, audio_path=audio), plan)
         if sheet_missing:
             keyframe_paths = [stack.enter_context(store.local_path(k["media_key"])) for k in keyframes]
             with store.writing(sheet_media) as path:
@@ -94,7 +112,8 @@ def reel(
     info = store.get_json(info_media)
     if not store.exists(preview_media):  # made with the reel; reels from before previews get theirs now
         with store.local_path(reel_media) as path:
-            preview = reel_preview(path, [clip_frames(i["params"]) for i in ordered],
+            lengths = plan.planned_frames if plan else [clip_frames(i["params"]) for i in ordered]
+            preview = reel_preview(path, lengths,
                                    crossfade_frames=info["crossfade_frames"], fps=info["fps"])  # fmt: skip
         with store.writing(preview_media) as path:
             path.write_bytes(preview.webp)
@@ -106,11 +125,15 @@ def reel(
         "contact_sheet": store.uri(sheet_media) if keyframes else None, "cache_hit": cache_hit,
         "clips": [{"key": i["key"], "num_frames": clip_frames(i["params"]), "fps": i["params"]["fps"]} for i in ordered],
         "excluded": list(_by_key(excluded)), "frames": info["frames"], "crossfade_frames": info["crossfade_frames"],
+        "soundtrack": {"key": track["key"], "uri": track.get("uri")} if track else None,
+        "cut_plan": plan.as_dict() if plan else None,
     }  # fmt: skip
     record_lineage(warehouse.open(), [
         lineage_row(
-            key=key, kind="reel", day=day, uri=reel_uri, parents=[i["key"] for i in ordered],
-            params={**asdict(settings), "stream_copy": info["stream_copy"]}, cache_hit=cache_hit, run_id=context.run_id,
+            key=key, kind="reel", day=day, uri=reel_uri, parents=[i["key"] for i in ordered] + ([track["key"]] if track else []),
+            params={**asdict(settings), "stream_copy": info["stream_copy"],
+                    **({"soundtrack": track["key"], "cut_deltas": list(plan.deltas)} if track else {})},
+            cache_hit=cache_hit, run_id=context.run_id,
         )
     ])  # fmt: skip
     if read.get("fingerprint"):
@@ -139,8 +162,42 @@ def reel(
             "bytes": info["bytes"],
             "stream_copy": info["stream_copy"],
             "order": settings.order,
+            **_beat_metadata(track, plan, beats),
         },
     )
+
+
+def _cut_plan(store, track: dict, ordered: list[dict], crossfade_s: float) -> tuple[CutPlan, dict]:
+    """The soundtrack's beats (tracked once per soundtrack, then read from the store) and the cut plan they give
+    the clips, at the reel's rate: the first clip's, to which the others are retimed."""
+    beats_media = f"beats/{track['key']}-{TRACKER}.json"
+    try:
+        if not store.exists(beats_media):
+            with store.local_path(track["media_key"]) as path:
+                tracked = track_beats(path)
+            store.put_json(beats_media, {"times": tracked.times, "tempo_bpm": tracked.tempo_bpm})
+        beats = store.get_json(beats_media)
+        fps = max(1, round(ordered[0]["params"]["fps"]))
+        lengths = [retimed_count(clip_frames(i["params"]), Fraction(i["params"]["fps"]), Fraction(fps)) for i in ordered]
+        overlap = crossfade_frames(lengths, crossfade_s, fps)
+        return plan_cuts(lengths, fps, beats["times"], max_shift_setting(), overlap), beats
+    except ValueError as error:  # an unreadable soundtrack or a bad VIDGEN_REEL_MAX_SHIFT_FRAMES: no retry mends it
+        raise dg.Failure(f"cannot cut the reel on the beat of soundtrack {track['key']}: {error}", allow_retries=False)
+
+
+def _beat_metadata(track: dict | None, plan: CutPlan | None, beats: dict | None) -> dict:
+    """The soundtrack and how the cuts met its beat, for the UI."""
+    if not track:
+        return {"soundtrack": "none"}
+    return {
+        "soundtrack": dg.MetadataValue.text(str(track.get("uri") or track["key"])),
+        "beats": len(beats["times"]),
+        **({"tempo_bpm": beats["tempo_bpm"]} if beats.get("tempo_bpm") else {}),
+        "cuts_on_beat": plan.on_beat,
+        "cuts_off_beat": plan.off_beat,
+        "max_shift_frames": plan.max_shift_frames,
+        "max_shift_used_frames": plan.max_shift_used,
+    }
 
 
 def _withdrawn(context: dg.AssetExecutionContext, warehouse: WarehouseResource, day, read: dict) -> dg.Output:

@@ -9,12 +9,14 @@ from vidgen_assets.defs.partitions import checked_output, daily_check
 from vidgen_assets.defs.reels.assets import reel
 from vidgen_assets.defs.resources import MediaResource
 from vidgen_assets.lib.video import probe_video, second_opinion
+from vidgen_assets.lib.video.reel_audio import audio_stream_info
 
 
 @daily_check(
     asset=reel,
     description="An FFmpeg tool (system ffprobe, else imageio-ffmpeg's ffmpeg) decodes the reel, and its duration is "
-    "the sum of the included clips' (less crossfades) within one frame.",
+    "the sum of the included clips' (less crossfades, plus the frames a cut plan held or trimmed) within one frame; "
+    "a soundtrack, when the reel has one, lasts as long as the video within one frame.",
 )
 def reel_plays_and_adds_up(context: dg.AssetCheckExecutionContext, media: MediaResource) -> dg.AssetCheckResult:
     # The reel's output names its clips with their frame counts; nothing else is read.
@@ -25,19 +27,27 @@ def reel_plays_and_adds_up(context: dg.AssetCheckExecutionContext, media: MediaR
     with media.open().local_path(manifest["media_key"]) as path:
         probed = second_opinion(path)
         ours = probe_video(path)
+        audio = audio_stream_info(path)
     fps = ours.fps
     expected_s = sum(clip["num_frames"] / clip["fps"] for clip in manifest["clips"])
     expected_s -= manifest["crossfade_frames"] * (len(manifest["clips"]) - 1) / fps
+    expected_s += sum((manifest.get("cut_plan") or {}).get("deltas", [])) / fps  # held (+) or trimmed (-) frames
     within_a_frame = abs(probed["duration_s"] - expected_s) <= 1 / fps + 1e-6
     agree = (probed["frames"], probed["width"], probed["height"]) == (ours.frames, ours.width, ours.height)
+    video_s = ours.frames / fps
+    # The soundtrack is cut or padded to the video; AAC's last packet may run on by part of a 1024-sample frame.
+    audio_fits = audio is None or abs(audio["duration_s"] - video_s) <= 1 / fps + 1e-6
+    sound = "no audio" if audio is None else f"{audio['codec']} audio {audio['duration_s']:.2f} s against {video_s:.2f} s of video"
     return dg.AssetCheckResult(
-        passed=within_a_frame and agree and probed["codec"] == "h264",
+        passed=within_a_frame and agree and probed["codec"] == "h264" and audio_fits,
         description=f"{context.partition_key}: {probed['tool']} reads {probed['frames']} frames, "
-        f"{probed['duration_s']:.2f} s against {expected_s:.2f} s expected",
+        f"{probed['duration_s']:.2f} s against {expected_s:.2f} s expected; {sound}",
         metadata={
             "partition": context.partition_key, "decoder": str(probed["tool"]), "decoder_frames": probed["frames"], "pyav_frames": ours.frames,
             "decoder_duration_s": round(probed["duration_s"], 4), "expected_duration_s": round(expected_s, 4),
-            "codec": str(probed["codec"]),
+            "codec": str(probed["codec"]), "audio_codec": str(audio["codec"]) if audio else "none",
+            "audio_duration_s": round(audio["duration_s"], 4) if audio else 0.0, "video_duration_s": round(video_s, 4),
+            "audio_within_a_frame": audio_fits,
         },  # fmt: skip
     )
 

@@ -10,9 +10,11 @@ from vidgen_assets.defs.resources import WarehouseResource
 
 daily_reel_job = dg.define_asset_job(
     "daily_reel_job",
-    selection=dg.AssetSelection.assets("prompts", "keyframes", "videos", "reel", "render_stats"),
+    selection=dg.AssetSelection.assets(
+        "theme_prompts", "prompts", "keyframes", "videos", "soundtrack", "reel", "render_stats"
+    ),
     partitions_def=daily_partitions,
-    description="Render one day: prompts → keyframes → videos → reel, then its render statistics.",
+    description="Render one day: themes → prompts → keyframes → videos → soundtrack → reel, then its render statistics.",
 )
 
 SCHEDULE_HOUR = int(os.getenv("VIDGEN_SCHEDULE_HOUR", "1"))

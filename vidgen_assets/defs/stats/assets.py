@@ -9,7 +9,7 @@ from vidgen_assets.defs.resources import GenerationResource, WarehouseResource
 from vidgen_assets.defs.stats.run_timings import peak_memory, run_timings
 from vidgen_assets.lib.stats import day_stats, phase_seconds
 from vidgen_assets.lib.stats.chart import png_markdown, stats_chart_png
-from vidgen_assets.lib.stats.format import UI_SHOWN, markdown_table
+from vidgen_assets.lib.stats.format import METRICS_SHOWN, UI_SHOWN, markdown_table
 from vidgen_assets.lib.warehouse.render_stats import lineage_records, read_stats, save_day_stats
 
 CHART_DAYS = 14
@@ -20,12 +20,13 @@ CHART_DAYS = 14
     deps=["videos", "reel"],
     kinds={"pandas", "duckdb"},
     group_name="vidgen",
-    code_version="1",
+    code_version="2",
 )
 def render_stats(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, generation: GenerationResource
 ) -> dg.MaterializeResult:
-    """Per model: clips, cache hits, seconds per clip (p50/p95, by phase), steps/s, memory, cost and queueing.
+    """Per model: clips, cache hits, seconds per clip (p50/p95, by phase), steps/s, memory, cost, queueing and
+    the median of each clip metric (motion, flicker, sharpness, exposure, colour, joins).
 
     Stored in the warehouse table `render_stats` (one row per day × kind × model) for SQL trends.
     """
@@ -51,6 +52,8 @@ def render_stats(
             "chart_bytes": len(png),
             # The columns that fit the pane; the warehouse table and `vidgen stats --format json` hold them all.
             "stats": dg.MetadataValue.md(markdown_table(stats, UI_SHOWN) if len(stats) else "no keyframes or clips recorded"),
+            # Each clip metric's median per model: what the drift check compares with the trailing days.
+            "clip_metrics": dg.MetadataValue.md(markdown_table(clips, METRICS_SHOWN) if len(clips) else "no clips"),
             "clips": int(clips["items"].sum()) if len(clips) else 0,
             "clips_rendered": int(clips["rendered"].sum()) if len(clips) else 0,
             "day_cost_usd": round(float(stats["cost_day_usd"].sum()), 6) if len(stats) else 0.0,

@@ -23,6 +23,7 @@ from vidgen_assets.lib.generation.providers.summary import cost_by_provider, fai
 from vidgen_assets.lib.rules.budget import Budgets, BudgetSettingError, LedgerSpending
 from vidgen_assets.lib.video import clips_poster_md
 from vidgen_assets.lib.video.continuity import add_continuity
+from vidgen_assets.lib.video.metrics import add_start_jumps
 from vidgen_assets.lib.video.quality import check_day_clips
 from vidgen_assets.lib.warehouse.claims import WarehouseClaims
 from vidgen_assets.lib.warehouse.lineage import record_lineage
@@ -123,18 +124,20 @@ def collect_clips(
     rows: dict,
     **shard_results: list,
 ) -> dg.Output:
-    """The day's clips (local and hosted), what the reel orders them by, and their quality report; plus
-    lineage rows. A clip a provider refused fails the report with the provider's code and reason.
+    """The day's clips (local and hosted), what the reel orders them by, and their quality report with each
+    clip's metrics; plus lineage rows. A clip a provider refused fails the report with the provider's code and reason.
 
     Every clip is decoded and checked here, so the report always belongs to this materialization.
     """
     store = media.open()
     results = [result for results in shard_results.values() for result in results]
     items = [item for result in results for item in result["items"]]
-    record_lineage(warehouse.open(), clip_lineage(items, date.fromisoformat(rows["partition"]), context.run_id))
     made = [item for item in items if "failure" not in item]
     quality = {**check_day_clips(made, store), **{i["key"]: refused_quality(i) for i in items if "failure" in i}}
     add_continuity(quality, made, store)
+    add_start_jumps(quality)
+    # Each clip's row carries the metrics its quality check measured (the drift checks read them from lineage).
+    record_lineage(warehouse.open(), clip_lineage(items, date.fromisoformat(rows["partition"]), context.run_id, quality))
     value = {**rows, "items": items, "quality": quality}
     versioned = {
         "keys": sorted(i["key"] for i in items), "rows": rows["rows"],

@@ -7,6 +7,7 @@ from vidgen_assets.defs.resources import ReelResource
 from vidgen_assets.defs.videos.assets import videos
 from vidgen_assets.lib.bounded import shown_lines
 from vidgen_assets.lib.generation.providers.summary import failing_share
+from vidgen_assets.lib.video.metrics import CLIP_SCORE, CLIP_SCORE_UNAVAILABLE, median_metrics
 
 
 @daily_check(
@@ -48,12 +49,22 @@ def videos_quality(context: dg.AssetCheckExecutionContext, reel_settings: ReelRe
                 (f"- `{key}`: {_join_line(join)}" for key, join in joins.items()),
                 rest="- …and {count} more (all in the videos manifest's quality report)",
             )) or "no continuations or end keyframes"),
+            # Medians over the day's clips; per model in render_stats, per clip in lineage and the manifest.
+            "clip_metrics": dg.MetadataValue.md(_metrics_lines(report)),
             "refused_clips": dg.MetadataValue.md("\n".join(shown_lines(
                 (f"- `{key}`: {problems}" for key, problems in refused.items()),
                 rest="- …and {count} more (all in the videos manifest's quality report)",
             )) or "none"),
         },
     )
+
+
+def _metrics_lines(report: dict) -> str:
+    medians = median_metrics(report.values())
+    lines = [f"- {name}: {'-' if value is None else f'{value:.4g}'}" for name, value in medians.items()]
+    if CLIP_SCORE not in medians:
+        lines.append(f"- {CLIP_SCORE}: {CLIP_SCORE_UNAVAILABLE}")
+    return "\n".join(lines)
 
 
 def _join_line(join: dict) -> str:

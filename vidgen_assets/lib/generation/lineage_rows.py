@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..warehouse.lineage import lineage_row
 from .takes import take_keys, take_lineage
@@ -23,8 +23,11 @@ def keyframe_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
     ]  # fmt: skip
 
 
-def clip_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
-    """Lineage rows for clip items, each pointing at its keyframe (none for text-to-video), then their takes."""
+def clip_lineage(items: Sequence[dict], day, run_id: str, quality: Mapping[str, Mapping] | None = None) -> list[dict]:
+    """Lineage rows for clip items, each pointing at its keyframe (none for text-to-video), then their takes.
+
+    `quality` (by clip key, from `check_day_clips`) adds each clip's measured `metrics` to its params.
+    """
     takes = [row for i in items for row in take_lineage(i, day, run_id)]
     return [
         lineage_row(
@@ -32,7 +35,7 @@ def clip_lineage(items: Sequence[dict], day, run_id: str) -> list[dict]:
             parents=shot_parents(i),
             models={"video": {"preset": i["preset"], "model": i["model"], "revision": i["revision"], **_hosted(i)}},
             # The params it was rendered with: an out-of-memory retry's smaller decode chunk shows here.
-            params={**i["params"], "dtype": i["dtype"], **take_keys(i), **_shot(i)},
+            params={**i["params"], "dtype": i["dtype"], **take_keys(i), **_shot(i), **_metrics(quality, i["key"])},
             timings={"render_s": i.get("seconds", 0.0), **i.get("timings", {}), **_task_times(i)},
             device=i.get("device"), cache_hit=i["cache_hit"], run_id=run_id,
         )
@@ -67,6 +70,12 @@ def _sources(items: Sequence[dict], day, run_id: str) -> list[dict]:
                     params={"source_uri": i["source"]["uri"]}, cache_hit=True, run_id=run_id)
         for key, i in sources.items()
     ]  # fmt: skip
+
+
+def _metrics(quality: Mapping[str, Mapping] | None, key: str) -> dict:
+    """The clip's measured metrics, when it was checked (a refused clip has none)."""
+    found = (quality or {}).get(key) or {}
+    return {"metrics": found["metrics"]} if found.get("metrics") else {}
 
 
 def _hosted(item: dict) -> dict:

@@ -97,11 +97,16 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def reel_key(clip_keys: list[str], settings, audio_sha256: str | None) -> str:
+def reel_key(clip_keys: list[str], settings, audio_sha256: str | None, *, soundtrack_key: str | None = None,
+             cut_plan: Mapping[str, Any] | None = None) -> str:
     """`clip_keys` in the reel's effective order; `settings` a ReelSettings (its order and audio path
-    are replaced by that order and the audio's content)."""
+    are replaced by that order and the audio's content). A generated soundtrack stands in for the audio by
+    its key, with the cut plan made from its beats."""
     chosen = {k: v for k, v in asdict(settings).items() if k not in ("order", "audio_path")}
-    return content_key("reel", {
+    recipe = {
         "clips": clip_keys, "settings": chosen, "audio_sha256": audio_sha256,
         "encoder": ENCODER_SETTINGS, "render_version": RENDER_VERSIONS["reel"],
-    })  # fmt: skip
+    }  # fmt: skip
+    if soundtrack_key is not None:  # only then: a reel without a soundtrack keeps the key it always had
+        recipe |= {"soundtrack": soundtrack_key, "cut_plan": dict(cut_plan or {})}
+    return content_key("reel", recipe)

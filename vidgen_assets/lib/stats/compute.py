@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..video.metrics import CLIP_SCORE, METRICS
+
 MODEL_SLOT = {"keyframe": "keyframe", "clip": "video"}  # where each kind names its model in `models`
+CLIP_METRICS = (*METRICS, CLIP_SCORE)  # each clip's measures, in its lineage params' `metrics`
+METRIC_COLUMNS = tuple(f"{name}_p50" for name in CLIP_METRICS)  # their medians per day × model
 
 
 @dataclass
@@ -39,6 +43,8 @@ def flatten(records: pd.DataFrame) -> pd.DataFrame:
     for phase in ("render_s", "denoise_s", "decode_encode_s", "cost_usd"):
         frame[phase] = [t.get(phase) for t in timings]
     frame["steps"] = [p.get("num_inference_steps") or 0 for p in params]
+    for name in CLIP_METRICS:
+        frame[name] = [(p.get("metrics") or {}).get(name) for p in params]
     frame["cache_hit"] = frame["cache_hit"].astype(bool)
     frame["failed"] = ["failure" in m for m in models]  # refused or not delivered: a record, not a clip
     return frame
@@ -110,6 +116,8 @@ def day_stats(
             "pool_wait_p50_s": _quantile(waits, 0.5), "pool_wait_p95_s": _quantile(waits, 0.95),
             "queue_wait_p95_s": _quantile(all_waits, 0.95) if len(all_waits) else round(run.queue_s, 3),
             "run_wall_s": round(run.wall_s, 3),
+            # The medians of the day's clips as they are now (reused ones too): what a drift check compares.
+            **{f"{name}_p50": _quantile(outputs.loc[~outputs["failed"], name], 0.5) for name in CLIP_METRICS},
         })  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -7,6 +7,8 @@ from datetime import date, datetime
 
 import pandas as pd
 
+from ..video.metrics import CLIP_SCORE_UNAVAILABLE
+
 # (column, heading) shown in the terminal and the UI; CSV and JSON carry every column.
 SHOWN = (
     ("day", "day"), ("kind", "kind"), ("model", "model"), ("device", "device"), ("items", "items"),
@@ -14,6 +16,13 @@ SHOWN = (
     ("denoise_s_p50", "denoise p50"), ("decode_encode_s_p50", "dec+enc p50"), ("steps_per_s", "steps/s"),
     ("peak_memory_gb", "peak GB"), ("cost_per_item_usd", "$/item"), ("cost_day_usd", "$/day"),
     ("queue_wait_p95_s", "queue p95 s"), ("run_wall_s", "wall s"),
+)  # fmt: skip
+# Each clip metric's median per day × model (clip rows only), a second table in the terminal.
+METRICS_SHOWN = (
+    ("day", "day"), ("model", "model"), ("motion_p50", "motion"), ("flicker_p50", "flicker"),
+    ("sharpness_p50", "sharpness"), ("luma_mean_p50", "luma"), ("luma_std_p50", "luma std"),
+    ("saturation_p50", "saturation"), ("start_jump_p50", "start jump"), ("join_jump_p50", "join jump"),
+    ("clip_score_p50", "clip score"),
 )  # fmt: skip
 # The few that fit the Dagster UI's metadata pane; the warehouse table and `vidgen stats` hold the rest.
 UI_SHOWN = (
@@ -42,10 +51,10 @@ def _cells(stats: pd.DataFrame, shown=SHOWN) -> list[list[str]]:
     return [[_cell(c, row[c]) for c, _ in shown] for row in stats.to_dict("records")]
 
 
-def aligned_table(stats: pd.DataFrame) -> str:
-    """A plain table: one line per day × kind × model, columns padded to their widest cell."""
-    rows = [[heading for _, heading in SHOWN], *_cells(stats)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(SHOWN))]
+def aligned_table(stats: pd.DataFrame, shown=SHOWN) -> str:
+    """A plain table of the `shown` (column, heading) pairs, one line per row, columns padded to their widest cell."""
+    rows = [[heading for _, heading in shown], *_cells(stats, shown)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(shown))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
 
@@ -53,6 +62,18 @@ def markdown_table(stats: pd.DataFrame, shown=SHOWN) -> str:
     """A Markdown table of the `shown` (column, heading) pairs, days as YYYY-MM-DD."""
     rows = [[heading for _, heading in shown], ["---"] * len(shown), *_cells(stats, shown)]
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def metrics_table(stats: pd.DataFrame) -> str:
+    """The clip metrics' medians per day × model ("-": not measured), and whether prompt alignment was;
+    empty when no clip in `stats` was measured (days rendered before clips had metrics)."""
+    clips = stats[stats["kind"] == "clip"]
+    if clips.reindex(columns=[column for column, _ in METRICS_SHOWN[2:]]).isna().all().all():
+        return ""
+    lines = ["clip metrics (median per day and model):", aligned_table(clips, METRICS_SHOWN)]
+    if clips["clip_score_p50"].isna().all():
+        lines.append(f"clip score: {CLIP_SCORE_UNAVAILABLE}")
+    return "\n".join(lines)
 
 
 def as_csv(stats: pd.DataFrame) -> str:

@@ -1,4 +1,4 @@
-"""Reels with options: clip order, crossfades, burnt-in captions, a soundtrack, a target size.
+"""Reels with options: clip order, crossfades, burnt-in captions, a soundtrack, cuts on its beat, a target size.
 
 Identically encoded clips with no pixel-changing option are stream-copied (lossless, fast);
 anything else is decoded and re-encoded frame by frame, never holding the reel in memory.
@@ -15,11 +15,14 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vidgen_assets.lib.video.cut_plan import CutPlan
 from vidgen_assets.lib.video.encode import FASTSTART, add_video_stream, encode_rgb
 from vidgen_assets.lib.video.probe import StreamHeader, VideoInfo, iter_frames, probe_header, probe_video
 from vidgen_assets.lib.video.reel import copy_clip_packets, stream_signature
 from vidgen_assets.lib.video.reel_audio import AudioTrack
-from vidgen_assets.lib.video.reel_frames import CaptionBand, Crossfader, letterbox, retime, retimed_count
+from vidgen_assets.lib.video.reel_frames import (
+    CaptionBand, Crossfader, crossfade_frames, letterbox, retime, retimed_count, trim_or_hold,
+)  # fmt: skip
 
 ORDERS = ("prompt", "style", "subject")
 
@@ -112,9 +115,16 @@ def order_clips(clips: Sequence[ReelClip], order: str = "prompt") -> list[ReelCl
 
 
 def compile_reel(
-    clips: Sequence[ReelClip], out_path: str | os.PathLike[str], settings: ReelSettings = ReelSettings()
+    clips: Sequence[ReelClip],
+    out_path: str | os.PathLike[str],
+    settings: ReelSettings = ReelSettings(),
+    cut_plan: CutPlan | None = None,
 ) -> ReelResult:
-    """Write the clips as one H.264 yuv420p MP4 (faststart) at ``out_path``."""
+    """Write the clips as one H.264 yuv420p MP4 (faststart) at ``out_path``.
+
+    ``cut_plan`` (clips in the reel's order, made at its frame rate and crossfade) trims or holds each
+    clip's tail so the cuts fall on the beat; a plan that moves no cut leaves a stream copy possible.
+    """
     if not clips:
         raise ValueError("compile_reel needs at least one clip")
     ordered = order_clips(clips, settings.order)
@@ -122,7 +132,10 @@ def compile_reel(
     order = [str(path) for path in paths]
     first = probe_header(paths[0])
     out = Path(out_path)
-    if _may_stream_copy(first, settings):
+    if cut_plan is not None and len(cut_plan.deltas) != len(ordered):
+        raise ValueError(f"the cut plan is for {len(cut_plan.deltas)} clips, the reel has {len(ordered)}")
+    moves_cuts = cut_plan is not None and cut_plan.changes_frames
+    if not moves_cuts and _may_stream_copy(first, settings):
         try:
             _write_copy(out, paths, settings.audio_path)
             return ReelResult(_copied_info(out), True, order)
@@ -131,10 +144,15 @@ def compile_reel(
     width, height = settings.width or first.width, settings.height or first.height
     fps = settings.fps or max(1, round(first.fps))
     headers = [first] + [probe_header(path) for path in paths[1:]]
-    overlap = _crossfade_frames(headers, settings.crossfade_s, fps)
+    lengths = [retimed_count(header.frames, header.fps, Fraction(fps)) for header in headers]
+    overlap = crossfade_frames(lengths, settings.crossfade_s, fps)
+    if moves_cuts and (cut_plan.fps, cut_plan.crossfade_frames) != (fps, overlap):
+        raise ValueError(f"the cut plan was made for {cut_plan.fps} fps and a {cut_plan.crossfade_frames}-frame "
+                         f"crossfade, the reel has {fps} fps and a {overlap}-frame one")  # fmt: skip
+    deltas = cut_plan.deltas if moves_cuts else (0,) * len(ordered)
     try:
         with av.open(str(out), "w", format="mp4", container_options=FASTSTART) as output:
-            _write_encoded(output, ordered, headers, settings, (width, height, fps), overlap)
+            _write_encoded(output, ordered, headers, deltas, settings, (width, height, fps), overlap)
     except BaseException:
         out.unlink(missing_ok=True)
         raise
@@ -195,20 +213,11 @@ def _copied_info(out: Path) -> VideoInfo:
     )
 
 
-def _crossfade_frames(headers: Sequence[StreamHeader], crossfade_s: float, fps: int) -> int:
-    """Frames each transition overlaps: the request, capped by what the shortest clips allow."""
-    wanted = round(crossfade_s * fps)
-    if wanted == 0 or len(headers) < 2:
-        return 0
-    lengths = [retimed_count(header.frames, header.fps, Fraction(fps)) for header in headers]
-    # End clips fade once; middle clips fade in and out, and the two fades must not meet.
-    return min([wanted, lengths[0], lengths[-1]] + [length // 2 for length in lengths[1:-1]])
-
-
 def _write_encoded(
     output: av.container.OutputContainer,
     clips: Sequence[ReelClip],
     headers: Sequence[StreamHeader],
+    deltas: Sequence[int],
     settings: ReelSettings,
     geometry: tuple[int, int, int],
     overlap: int,
@@ -224,8 +233,8 @@ def _write_encoded(
         written += 1
 
     fader = Crossfader(write, overlap)
-    for clip, header in zip(clips, headers):
-        retimed = retime(iter_frames(clip.path), header.fps, Fraction(fps))
+    for clip, header, delta in zip(clips, headers, deltas):
+        retimed = trim_or_hold(retime(iter_frames(clip.path), header.fps, Fraction(fps)), delta)
         frames = (letterbox(frame, width, height) for frame in retimed)
         if settings.captions:
             band = CaptionBand(clip.prompt, width, height)

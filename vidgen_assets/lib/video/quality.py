@@ -1,4 +1,5 @@
-"""Is a clip worth showing? Decode it fully and look for blank, flat or frozen pictures.
+"""Is a clip worth showing? Decode it fully and look for blank, flat or frozen pictures; the same decode
+measures the clip's metrics (`metrics.METRICS`) for comparisons and drift checks.
 
 Luma is Rec. 601 (0.299 R + 0.587 G + 0.114 B) on decoded RGB, 0 = black, 255 = white.
 """
@@ -8,14 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import av
-import numpy as np
 
-_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+from .metrics import METRICS, ClipMetrics, take_joins
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,9 @@ class ClipQuality:
     """What check_clip found; ``problems`` is empty exactly when ``passed``.
 
     ``luma_std`` is the mean of each frame's spatial std; ``motion`` the mean absolute
-    luma difference between consecutive frames (0 for a single frame).
+    luma difference between consecutive frames (0 for a single frame), what the frozen check
+    judges. ``metrics`` holds the clip's `METRICS` (its own ``motion`` is optical flow);
+    ``join_jumps`` a long take's change across each join.
     """
 
     passed: bool
@@ -51,6 +53,8 @@ class ClipQuality:
     luma_mean: float = 0.0
     luma_std: float = 0.0
     motion: float = 0.0
+    metrics: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(METRICS))
+    join_jumps: list[float] = field(default_factory=list)
 
     def as_metadata(self) -> dict[str, object]:
         """Plain values for asset-check metadata, numbers rounded for reading."""
@@ -68,12 +72,13 @@ def check_clip(
     expected_fps: float | None = None,
     expected_size: tuple[int, int] | None = None,
     thresholds: QualityThresholds = QualityThresholds(),
+    joins: Iterable[Iterable[int]] = (),
 ) -> ClipQuality:
-    """Decode ``path`` frame by frame and report problems; never raises for a bad file.
+    """Decode ``path`` frame by frame, measure it and report problems; never raises for a bad file.
 
-    ``expected_size`` is (width, height).
+    ``expected_size`` is (width, height); ``joins`` a long take's join frames (`metrics.take_joins`).
     """
-    stats = _LumaStats()
+    stats = ClipMetrics(joins)
     fps, width, height = 0.0, 0, 0
     try:
         file = Path(path)
@@ -97,7 +102,10 @@ def check_clip(
     except (_Undecodable, av.FFmpegError) as exc:
         return ClipQuality(False, [f"does not decode: {exc}"], stats.frames, fps, width, height)
 
-    quality = ClipQuality(True, [], stats.frames, fps, width, height, stats.mean, stats.std, stats.motion)
+    quality = ClipQuality(
+        True, [], stats.frames, fps, width, height, stats.mean("luma_mean"), stats.mean("luma_std"), stats.mean("change"),
+        stats.result(), stats.join_jumps,
+    )  # fmt: skip
     quality.problems = _problems(quality, expected_frames, expected_fps, expected_size, thresholds)
     quality.passed = not quality.problems
     return quality
@@ -133,38 +141,6 @@ class _Undecodable(Exception):
     """Reason a file cannot be checked, reported as a problem rather than raised."""
 
 
-class _LumaStats:
-    """Running luma statistics; keeps only the previous frame."""
-
-    def __init__(self) -> None:
-        self.frames = 0
-        self._mean_sum = 0.0
-        self._std_sum = 0.0
-        self._motion_sum = 0.0
-        self._previous: np.ndarray | None = None
-
-    def add(self, rgb: np.ndarray) -> None:
-        luma = rgb.astype(np.float32) @ _LUMA_WEIGHTS
-        self._mean_sum += float(luma.mean())
-        self._std_sum += float(luma.std())
-        if self._previous is not None:
-            self._motion_sum += float(np.abs(luma - self._previous).mean())
-        self._previous = luma
-        self.frames += 1
-
-    @property
-    def mean(self) -> float:
-        return self._mean_sum / self.frames if self.frames else 0.0
-
-    @property
-    def std(self) -> float:
-        return self._std_sum / self.frames if self.frames else 0.0
-
-    @property
-    def motion(self) -> float:
-        return self._motion_sum / (self.frames - 1) if self.frames > 1 else 0.0
-
-
 def clip_frames(params: Mapping[str, object]) -> int | None:
     """Frames a clip with these params has: a long take's joins each drop one repeated frame and overlap its crossfade."""
     if params.get("num_frames") is None:
@@ -174,7 +150,7 @@ def clip_frames(params: Mapping[str, object]) -> int | None:
 
 
 def check_day_clips(items: Sequence[Mapping[str, object]], store, thresholds: QualityThresholds = QualityThresholds()) -> dict[str, dict]:
-    """Quality of each manifest clip (by content key), checked against what its row asked for.
+    """Quality and metrics of each manifest clip (by content key), checked against what its row asked for.
 
     `store` is a media store: clips are read through `store.local_path`, one at a time. Each distinct
     clip is decoded once (rows sharing a clip share its result), and the result is kept in the store
@@ -190,6 +166,8 @@ def check_day_clips(items: Sequence[Mapping[str, object]], store, thresholds: Qu
             "expected_frames": None if item.get("source") else clip_frames(params), "expected_fps": params.get("fps"),
             "expected_size": (params["width"], params["height"]) if "width" in params else None,
         }  # fmt: skip
+        if joins := take_joins(params):
+            expected["joins"] = joins
         wanted.setdefault(item["key"], (item["media_key"], expected))
     files = store.versions(media_key for media_key, _ in wanted.values())
     recipes = {
@@ -209,7 +187,7 @@ def check_day_clips(items: Sequence[Mapping[str, object]], store, thresholds: Qu
     return report
 
 
-QUALITY_VERSION = 1  # bump when check_clip measures or judges differently: every clip is checked again
+QUALITY_VERSION = 2  # bump when check_clip measures or judges differently: every clip is checked again
 
 
 def _result_key(clip_key: str, file_version: str, expected: Mapping[str, object], thresholds: QualityThresholds) -> str:

@@ -73,3 +73,17 @@ class AudioTrack:
                     yield converted.to_ndarray()
         except av.FFmpegError as exc:
             raise ValueError(f"cannot decode audio {self._path}: {exc}") from exc
+
+
+def audio_stream_info(path: str | os.PathLike[str]) -> dict | None:
+    """The first audio stream's codec and played duration (its decoded samples, after the encoder's priming
+    is skipped as a player skips it), or None when the file has no audio; ValueError when it does not decode."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                return None
+            stream = container.streams.audio[0]
+            samples = sum(frame.samples for frame in container.decode(stream))
+            return {"codec": stream.codec_context.name, "duration_s": samples / stream.rate, "sample_rate": stream.rate}
+    except av.FFmpegError as exc:
+        raise ValueError(f"cannot decode the audio of {path}: {exc}") from exc

@@ -1,4 +1,4 @@
-"""Frame-stream stages for re-encoded reels: retiming, letterboxing, captions, crossfades.
+"""Frame-stream stages for re-encoded reels: retiming, cuts moved to the beat, letterboxing, captions, crossfades.
 
 Each stage takes and yields (H, W, 3) RGB uint8 frames one at a time, so a reel never
 holds more than a crossfade's worth of frames in memory.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from fractions import Fraction
 
 import numpy as np
@@ -40,6 +40,33 @@ def retime(frames: Iterable[np.ndarray], source_fps: Fraction, target_fps: Fract
 def retimed_count(frames: int, source_fps: Fraction, target_fps: Fraction) -> int:
     """How many frames ``retime`` yields for a clip of ``frames`` frames."""
     return math.ceil(frames * Fraction(target_fps) / Fraction(source_fps))
+
+
+def trim_or_hold(frames: Iterable[np.ndarray], delta: int) -> Iterator[np.ndarray]:
+    """The clip with ``-delta`` frames trimmed from its tail (delta < 0) or its last frame held ``delta`` more
+    times (delta > 0): how a cut plan moves the cut after it. Holds back only ``-delta`` frames to trim."""
+    if delta >= 0:
+        last = None
+        for last in frames:
+            yield last
+        for _ in range(delta if last is not None else 0):
+            yield last
+        return
+    held: deque[np.ndarray] = deque()
+    for frame in frames:
+        held.append(frame)
+        if len(held) > -delta:
+            yield held.popleft()
+
+
+def crossfade_frames(lengths: Sequence[int], crossfade_s: float, fps: int) -> int:
+    """Frames each transition between clips of ``lengths`` frames (at ``fps``) overlaps: ``crossfade_s``,
+    capped by what the shortest clips allow."""
+    wanted = round(crossfade_s * fps)
+    if wanted == 0 or len(lengths) < 2:
+        return 0
+    # End clips fade once; middle clips fade in and out, and the two fades must not meet.
+    return min([wanted, lengths[0], lengths[-1]] + [length // 2 for length in lengths[1:-1]])
 
 
 def letterbox(frame: np.ndarray, width: int, height: int) -> np.ndarray:

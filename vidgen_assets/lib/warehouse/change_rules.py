@@ -2,12 +2,12 @@
 
 The rules, in one place so the sensor stays thin and the clock can be injected in tests:
 
-- a day is a candidate when a row on it changed (insert, update, soft delete), when a row moved
-  away from it, when it is one of the last `reconcile_days` partitions (catches hard deletes and
+- a day is a candidate when a row or a theme on it changed (insert, update, soft delete), when one
+  moved away from it, when it is one of the last `reconcile_days` partitions (catches hard deletes and
   edits that left `updated_at` alone), or when it was a future day with changes and just became a
   partition;
-- a candidate is rendered only when its live rows differ from what its last prompts step read
-  (`day_renders`): a day rendered with the same rows, or never rendered and empty, needs nothing;
+- a candidate is rendered only when its live rows (and themes) differ from what its last prompts step
+  read (`day_renders`): a day rendered with the same rows, or never rendered and empty, needs nothing;
 - a recent day already requested for the same rows is not requested again while its run waits;
 - a day counts as rendered only once its reel is published, so a day whose last run failed differs
   from its last render and is requested again, with a bound: after `max_attempts` failed runs for

@@ -70,6 +70,10 @@ def withdrawal_reason(warehouse: Warehouse, day: date) -> str:
     return f"withdrawn: the day has no live prompt rows ({deleted} deleted){withdraws}"
 
 
+# How `vidgen lineage` lists a chain: from the theme that wrote a row to the day's reel.
+KIND_ORDER = ("theme", "source", "keyframe", "take", "clip", "soundtrack", "reel")
+
+
 def lineage_chain(warehouse: Warehouse, identifier: str) -> dict[str, Any]:
     """The prompt rows, outputs and runs linked to a prompt id or content key.
 
@@ -104,10 +108,10 @@ def lineage_chain(warehouse: Warehouse, identifier: str) -> dict[str, Any]:
         # For a prompt id, its own records (not those of other rows sharing a key); for a key, everyone's.
         is_prompt = any(o["prompt_id"] == identifier for o in latest)
         outputs = sorted(
-            (o for o in latest if o["key"] in linked and (not is_prompt or o["kind"] == "reel" or o["prompt_id"] == identifier)),
-            key=lambda o: (("source", "keyframe", "take", "clip", "reel").index(o["kind"]), o["prompt_id"] or "", o["key"]),
+            (o for o in latest if o["key"] in linked and (not is_prompt or o["kind"] in ("reel", "soundtrack") or o["prompt_id"] == identifier)),
+            key=lambda o: (KIND_ORDER.index(o["kind"]) if o["kind"] in KIND_ORDER else len(KIND_ORDER), o["prompt_id"] or "", o["key"]),
         )
-        prompt_ids = sorted({o["prompt_id"] for o in outputs if o["prompt_id"] and o["kind"] != "reel"})
+        prompt_ids = sorted({o["prompt_id"] for o in outputs if o["prompt_id"] and o["kind"] not in ("reel", "soundtrack")})
         prompts = session.rows(
             "SELECT * FROM prompts WHERE prompt_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY prompt_id", [prompt_ids]
         )
@@ -137,7 +141,11 @@ def _linked_keys(latest: list[dict[str, Any]], identifier: str) -> set[str]:
             stack.extend(parents[parent])
     reels = [o for o in latest if o["kind"] == "reel" and set(o["parent_keys"] or []) & start]
     if reels:
-        linked.add(max(reels, key=lambda o: o["recorded_at"])["key"])
+        reel = max(reels, key=lambda o: o["recorded_at"])
+        linked.add(reel["key"])
+        # The reel's soundtrack: a parent of the reel, not of the identifier's own outputs.
+        kinds = {o["key"]: o["kind"] for o in latest}
+        linked |= {p for p in reel["parent_keys"] or [] if kinds.get(p) == "soundtrack"}
     return linked
 
 

@@ -14,6 +14,9 @@ STATS_COLUMNS = (
     "decode_encode_s_p50", "decode_encode_s_p95", "steps_per_s", "peak_memory_gb", "render_s_total",
     "cost_per_item_usd", "cost_day_usd", "run_queue_s", "pool_wait_p50_s", "pool_wait_p95_s",
     "queue_wait_p95_s", "run_wall_s",
+    # Medians of each clip's metrics (lib/video/metrics.py); NULL for keyframes and where none applied.
+    "motion_p50", "flicker_p50", "sharpness_p50", "luma_mean_p50", "luma_std_p50", "saturation_p50",
+    "start_jump_p50", "join_jump_p50", "clip_score_p50",
 )  # fmt: skip
 _TEXT_COLUMNS = ("kind", "model", "model_id", "device", "run_id")
 _INTEGER_COLUMNS = ("items", "rendered", "cache_hits")

@@ -215,6 +215,51 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         "ALTER TABLE prompts ADD COLUMN restyle_of VARCHAR; ALTER TABLE prompts ADD COLUMN source_uri VARCHAR; "
         "ALTER TABLE prompts ADD COLUMN strength DOUBLE;",
     ),
+    (
+        10,
+        "themes: a day's theme, expanded into prompt rows by the prompt writer; which theme wrote a row",
+        """
+        CREATE TABLE themes (
+            theme_id VARCHAR PRIMARY KEY,
+            scheduled_for DATE NOT NULL,
+            theme VARCHAR NOT NULL,
+            count INTEGER NOT NULL,  -- prompt rows to write
+            style VARCHAR,
+            music_prompt VARCHAR,
+            keyframe_model VARCHAR,  -- preset names for the rows it writes
+            video_model VARCHAR,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+            updated_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+            deleted_at TIMESTAMPTZ,
+            previous_scheduled_for DATE  -- the day a theme moved away from, so both days re-render
+        );
+        CREATE INDEX themes_scheduled_for ON themes (scheduled_for);
+        CREATE INDEX themes_updated_at ON themes (updated_at);
+        CREATE TABLE theme_rejections (
+            theme_id VARCHAR,
+            scheduled_for VARCHAR,  -- as given
+            reason VARCHAR NOT NULL,
+            source VARCHAR,  -- 'import', or the prompt writer
+            rejected_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+        );
+        ALTER TABLE prompts ADD COLUMN source VARCHAR;  -- 'theme:<theme_id>' for rows a theme wrote, else NULL
+        """,
+    ),
+    (
+        11,
+        "render_stats: each clip metric's median per day and model (lib/video/metrics.py), for drift checks",
+        """
+        ALTER TABLE render_stats ADD COLUMN motion_p50 DOUBLE;
+        ALTER TABLE render_stats ADD COLUMN flicker_p50 DOUBLE;
+        ALTER TABLE render_stats ADD COLUMN sharpness_p50 DOUBLE;
+        ALTER TABLE render_stats ADD COLUMN luma_mean_p50 DOUBLE;
+        ALTER TABLE render_stats ADD COLUMN luma_std_p50 DOUBLE;
+        ALTER TABLE render_stats ADD COLUMN saturation_p50 DOUBLE;
+        ALTER TABLE render_stats ADD COLUMN start_jump_p50 DOUBLE;
+        ALTER TABLE render_stats ADD COLUMN join_jump_p50 DOUBLE;
+        ALTER TABLE render_stats ADD COLUMN clip_score_p50 DOUBLE;
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .connections import DUCKDB, POSTGRES, Dialect, Session, is_local_file, is_postgres, open_session, when_unlocked
 from .schema import MIGRATIONS, for_postgres
+from .themes import theme_fingerprints, with_themes
 from .validation import PromptSpec, Rejection
 from .writes import PROMPT_COLUMNS, WriteCounts, classify_staged, printable, stage, upsert_staged
 
@@ -166,7 +167,7 @@ class Warehouse:
         return self.day_snapshot(day, extra)[0]
 
     def day_snapshot(self, day: date, extra: Sequence[str] = ()) -> tuple[list[dict], str]:
-        """The day's live rows and their fingerprint, read from one snapshot so they agree."""
+        """The day's live rows and their fingerprint (with its live themes'), read from one snapshot so they agree."""
         with self.connect() as session, session.transaction(snapshot=True):
             rows = session.rows(
                 f"SELECT {', '.join((*PROMPT_COLUMNS, *extra))} FROM prompts "
@@ -175,6 +176,7 @@ class Warehouse:
             )
             query = f"SELECT {fingerprint_sql(session.dialect)} FROM prompts WHERE scheduled_for = ? AND deleted_at IS NULL"
             (fingerprint,) = session.execute(query, [day]).fetchone()
+            fingerprint = with_themes(fingerprint, theme_fingerprints(session, [day]).get(day))
         return rows, fingerprint
 
     def days_of(self, prompt_ids: Collection[str]) -> dict[str, date]:
@@ -192,7 +194,7 @@ class Warehouse:
             return session.execute(query, [day]).fetchone()[0]
 
     def day_fingerprints(self, days: Collection[date]) -> dict[date, str]:
-        """Current fingerprint of each day's live rows ("0:0" for none); cost follows those days' rows."""
+        """Current fingerprint of each day's live rows and themes ("0:0" for none); cost follows those days' rows."""
         if not days:
             return {}
         with self.connect() as session:
@@ -204,7 +206,8 @@ class Warehouse:
                     {"days": sorted(days), "low": min(days), "high": max(days)},
                 ).fetchall()
             )
-        return {day: found.get(day, EMPTY_FINGERPRINT) for day in days}
+            themes = theme_fingerprints(session, days)
+        return {day: with_themes(found.get(day, EMPTY_FINGERPRINT), themes.get(day)) for day in days}
 
     def record_render(self, day: date, fingerprint: str, run_id: str | None) -> None:
         """What the day's prompts step last read: the reconciliation compares against it."""

@@ -59,7 +59,15 @@ def svd_input(request: ProviderRequest) -> dict:
     }  # fmt: skip
 
 
-MODEL_INPUTS = {"stability-ai/stable-video-diffusion": svd_input, "anotherjesse/zeroscope-v2-xl": zeroscope_input}
+def musicgen_input(request: ProviderRequest) -> dict:
+    """MusicGen's input (a soundtrack, `lib/audio/hosted.py`): the preset's options, the request's prompt and seed."""
+    return {**request.options, "prompt": request.prompt, "seed": request.seed}
+
+
+MODEL_INPUTS = {
+    "stability-ai/stable-video-diffusion": svd_input, "anotherjesse/zeroscope-v2-xl": zeroscope_input,
+    "meta/musicgen": musicgen_input,
+}  # fmt: skip
 
 
 class ReplicateClient:

@@ -1,0 +1,164 @@
+"""Themes in and out: theme files read in chunks, and the prompt rows a theme wrote.
+
+A theme's rows are stored exactly like an import (validated, quarantined in `prompt_rejections` when
+bad) and tagged `source = 'theme:<theme_id>'`. Writing them again is cheap when nothing changed:
+unchanged rows keep their `updated_at`, so only rows whose values changed render again. Rows the
+theme no longer produces (its count lowered), and rows of themes that are gone, are soft-deleted.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from .csv_quotes import extra_lines, swallowed_reason
+from .fields import READ_ERROR, is_blank, normal_id
+from .importer import CHUNK_ROWS, CSV_FIELD_LIMIT, JSON_LINES, _json_rows
+from .validation import Rejection, validate_rows
+
+THEME_HEADER = "theme_id,scheduled_for,theme,count[,style,music_prompt,keyframe_model,video_model]"
+SOURCE_PREFIX = "theme:"
+_DEFAULTS = ("style", "keyframe_model", "video_model")  # a theme's own value fills a row that gives none
+_RETIRE = (
+    "UPDATE prompts SET deleted_at = now(), updated_at = now() WHERE deleted_at IS NULL AND {where} RETURNING prompt_id"
+)
+
+
+def read_theme_chunks(path: str | Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[list[dict]]:
+    """Raw theme rows, `chunk_rows` at a time; a file that cannot be read raises `ValueError` before the first."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    rows = _parquet_rows(path) if suffix == ".parquet" else _json_rows(path) if suffix in JSON_LINES else _csv_rows(path)
+    batch: list[dict] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == chunk_rows:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _parquet_rows(path: Path) -> Iterator[dict]:
+    import duckdb
+
+    try:
+        with duckdb.connect() as connection:  # its own in-memory database: the warehouse is not touched
+            connection.execute("SET TimeZone = 'UTC'")
+            result = connection.execute("SELECT * FROM read_parquet(?)", [str(path)])
+            names = [d[0] for d in result.description]
+            if "theme_id" not in names:
+                raise ValueError(f"{path}: no theme_id column; the columns are {THEME_HEADER}")
+            while batch := result.fetchmany(1024):
+                yield from (dict(zip(names, row)) for row in batch)
+    except duckdb.Error as error:
+        raise ValueError(f"{path}: not a readable Parquet file: {str(error).strip().splitlines()[0]}") from None
+
+
+def _csv_rows(path: Path) -> Iterator[dict]:
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:  # -sig: Excel's BOM
+        reader = csv.DictReader(handle)
+        try:
+            names = [str(n).strip() for n in reader.fieldnames or []]
+        except csv.Error as error:
+            raise ValueError(f"{path}: the header cannot be read: {error}") from None
+        if "theme_id" not in names:
+            other = next((d for d in ";\t|" if d in (names or [""])[0]), None)
+            hint = f" (this file is separated by {other!r}: save it comma-separated)" if other else ""
+            raise ValueError(f"{path}: the header must be {THEME_HEADER}{hint}")
+        reader.fieldnames = names
+        # csv_quotes finds the id column by the prompts' name.
+        id_names = ["prompt_id" if n == "theme_id" else n for n in names]
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                row = {READ_ERROR: f"the CSV record ending on line {reader.line_num} cannot be read: {error}"}
+            else:
+                if swallowed := swallowed_reason(row, id_names, reader.line_num - extra_lines(row)):
+                    row[READ_ERROR] = swallowed
+            yield row
+
+
+def theme_source(theme_id: str) -> str:
+    """The `prompts.source` of the rows a theme wrote."""
+    return f"{SOURCE_PREFIX}{theme_id}"
+
+
+@dataclass
+class ThemeRowsResult:
+    """What writing one theme's rows did: stored rows split into written (new or changed) and unchanged."""
+
+    theme_id: str
+    prompt_ids: list[str] = field(default_factory=list)  # the valid rows, now live, in the order given
+    written: int = 0
+    unchanged: int = 0
+    retired: int = 0  # the theme's earlier rows it no longer produces, soft-deleted
+    rejected: int = 0
+    rejections: list[Rejection] = field(default_factory=list)  # also in `prompt_rejections`
+
+
+def write_theme_rows(
+    warehouse, theme: Mapping, rows: list[dict], keyframe_models: Collection[str], video_models: Collection[str],
+    *, first_day: date | None = None,
+) -> ThemeRowsResult:  # fmt: skip
+    """Validate and store the rows a theme produced, like `vidgen prompts import` (bad rows quarantined in
+    `prompt_rejections`), tag them with the theme, and soft-delete the theme's rows it did not produce.
+
+    Each row gets the theme's day, and its style and models where the row gives none.
+    """
+    from ..generation.params import apply_preset_limits
+
+    theme_id, source = theme["theme_id"], theme_source(theme["theme_id"])
+    filled = [
+        {**{k: theme.get(k) for k in _DEFAULTS if is_blank(row.get(k))}, **row, "scheduled_for": theme["scheduled_for"]}
+        for row in rows
+    ]
+    parts: dict[str, dict[str, str]] = {}
+    specs, rejections = validate_rows(filled, keyframe_models, video_models, first_day=first_day, parts=parts)
+    specs, over_limits = apply_preset_limits(specs, os.getenv("VIDGEN_VIDEO_MODEL", "tiny"))
+    rejections += over_limits
+    counts = warehouse.write_prompts(specs, parts, rejections)
+    ids = [spec.prompt_id for spec in specs]
+    produced = sorted({normal_id(row["prompt_id"]) for row in rows if not is_blank(row.get("prompt_id"))})
+    with warehouse.connect() as session, session.transaction():
+        # `source` is not a render input: tagging leaves `updated_at` (and the day's fingerprint) alone.
+        session.execute(
+            "UPDATE prompts SET source = $source WHERE prompt_id IN (SELECT unnest(CAST($ids AS VARCHAR[]))) "
+            "AND source IS DISTINCT FROM $source", {"ids": ids, "source": source},
+        )  # fmt: skip
+        # `updated_at` moves with `deleted_at`, so the change scan sees the retired rows.
+        retired = session.execute(
+            _RETIRE.format(where="source = $source AND prompt_id NOT IN (SELECT unnest(CAST($ids AS VARCHAR[])))"),
+            {"source": source, "ids": produced},
+        ).fetchall()
+    return ThemeRowsResult(theme_id, ids, counts.written, len(specs) - counts.written, len(retired),
+                           len(rejections), list(rejections))  # fmt: skip
+
+
+def retire_theme_rows(warehouse, day: date, live_theme_ids: Collection[str]) -> int:
+    """Soft-delete the day's rows written by themes not in `live_theme_ids` (deleted, or moved away); returns how many."""
+    where = "scheduled_for = $day AND starts_with(source, $prefix) AND source NOT IN (SELECT unnest(CAST($live AS VARCHAR[])))"
+    live = sorted(theme_source(i) for i in live_theme_ids)
+    with warehouse.connect() as session:
+        return len(session.execute(_RETIRE.format(where=where), {"day": day, "prefix": SOURCE_PREFIX, "live": live}).fetchall())
+
+
+def theme_row_counts(warehouse, theme_ids: Sequence[str]) -> dict[str, int]:
+    """How many live prompt rows each theme has written so far."""
+    with warehouse.connect() as session:
+        found = dict(session.execute(
+            "SELECT substr(source, ?), count(*) FROM prompts WHERE deleted_at IS NULL "
+            "AND source IN (SELECT unnest(CAST(? AS VARCHAR[]))) GROUP BY 1",
+            [len(SOURCE_PREFIX) + 1, [theme_source(i) for i in theme_ids]],
+        ).fetchall())  # fmt: skip
+    return {theme_id: found.get(theme_id, 0) for theme_id in theme_ids}

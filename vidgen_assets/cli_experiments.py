@@ -23,7 +23,7 @@ def _spec(args: argparse.Namespace):
     if args.file:
         try:
             data = yaml.safe_load(Path(args.file).read_text()) or {}
-        except (OSError, yaml.YAMLError) as error:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:  # UTF-16 (Excel's "Unicode text") too
             raise _Refused(f"cannot read {args.file}: {error}") from None
         if isinstance(data, dict) and args.name:
             data["name"] = args.name
@@ -56,6 +56,7 @@ def launch(name: str, verbose: bool = False) -> None:
     import dagster as dg
 
     from vidgen_assets.definitions import build_definitions
+    from vidgen_assets.lib.dead_runs import reap_dead_cli_runs
     from vidgen_assets.runner import use_dagster_home
     from vidgen_assets.terminal import QUIET_RUN_CONFIG
 
@@ -63,6 +64,8 @@ def launch(name: str, verbose: bool = False) -> None:
     job = build_definitions().resolve_job_def("experiment_job")
     tags = {"vidgen/launched_by": "cli", "vidgen/host": socket.gethostname(), "vidgen/pid": str(os.getpid())}
     with dg.DagsterInstance.get() as instance:
+        # A run left "started" by a killed `vidgen` would hold the `gpu` pool forever: end it first.
+        reap_dead_cli_runs(instance, print)
         if not instance.has_dynamic_partition(PARTITIONS, name):
             instance.add_dynamic_partitions(PARTITIONS, [name])
         result = job.execute_in_process(
@@ -97,12 +100,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (ExperimentError, _Refused) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    save_spec(store, spec)
-    try:
-        launch(spec.name, args.verbose)
-    except RuntimeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    from vidgen_assets.lib.day_lock import experiment_lock, hold_run_day
+
+    # One launcher of a name at a time: the run reads the spec stored here, so a second launcher waits.
+    with hold_run_day(experiment_lock(spec.name), {"launched_by": "cli"}, on_wait=print):
+        save_spec(store, spec)
+        try:
+            launch(spec.name, args.verbose)
+        except RuntimeError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     _print(load_result(store, spec.name), args.format)
     return 0
 

@@ -94,6 +94,8 @@ def cmd_themes_list(args: argparse.Namespace) -> int:
         print(f"{theme['theme_id']:<30} {text:<36} {theme['count']:>5} {written[theme['theme_id']]:>5}  "
               f"{theme['music_prompt'] or '-'}")  # fmt: skip
     print(f"{len(themes)} themes scheduled for {args.date}; {rejected} rejections recorded for it")
+    for rejection in theme_rejections(store, args.date)[-PRINTED_REJECTIONS:]:  # the newest, with their reasons
+        print(f"rejected {rejection['theme_id']!r} ({rejection['source']}): {rejection['reason']}")
     return 0
 
 

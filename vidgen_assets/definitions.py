@@ -11,7 +11,7 @@ from vidgen_assets.lib.quiet import quiet_libraries
 quiet_libraries()
 
 from vidgen_assets.lib import environment  # noqa: E402
-from vidgen_assets.lib.day_lock import hold_run_day  # noqa: E402
+from vidgen_assets.lib.day_lock import experiment_lock, hold_run_day  # noqa: E402
 from vidgen_assets.lib.environment import Environment, get_environment, media_uri  # noqa: E402
 
 EXECUTORS = ("in_process", "multiprocess", "k8s")
@@ -41,6 +41,8 @@ class OneWriterPerDayExecutor(dg.Executor):
         if day is None:  # not a one-day run: nothing to guard
             yield from self._inner.execute(plan_context, execution_plan)
             return
+        if dg.AssetKey("experiment") in (run.asset_selection or ()):  # its partition is an experiment's name
+            day = experiment_lock(day)
         holder = {"run_id": run.run_id, "launched_by": run.tags.get("vidgen/launched_by") or "dagster"}
         with hold_run_day(day, holder, on_wait=plan_context.log.info):
             yield from self._inner.execute(plan_context, execution_plan)

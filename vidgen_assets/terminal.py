@@ -75,8 +75,10 @@ class StageProgress:
             detail = f"{total} rows, {meta.get('rows_rejected', 0)} rejected"
         elif stage == "theme_prompts":
             themes = int(meta.get("themes", 0))
-            detail = (f"{themes} themes, {meta.get('prompt_rows', 0)} rows written, {meta.get('model_calls', 0)} model calls"
-                      if themes else "no themes")  # fmt: skip
+            rejected = int(meta.get("themes_rejected", 0))
+            detail = (f"{themes} themes, {meta.get('prompt_rows', 0)} rows ({meta.get('rows_written', 0)} new or changed), "
+                      f"{meta.get('model_calls', 0)} model calls" if themes else "no themes") + (
+                f", {rejected} REJECTED (reasons: vidgen themes list --date D)" if rejected else "")  # fmt: skip
         elif stage == "soundtrack":
             seconds = meta.get("duration_s")
             detail = f"{seconds} s of music" + (" (reused)" if meta.get("cache_hit") else "") if seconds else "none"

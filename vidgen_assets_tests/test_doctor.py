@@ -1,4 +1,4 @@
-"""`vidgen doctor`'s checks of settings that fail later and far away: VIDGEN_FIRST_DAY and the SQLAlchemy pin."""
+"""`vidgen doctor`'s checks of settings that fail later and far away: VIDGEN_FIRST_DAY, the SQLAlchemy pin, music and LLM."""
 
 from __future__ import annotations
 
@@ -39,3 +39,18 @@ def test_run_checks_reports_both_without_raising(vidgen_home, monkeypatch):
     monkeypatch.setattr(doctor, "_warehouse", lambda: doctor.Check("warehouse", True, "skipped here"))
     checks = {c.name: c for c in doctor.run_checks(lambda: None)}
     assert not checks["VIDGEN_FIRST_DAY"].ok and not checks["SQLAlchemy"].ok
+
+
+def test_music_and_prompt_writer_settings_that_would_fail_are_named(vidgen_home, monkeypatch):
+    monkeypatch.setenv("VIDGEN_MUSIC_MODEL", "nosuch")
+    monkeypatch.setenv("VIDGEN_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    checks = {c.name: c for c in doctor.run_checks(lambda: None)}
+    assert checks["music model"].status == "MISSING" and "unknown music model 'nosuch'" in checks["music model"].detail
+    assert checks["prompt writer"].status == "MISSING" and "VIDGEN_LLM_MODEL is not" in checks["prompt writer"].detail
+    # A model named but nothing listening: a warning (theme days are rejected), and the key never shown.
+    monkeypatch.setenv("VIDGEN_LLM_MODEL", "m")
+    monkeypatch.setenv("VIDGEN_LLM_API_KEY", "sk-doctor-secret-123")
+    monkeypatch.setenv("VIDGEN_MUSIC_MODEL", "tiny-music")
+    found = doctor._writer()
+    assert found.status == "warn" and "unreachable" in found.detail and "sk-doctor" not in found.detail
+    assert [c.status for c in doctor._music()] == ["ok", "ok"]

@@ -151,12 +151,24 @@ def test_yaml_experiment_reuses_every_clip_already_made(experiment, home, tmp_pa
         (["num_inference_steps=1"], [], "at least 2 variants"),
         (["", "num_frames=4"], ["--sample", "2", "--ids", "nope"], "either a sample size"),
         (["", "num_frames=4"], ["--ids", "nope"], "not among the day's valid rows: nope"),
+        # Knobs out of range are refused as an import refuses them, before anything renders.
+        (["", "num_inference_steps=0"], [], "cannot render demo-"),
+        (["", "fps=0"], [], "cannot render demo-"),
+        (["", "strength=5"], [], "cannot render demo-"),
+        (["", "device=cuda"], [], "this machine has 0 CUDA device(s)"),
     ],
 )
 def test_bad_specs_are_clear_errors(experiment, capsys, variants, extra, message):
     args = ["experiment", "run", "bad", "--date", DAY, *(["--sample", "2"] if not extra else extra)]
     assert main(args + [a for v in variants for a in ("--variant", v)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_spec_saved_as_utf16_is_one_clear_error(experiment, tmp_path, capsys):
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"name: u16\ndate: {DAY}\nsample: 2\nvariants: ['', 'seed=3']\n", encoding="utf-16")
+    assert main(["experiment", "run", "--file", str(path)]) == 2
+    assert f"cannot read {path}" in capsys.readouterr().err
 
 
 def test_show_of_an_unknown_experiment_says_how_to_start_it(experiment, capsys):

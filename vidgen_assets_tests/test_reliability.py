@@ -144,7 +144,8 @@ def test_hostile_rows_are_quarantined_and_the_good_rows_render(vidgen_home, tmp_
         tables = sorted(r[0] for r in connection.execute("SELECT table_name FROM information_schema.tables").fetchall())
     assert stored == ["good-big-seed", "good-emoji", "good-sql"]
     assert len(reasons) == len(rows) - 3 >= 30 and all(reason for _, reason in reasons)
-    assert tables == ["clips", "day_renders", "prompt_rejections", "prompts", "provider_claims", "render_stats", "schema_migrations", "spend"]
+    assert tables == ["clips", "day_renders", "prompt_rejections", "prompts", "provider_claims", "render_stats",
+                      "schema_migrations", "spend", "theme_rejections", "themes"]  # fmt: skip
     reel = probe_video(run_day(TEST_DAY))
     assert reel.frames == 3 * 8
 

@@ -53,7 +53,10 @@ def params_for(preset, **row) -> ClipParams:
 
 
 def test_each_tiny_preset_builds_its_own_model(models_dir):
+    from vidgen_assets.lib.audio.presets import MUSIC_PRESETS
+
     tiny = [preset for task in PRESETS.values() for preset in task.values() if preset.builder == "tiny"]
+    tiny += [preset for preset in MUSIC_PRESETS.values() if preset.builder == "tiny"]  # the soundtrack's
     assert {tiny_kind(p.task, p.name) for p in tiny} == set(TINY_BUILDERS)
     for preset in (FLF2V, V2V):  # keyed by task alone, tiny-flf2v was built as an SVD
         path = resolve_weights(preset, models_dir)
@@ -179,10 +182,10 @@ def tiny_ltx_condition_pipeline():
     from diffusers import LTXVideoTransformer3DModel
     from transformers import T5Config, T5EncoderModel
 
-    from vidgen_assets.lib.generation.tiny import _unigram_tokenizer
+    from vidgen_assets.lib.generation.tiny import unigram_tokenizer
 
     torch.manual_seed(0)
-    tokenizer = _unigram_tokenizer()
+    tokenizer = unigram_tokenizer()
     vae = AutoencoderKLLTXVideo(
         latent_channels=8, block_out_channels=(8,) * 4, decoder_block_out_channels=(8,) * 4,
         layers_per_block=(1,) * 5, decoder_layers_per_block=(1,) * 5, decoder_inject_noise=(False,) * 5,

@@ -90,9 +90,11 @@ def test_a_rendered_day_reads_right_in_the_ui(dagster_dev):
     driver = browser()
     ARTIFACTS.mkdir(exist_ok=True)
     try:
-        # The asset graph: the whole day's chain, render_stats included.
-        driver.get(f"{base}/asset-groups")
-        wait_for(lambda: all(a in page_text(driver) for a in ("prompts", "reel", "render_stats")), 60, "the asset graph")
+        # The asset graph of the daily group: the whole day's chain, render_stats included (the global
+        # graph folds each group, `vidgen` and `experiments`, into one box).
+        driver.get(f"{base}/locations/vidgen_assets/asset-groups/vidgen")
+        wait_for(lambda: all(a in page_text(driver) for a in ("theme_prompts", "prompts", "soundtrack", "reel", "render_stats")),
+                 60, "the asset graph")  # fmt: skip
         driver.save_screenshot(str(ARTIFACTS / "ui_asset_graph.png"))
 
         # The reel's partition: made by the daily job, not a hidden asset job.

@@ -71,6 +71,11 @@ def hold_day(
         yield
 
 
+def experiment_lock(name: str) -> str:
+    """The lock an experiment's runs take: not its name alone, as an experiment named like a day is not that day."""
+    return f"experiment-{name}"
+
+
 def hold_run_day(day: str, holder: Mapping[str, object], on_wait: Callable[[str], None] = print):
     """The day's lock where every writer of the day sees it: in the PostgreSQL warehouse, else `$DAGSTER_HOME/locks`."""
     target = environment.warehouse_target()

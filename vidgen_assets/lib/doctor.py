@@ -157,12 +157,64 @@ def _dagster_home() -> Check:
 Probe = tuple[str, Callable[[], "Check | list[Check]"]]
 
 
+def _music() -> list[Check]:
+    """The soundtrack's model (a day with a music prompt renders with it) and the reel's beat tracker."""
+    from .audio.presets import MUSIC_PRESETS, check_music_model, hosted_music_presets, music_model_name
+    from .generation.loader import local_weights
+    from .generation.providers.registry import KEY_VARIABLES
+
+    name = music_model_name()
+    check_music_model(name)  # an unknown name stops the code location from loading: required
+    label = f"music model {name}"
+    if name in MUSIC_PRESETS and MUSIC_PRESETS[name].builder:
+        found = Check(label, True, "built locally, no weights needed")
+    elif name in MUSIC_PRESETS:
+        preset = MUSIC_PRESETS[name]
+        where = local_weights(preset, environment.models_dir())
+        pinned = f"{preset.repo_id}@{(preset.revision or 'unpinned')[:12]}"
+        found = Check(label, where is not None, f"{pinned} at {where}" if where else
+                      f"{pinned} not in {environment.models_dir()}: days with a music prompt fail", required=False)  # fmt: skip
+    else:
+        variable = KEY_VARIABLES[hosted_music_presets()[name].provider]
+        found = Check(label, bool(os.getenv(variable)), f"hosted; {variable} " + ("set" if os.getenv(variable) else
+                      "not set: days with a music prompt fail"), required=False)  # fmt: skip
+    try:
+        from importlib.metadata import version
+
+        beats = Check("beat tracker", True, f"librosa {version('librosa')}", required=False)
+    except Exception as error:  # the reel of a day with music fails without it
+        beats = Check("beat tracker", False, f"librosa is not installed ({error}): run `make setup`", required=False)
+    return [found, beats]
+
+
+def _writer() -> Check:
+    """Where themes are written into prompt rows: offline, or an OpenAI-compatible endpoint that answers."""
+    import httpx
+
+    from .themes import writer_settings_from_env
+
+    settings = writer_settings_from_env()  # a bad VIDGEN_LLM_* variable: required, every theme day fails
+    if settings.offline:
+        return Check("prompt writer", True, "offline (no VIDGEN_LLM_BASE_URL): themes expand through the word lists")
+    url = settings.completions_url.replace("/chat/completions", "/models", 1)
+    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    where = f"{settings.model} at {settings.shown_url.rsplit('/chat/completions', 1)[0]}"
+    try:
+        status = httpx.get(url, headers=headers, timeout=5.0).status_code
+    except httpx.HTTPError as error:  # the message names the host only: never the key
+        return Check("prompt writer", False, f"{where} unreachable ({type(error).__name__}): themes will be rejected",
+                     required=False)  # fmt: skip
+    if status in (401, 403):
+        return Check("prompt writer", False, f"{where} refused VIDGEN_LLM_API_KEY (HTTP {status})", required=False)
+    return Check("prompt writer", True, f"{where} answers (GET /models: HTTP {status})", required=False)
+
+
 def run_checks(s3_client_factory: Callable[[], object], extra: Sequence[Probe] = ()) -> list[Check]:
     """Every check (plus `extra` (name, probe) pairs); one that raises becomes a failed check, never a crash."""
     results: list[Check] = []
     probes: list[Probe] = [
         ("VIDGEN_FIRST_DAY", _first_day), ("SQLAlchemy", _sqlalchemy), ("warehouse", _warehouse), ("media store", lambda: _media(s3_client_factory)), ("PyAV codecs", _codecs),
-        ("models", _presets), ("GPU", _gpu), ("reel check decoder", _second_opinion), ("DAGSTER_HOME", _dagster_home),
+        ("models", _presets), ("music model", _music), ("prompt writer", _writer), ("GPU", _gpu), ("reel check decoder", _second_opinion), ("DAGSTER_HOME", _dagster_home),
         *extra,
     ]  # fmt: skip
     for name, probe in probes:

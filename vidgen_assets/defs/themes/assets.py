@@ -11,7 +11,9 @@ from vidgen_assets.lib.bounded import shown_lines
 from vidgen_assets.lib.generation import VIDEO_TASKS, preset_names
 from vidgen_assets.lib.storage import content_key
 from vidgen_assets.lib.warehouse.lineage import lineage_row, record_lineage
-from vidgen_assets.lib.warehouse.themes import day_themes, reject_theme, retire_theme_rows, write_theme_rows
+from vidgen_assets.lib.warehouse.themes import (
+    clear_theme_rejections, day_themes, reject_theme, retire_theme_rows, write_theme_rows,
+)  # fmt: skip
 from vidgen_assets.lib.themes import WriterConfigError, write_theme
 
 
@@ -50,6 +52,7 @@ def theme_prompts(
             reject_theme(store, theme, reply.rejection, source="theme_prompts")
             problems.append(f"theme {theme['theme_id']!r} not written: {reply.rejection}")
         else:
+            clear_theme_rejections(store, theme["theme_id"], source="theme_prompts")
             result = write_theme_rows(store, theme, reply.rows, keyframe_models, video_models)
             entry.update(prompt_ids=list(result.prompt_ids), written=result.written, unchanged=result.unchanged,
                          retired=result.retired, rejected=result.rejected)  # fmt: skip

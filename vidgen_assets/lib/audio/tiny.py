@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..generation.tiny import TINY_BUILDERS, TINY_SEED, _unigram_tokenizer, tiny_kind
+from ..generation.tiny import TINY_SEED, unigram_tokenizer
 
 TINY_SAMPLE_RATE = 16_000
 _DOWNSAMPLING = (4, 4, 4)  # 64 audio samples per latent frame
@@ -27,7 +27,7 @@ def build_tiny_music(target: Path) -> None:
     from transformers import T5Config, T5EncoderModel
 
     torch.manual_seed(TINY_SEED)
-    tokenizer = _unigram_tokenizer()
+    tokenizer = unigram_tokenizer()
     tokenizer.model_max_length = 32  # prompts are padded to this; the real model's T5 takes 128
     text_encoder = T5EncoderModel(
         T5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=2, num_heads=2)
@@ -56,7 +56,3 @@ def build_tiny_music(target: Path) -> None:
         vae=vae, text_encoder=text_encoder, projection_model=projection, tokenizer=tokenizer,
         transformer=transformer, scheduler=scheduler,
     ).save_pretrained(target)  # fmt: skip
-
-
-# The generation loader builds tiny presets through this registry, keyed by `<task>/<preset>`.
-TINY_BUILDERS[tiny_kind(MUSIC_TASK, "tiny-music")] = build_tiny_music

@@ -29,12 +29,10 @@ FIGURES = (
 
 
 def metric_names(qualities: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The quality check's metrics (`lib/video/metrics.py`), then any other metric a clip reported."""
-    try:
-        from ..video.metrics import METRICS
-    except ImportError:  # the check measures no metrics yet: nothing to list but what clips report
-        METRICS = ()
-    names = list(METRICS)
+    """The quality check's metrics (`lib/video/metrics.py`) and prompt alignment, then any other a clip reported."""
+    from ..video.metrics import CLIP_SCORE, METRICS
+
+    names = [*METRICS, CLIP_SCORE]  # prompt alignment is listed, as unavailable, when no clip has it
     for quality in qualities:
         names += [name for name in (quality.get("metrics") or {}) if name not in names]
     return names

@@ -208,9 +208,23 @@ def variant_rows(rows: Sequence[Mapping[str, Any]], variant: Variant) -> list[di
 
 def check_rows(spec: ExperimentSpec, rows: Sequence[Mapping[str, Any]], default_video_model: str) -> None:
     """Every variant must be able to render every row: the daily run's preset limits and shot modes."""
+    from ..generation.loader import cuda_device_count
+    from ..generation.presets import preset_names
+    from ..warehouse.validation import RowError, validate_row
+
     problems = []
     for variant in spec.variants:
+        device = str(variant.options().get("device") or "")
+        if device.startswith("cuda") and int(device.partition(":")[2] or 0) >= cuda_device_count():
+            problems.append(f"variant {variant.label!r}: device {device!r}, but this machine has {cuda_device_count()} "
+                            "CUDA device(s)")  # fmt: skip
         for row in variant_rows(rows, variant):
+            try:  # the knobs as an import checks them: ranges, types, the models' names
+                validate_row({**row, "scheduled_for": str(row["scheduled_for"])}, preset_names("text-to-image"),
+                             preset_names(*VIDEO_TASKS))  # fmt: skip
+            except RowError as error:
+                problems.append(f"variant {variant.label!r} cannot render {row['prompt_id']}: {error}")
+                continue
             preset = get_preset(row.get("video_model") or default_video_model, *VIDEO_TASKS)
             if problem := preset_limit_error(row, preset) or mode_error(row, preset):
                 problems.append(f"variant {variant.label!r} cannot render {row['prompt_id']}: {problem}")

@@ -119,7 +119,7 @@ def build_tiny_image_to_video(target: Path) -> None:
     pipeline.save_pretrained(target)
 
 
-def _unigram_tokenizer():
+def unigram_tokenizer():
     """A T5-style Unigram tokenizer over lowercase letters and digits, made offline."""
     from transformers import T5Tokenizer
 
@@ -135,7 +135,7 @@ def wan_text_components(**transformer_config) -> dict:
     from transformers import UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(TINY_SEED)
-    tokenizer = _unigram_tokenizer()
+    tokenizer = unigram_tokenizer()
     text_encoder = UMT5EncoderModel(
         UMT5Config(vocab_size=len(tokenizer), d_model=32, d_kv=16, d_ff=37, num_layers=2, num_heads=2)
     )
@@ -163,7 +163,15 @@ TINY_BUILDERS = {
     "text-to-video/tiny-t2v": build_tiny_text_to_video,
     "image-to-video/tiny-flf2v": build_tiny_first_last,
     "video-to-video/tiny-v2v": build_tiny_restyle,
+    "text-to-audio/tiny-music": lambda target: _build_tiny_music(target),
 }
+
+
+def _build_tiny_music(target: Path) -> None:
+    """The soundtrack's tiny StableAudio (`lib/audio/tiny.py`), imported only when it is built."""
+    from ..audio.tiny import build_tiny_music
+
+    build_tiny_music(target)
 
 
 def _make_world_readable(root: Path) -> None:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..video.metrics import CLIP_SCORE, METRICS
 
-MODEL_SLOT = {"keyframe": "keyframe", "clip": "video"}  # where each kind names its model in `models`
+MODEL_SLOT = {"keyframe": "keyframe", "clip": "video", "soundtrack": "music"}  # where each kind names its model in `models`
 CLIP_METRICS = (*METRICS, CLIP_SCORE)  # each clip's measures, in its lineage params' `metrics`
 METRIC_COLUMNS = tuple(f"{name}_p50" for name in CLIP_METRICS)  # their medians per day × model
 

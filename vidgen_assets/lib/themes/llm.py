@@ -7,14 +7,13 @@ or URL ends the theme at once. Every message that leaves this module has the API
 
 from __future__ import annotations
 
-import base64
-import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 
+from ..http_common import redact, retry_after_s
 from .reply import ReplyProblem, parse_prompts, reply_content, request_body
 from .settings import WriterSettings
 
@@ -30,32 +29,6 @@ class LlmAnswer:
     rejection: str | None = None
     calls: int = 0
     waited_s: float = 0.0  # throttle and reconnect waits so far, against `max_wait_s`
-
-
-def redact(text: str, secret: str) -> str:
-    """`text` with the key blanked: as is, and base64 (standard and URL-safe, at each of the three offsets it
-    can take inside a longer encoded string such as basic auth's `user:key`)."""
-    if not secret:
-        return text
-    raw, forms = secret.encode(), {secret}
-    for encode in (base64.b64encode, base64.urlsafe_b64encode):
-        for shift in range(3):  # the whole 3-byte groups from each offset encode alike wherever the key sits
-            forms.add(encode(raw[shift:][: (len(raw) - shift) // 3 * 3]).decode())
-    for form in sorted((f for f in forms if len(f) >= 6), key=len, reverse=True):
-        text = text.replace(form, "***")
-    return text
-
-
-def retry_after_s(headers: httpx.Headers) -> float | None:
-    """`Retry-After` as seconds or an HTTP date; None when absent or unreadable."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if email.utils.parsedate_tz(value) else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
 def error_message(response: httpx.Response) -> str:
@@ -135,7 +108,7 @@ def ask_model(
                     answer.rejection = reason
                     break
                 pause = retry_after_s(response.headers)
-                why = f"{settings.shown_url} kept answering HTTP {response.status_code}: {error_message(response)}"
+                why = f"{settings.shown_url} answered HTTP {response.status_code}: {error_message(response)}"
                 why += "" if pause is None else f" (asked to wait {pause:.0f} s more)"
                 # Retry-After is a floor: a server that keeps saying 0 still gets a growing pause.
                 if not wait(max(pause or 0.0, backoff), why):

@@ -145,6 +145,12 @@ def write_theme_rows(
                            len(rejections), list(rejections))  # fmt: skip
 
 
+def clear_theme_rejections(warehouse, theme_id: str, source: str) -> None:
+    """Forget `source`'s earlier verdict on a theme it has now expanded (as a valid re-import clears a row's)."""
+    with warehouse.connect() as session:
+        session.execute("DELETE FROM theme_rejections WHERE theme_id = ? AND source = ?", [theme_id, source])
+
+
 def retire_theme_rows(warehouse, day: date, live_theme_ids: Collection[str]) -> int:
     """Soft-delete the day's rows written by themes not in `live_theme_ids` (deleted, or moved away); returns how many."""
     where = "scheduled_for = $day AND starts_with(source, $prefix) AND source NOT IN (SELECT unnest(CAST($live AS VARCHAR[])))"

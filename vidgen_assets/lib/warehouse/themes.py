@@ -18,7 +18,7 @@ from pathlib import Path
 from .connections import Session
 from .fields import MAX_ID_CHARS, MAX_PART_CHARS, READ_ERROR, RowError, checked_text, is_blank, normal_id, parse_day
 from .theme_io import read_theme_chunks
-from .theme_io import ThemeRowsResult, retire_theme_rows, theme_row_counts, write_theme_rows  # noqa: F401  (callers import them from here)
+from .theme_io import ThemeRowsResult, clear_theme_rejections, retire_theme_rows, theme_row_counts, write_theme_rows  # noqa: F401  (callers import them from here)
 from .writes import printable
 
 MAX_THEME_COUNT = 200

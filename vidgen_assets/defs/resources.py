@@ -65,8 +65,10 @@ class GenerationResource(dg.ConfigurableResource):
     cpu_offload: bool = False
     vae_slicing: bool = False
     vae_tiling: bool = False
-    attention_backend: str = ""
+    attention_backend: str = ""  # "native", "flash", "_flash_3" or "sage" (its kernel must be installed)
     compile_denoiser: bool = False
+    channels_last: bool = False
+    overlap_encode: bool = False  # a shard encodes clip N on a CPU thread while clip N+1 denoises (SVD clips)
     models_dir: str = ""
 
     def resolved_device(self) -> str:
@@ -92,6 +94,7 @@ class GenerationResource(dg.ConfigurableResource):
         options = LoadOptions(
             cpu_offload=self.cpu_offload, vae_slicing=self.vae_slicing, vae_tiling=self.vae_tiling,
             attention_backend=self.attention_backend or None, compile_denoiser=self.compile_denoiser,
+            channels_last=self.channels_last,
         )  # fmt: skip
         return PIPELINES.get(get_preset(name, task), models_dir, device=self.device, dtype=self.dtype, options=options)
 
@@ -244,6 +247,11 @@ def resources() -> dg.Definitions:
                 s_per_clip=float(os.getenv("VIDGEN_S_PER_CLIP", str(DEFAULT_S_PER_CLIP))),
                 s_per_keyframe=float(os.getenv("VIDGEN_S_PER_KEYFRAME", str(DEFAULT_S_PER_KEYFRAME))),
                 price_per_gpu_hour=float(os.getenv("VIDGEN_PRICE_PER_GPU_HOUR", "0")),
+                # GPU levers (lib/generation/levers.py), all off unless set.
+                attention_backend=os.getenv("VIDGEN_ATTENTION_BACKEND", ""),
+                compile_denoiser=os.getenv("VIDGEN_COMPILE", "") == "1",
+                channels_last=os.getenv("VIDGEN_CHANNELS_LAST", "") == "1",
+                overlap_encode=os.getenv("VIDGEN_OVERLAP_ENCODE", "").lower() in ("1", "true"),
             ),
             "providers": providers_resource(),
             "music": music_resource(),

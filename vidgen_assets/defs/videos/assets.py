@@ -72,7 +72,8 @@ def render_clips_shard(
     profile = StepProfile(total=len(shard), device=generation.resolved_device())
     with permanent_errors_fail_fast(context):
         items = render_clip_shard(
-            shard, media.open(), generation.pipeline, profile, report=context.log.info, dtype_of=generation.dtype_of
+            shard, media.open(), generation.pipeline, profile, report=context.log.info, dtype_of=generation.dtype_of,
+            overlap_encode=generation.overlap_encode,
         )
     return {"items": items, "profile": shard_summary(profile, PIPELINES.stats.loads, PIPELINES.stats.load_seconds)}
 

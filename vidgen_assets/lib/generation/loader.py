@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .levers import apply_levers, check_attention_backend
 from .presets import ModelPreset
 from .shape import build_shape_pipeline
 from .tiny import TINY_BUILD_VERSION, ensure_tiny_model, tiny_kind
@@ -155,8 +156,11 @@ class LoadOptions:
     cpu_offload: bool = False  # keep only the running component on the GPU (slower, far less memory)
     vae_slicing: bool = False
     vae_tiling: bool = False
-    attention_backend: str | None = None  # e.g. "flash", "_native_cudnn"; None keeps diffusers' default
+    attention_backend: str | None = None  # levers.ATTENTION_BACKENDS; None keeps diffusers' default
     compile_denoiser: bool = False  # torch.compile the UNet/transformer: slow first clip, faster after
+    channels_last: bool = False  # NHWC memory format for the UNet and VAE
+    step_cache: float = 0.0  # first-block cache threshold for transformers (changes pixels); 0: off
+    shape_tiny: bool = False  # shape presets only: cut-down sizes for a CPU rehearsal
 
 
 @dataclass
@@ -196,16 +200,19 @@ class PipelineCache:
     def _load(self, preset: ModelPreset, models_dir: Path, device: str, torch_dtype, options: LoadOptions):
         import diffusers
 
+        if options.attention_backend:
+            check_attention_backend(options.attention_backend)  # before minutes of loading, not after
         weights = None if preset.builder == "shape" else resolve_weights(preset, models_dir)
         started = time.perf_counter()
         if weights is None:
-            pipeline = build_shape_pipeline(preset.name, device, torch_dtype)
+            pipeline = build_shape_pipeline(preset.name, device, torch_dtype, tiny=options.shape_tiny)
         else:
             # fp16 weight files exist only for half-precision loads; fp32 loads take the full files.
             variant = preset.variant if preset.variant and str(torch_dtype) != "torch.float32" else None
             pipeline_class = getattr(diffusers, preset.pipeline_class)
             pipeline = pipeline_class.from_pretrained(weights, dtype=torch_dtype, variant=variant)
         _apply_options(pipeline, device, options)
+        apply_levers(pipeline, options, models_dir)
         pipeline.set_progress_bar_config(disable=True)
         elapsed = time.perf_counter() - started
         self.stats.loads += 1
@@ -225,14 +232,6 @@ def _apply_options(pipeline, device: str, options: LoadOptions) -> None:
         vae.enable_slicing()
     if options.vae_tiling and hasattr(vae, "enable_tiling"):
         vae.enable_tiling()
-    denoiser = getattr(pipeline, "unet", None) or getattr(pipeline, "transformer", None)
-    if options.attention_backend:
-        denoiser.set_attention_backend(options.attention_backend)
-    if options.compile_denoiser:
-        import torch
-
-        denoiser.compile(fullgraph=False, dynamic=False)
-        torch.set_float32_matmul_precision("high")
 
 
 PIPELINES = PipelineCache()

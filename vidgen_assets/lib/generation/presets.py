@@ -178,6 +178,29 @@ ModelPreset(
     },
     max_frames=257, max_takes=1, modes=("image", "last_image", "video"),
 ),
+# Shape-true models (lib/generation/shape.py): the real architectures with random weights, built on the device,
+# so a GPU benchmark times the real layer sizes where the weights cannot be downloaded. Pictures are noise.
+ModelPreset(
+    "sdxl-turbo-shape", "text-to-image", "StableDiffusionXLPipeline", builder="shape", defaults=_SDXL_TURBO,
+),
+ModelPreset("svd-xt-shape", "image-to-video", "StableVideoDiffusionPipeline", builder="shape", defaults=_SVD_XT,
+            max_frames=25),
+ModelPreset(
+    "wan2.1-t2v-1.3b-shape", "text-to-video", "WanPipeline", builder="shape",
+    defaults={
+        "width": 832, "height": 480, "num_frames": 81, "fps": 16, "num_inference_steps": 50,
+        "guidance_scale": 5.0, "decode_chunk_size": 8,
+    },
+    max_frames=81,
+),
+ModelPreset(
+    "ltx-video-shape", "text-to-video", "LTXPipeline", builder="shape",
+    defaults={
+        "width": 704, "height": 480, "num_frames": 121, "fps": 24, "num_inference_steps": 50,
+        "guidance_scale": 3.0, "decode_chunk_size": 8,
+    },
+    max_frames=257,
+),
 )  # fmt: skip
 
 # Hosted models: the provider's model id and version stand where a repo and revision would.

@@ -10,20 +10,23 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, replace
+from functools import partial
 from itertools import islice
 
 from ..storage import MediaStore
+from .encode_queue import EncodeQueue
 from .keyframes import KeyframeRequest, render_keyframes
+from .latents import LatentStash
 from .loader import is_out_of_memory, release_memory
 from .params import keyframe_settings
 from .plan import DtypeOf, GetPipeline, Report, key_clip, key_keyframe, mark_cached
 from .presets import get_preset
 from .profile import StepProfile
 from .recipe import resolved_dtype
-from .renderers import render_shot
+from .renderers import Decode, denoise_shot, render_shot
 from .shot_plan import note_played, prepare_inputs, refresh_inputs, shot_inputs
 from .takes import render_takes
-from .videos import ClipParams
+from .videos import ClipParams, ClipResult
 
 
 def _settle_keys(items: Sequence[dict], dtype_of: DtypeOf) -> None:
@@ -103,63 +106,103 @@ def render_clip_shard(
     *,
     report: Report = print,
     dtype_of: DtypeOf = resolved_dtype,
+    overlap_encode: bool = False,
 ) -> list[dict]:
     """Render the shard's missing clips one by one, each straight into the media store.
 
     An out-of-memory retry decodes in smaller chunks, which changes SVD's pixels: the clip is stored
-    under the key of the chunk it was rendered with, and the item carries that key.
+    under the key of the chunk it was rendered with, and the item carries that key. Image-to-video
+    latents are stashed before the decode (lib/generation/latents.py), so a retry or a resumed step
+    decodes them without denoising again. With `overlap_encode`, a clip's decode and H.264 encode run
+    on a CPU worker while the next clip denoises (the same bytes out).
     """
     _settle_keys(items, dtype_of)
     pending = mark_cached(store, items)
     to_render = {id(item) for item in pending}
     profile.total = len(pending)  # progress and ETA count what this step renders
     played: dict[str, dict] = {}
-    for item in items:  # in dependency order: a shot's inputs are made before it
-        if "failure" in item:
-            continue
-        note_played(played, item)
-        if item.get("after") and refresh_inputs(item, played):  # an input was re-keyed by an out-of-memory retry
-            key_clip(item, item["params"], item["dtype"])
-            item.update(cache_hit=store.exists(item["media_key"]), uri=store.uri(item["media_key"]))
-            if not item["cache_hit"]:
-                to_render.add(id(item))
-        if id(item) not in to_render:
-            continue
-        if problem := prepare_inputs(item, store):
-            item.update(cache_hit=False, uri="", failure={"code": "input_missing", "reason": problem})
-            continue
-        params = ClipParams(**item["params"])
-        pipeline = get_pipeline(item["preset"], item["task"])
-        started = time.perf_counter()
-        while True:
-            try:
-                result = _render_one_clip(pipeline, item, store, params)
-                break
-            except Exception as error:
-                if not is_out_of_memory(error) or params.decode_chunk_size == 1:
-                    raise
-                params = replace(params, decode_chunk_size=max(1, params.decode_chunk_size // 2))
-                key_clip(item, asdict(params), item["dtype"])
-                release_memory()
-                report(f"out of memory on {item['prompt_id']}: retrying with decode chunk {params.decode_chunk_size}")
-                if store.exists(item["media_key"]):  # an earlier run's retry already rendered this chunk size
-                    result = None
-                    break
-        item.update(uri=store.uri(item["media_key"]), cache_hit=result is None, params=asdict(params))
-        if result is None:
-            continue
-        item.update(seconds=round(time.perf_counter() - started, 4), frames=result.frames, device=profile.device,
-                    decode_chunk_size_used=params.decode_chunk_size,
-                    timings={"denoise_s": round(result.denoise_s, 4), "decode_encode_s": round(result.decode_encode_s, 4)})  # fmt: skip
-        progress = profile.add(item["seconds"], denoise_steps=params.num_inference_steps, denoise_seconds=result.denoise_s)
-        if progress:
-            report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']}: {progress}")
+    clock = {"last_done": time.perf_counter()}  # an overlapped clip is charged the time since the previous one finished
+    with EncodeQueue(depth=1) as encoder:
+        for item in items:  # in dependency order: a shot's inputs are made before it
+            if "failure" in item:
+                continue
+            if item.get("after"):
+                encoder.drain()  # its inputs are earlier clips: they must be stored, under their final keys
+            note_played(played, item)
+            if item.get("after") and refresh_inputs(item, played):  # an input was re-keyed by an out-of-memory retry
+                key_clip(item, item["params"], item["dtype"])
+                item.update(cache_hit=store.exists(item["media_key"]), uri=store.uri(item["media_key"]))
+                if not item["cache_hit"]:
+                    to_render.add(id(item))
+            if id(item) not in to_render:
+                continue
+            if problem := prepare_inputs(item, store):
+                item.update(cache_hit=False, uri="", failure={"code": "input_missing", "reason": problem})
+                continue
+            params = ClipParams(**item["params"])
+            pipeline = get_pipeline(item["preset"], item["task"])
+            started = time.perf_counter()
+            stash = LatentStash(store, item["media_key"])
+            finish = partial(_finish_clip, item, store, pipeline, stash, profile, report, started, clock)
+            if overlap_encode and not item.get("takes"):
+                try:
+                    preset = get_preset(item["preset"], item["task"])
+                    decode = denoise_shot(pipeline, preset, shot_inputs(item, store), params, stash)
+                except Exception as error:  # an out-of-memory error is retried like a serial render's
+                    finish(params, partial(_reraise, error))
+                    continue
+                if decode is not None:
+                    job = partial(_write_clip, store, item["media_key"], decode)
+                    # `finish` and `params` are bound now: the loop rebinds them before the job is done.
+                    encoder.submit(job, lambda future, f=finish, p=params: f(p, future.result))
+                    continue
+            finish(params, None)
     return list(items)
 
 
-def _render_one_clip(pipeline, item: dict, store: MediaStore, params: ClipParams):
+def _finish_clip(item, store, pipeline, stash, profile, report, started, clock, params: ClipParams, attempt) -> None:
+    """Render (or take `attempt`'s result) with out-of-memory retries in smaller decode chunks, and record it."""
+    while True:
+        try:
+            result = attempt() if attempt else _render_one_clip(pipeline, item, store, params, stash)
+            break
+        except Exception as error:
+            attempt = None
+            if not is_out_of_memory(error) or params.decode_chunk_size == 1:
+                raise
+            params = replace(params, decode_chunk_size=max(1, params.decode_chunk_size // 2))
+            key_clip(item, asdict(params), item["dtype"])
+            release_memory()
+            report(f"out of memory on {item['prompt_id']}: retrying with decode chunk {params.decode_chunk_size}")
+            if store.exists(item["media_key"]):  # an earlier run's retry already rendered this chunk size
+                result = None
+                break
+    stash.drop()  # the clip exists: its latents are no longer needed
+    done = time.perf_counter()
+    seconds, clock["last_done"] = done - max(started, clock["last_done"]), done
+    item.update(uri=store.uri(item["media_key"]), cache_hit=result is None, params=asdict(params))
+    if result is None:
+        return
+    item.update(seconds=round(seconds, 4), frames=result.frames, device=profile.device,
+                decode_chunk_size_used=params.decode_chunk_size,
+                timings={"denoise_s": round(result.denoise_s, 4), "decode_encode_s": round(result.decode_encode_s, 4)})  # fmt: skip
+    progress = profile.add(item["seconds"], denoise_steps=params.num_inference_steps, denoise_seconds=result.denoise_s)
+    if progress:
+        report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']}: {progress}")
+
+
+def _reraise(error: BaseException):
+    raise error
+
+
+def _write_clip(store: MediaStore, media_key: str, decode: Decode) -> ClipResult:
+    with store.writing(media_key) as path:
+        return decode(path)
+
+
+def _render_one_clip(pipeline, item: dict, store: MediaStore, params: ClipParams, stash: LatentStash):
     if item.get("takes"):
         return render_takes(pipeline, item, store, params)  # writes each take, then the joined clip
     shot = shot_inputs(item, store)
     with store.writing(item["media_key"]) as path:
-        return render_shot(pipeline, get_preset(item["preset"], item["task"]), shot, path, params)
+        return render_shot(pipeline, get_preset(item["preset"], item["task"]), shot, path, params, stash)

@@ -43,10 +43,20 @@ class ClipResult:
 def render_clip(pipeline, image, out_path: str | Path, params: ClipParams, first_frame=None) -> ClipResult:
     """Render one clip from a keyframe (PIL image) into an H.264 MP4 at `out_path`; `first_frame`
     (H, W, 3 uint8), if given, is written as frame 0 (a continuation starts exactly on it)."""
+    started = time.perf_counter()
+    latents = denoise_clip(pipeline, image, params)
+    denoised = time.perf_counter()
+    frames_written = decode_clip(pipeline, latents, out_path, params, first_frame)
+    return ClipResult(frames_written, denoised - started, time.perf_counter() - denoised)
+
+
+def denoise_clip(pipeline, image, params: ClipParams, stash=None):
+    """The clip's denoised latents: the `stash`'s (lib/generation/latents.py) if it holds them, else the
+    pipeline's, stored in the stash before they are returned (a step stopped during the decode resumes there)."""
     import torch
 
-    started = time.perf_counter()
-    generator = torch.Generator(device="cpu").manual_seed(params.seed)
+    if stash is not None and (stored := stash.load()) is not None:
+        return stored
     latents = pipeline(
         image=image,
         width=params.width,
@@ -58,12 +68,12 @@ def render_clip(pipeline, image, out_path: str | Path, params: ClipParams, first
         num_inference_steps=params.num_inference_steps,
         min_guidance_scale=params.min_guidance_scale,
         max_guidance_scale=params.max_guidance_scale,
-        generator=generator,
+        generator=torch.Generator(device="cpu").manual_seed(params.seed),
         output_type="latent",
     ).frames
-    denoised = time.perf_counter()
-    frames_written = _decode_into(pipeline, latents, out_path, params, first_frame)
-    return ClipResult(frames_written, denoised - started, time.perf_counter() - denoised)
+    if stash is not None:
+        stash.save(latents)
+    return latents
 
 
 def render_text_to_video(
@@ -96,14 +106,23 @@ def render_text_to_video(
     return ClipResult(written, denoised - started, time.perf_counter() - denoised)
 
 
-def _decode_into(pipeline, latents, out_path: str | Path, params: ClipParams, first_frame=None) -> int:
+def prepare_decode(pipeline) -> None:
+    """Upcast an fp16 VAE that overflows (SVD's), as diffusers does for decoding. Called in the denoising
+    thread before a decode is handed to the encode worker, so the worker never changes the VAE in use."""
     import torch
 
     vae = pipeline.vae
-    # SVD's VAE overflows in fp16; diffusers upcasts it for decoding, and so do we.
     if vae.dtype == torch.float16 and vae.config.force_upcast:
         vae.to(torch.float32)
-    latents = latents.flatten(0, 1).to(vae.dtype) / vae.config.scaling_factor
+
+
+def decode_clip(pipeline, latents, out_path: str | Path, params: ClipParams, first_frame=None) -> int:
+    """Decode `latents` `decode_chunk_size` frames at a time straight into the encoder; the frames written."""
+    import torch
+
+    prepare_decode(pipeline)
+    vae = pipeline.vae
+    latents = latents.to(vae.device).flatten(0, 1).to(vae.dtype) / vae.config.scaling_factor
     with ClipWriter(out_path, fps=params.fps, width=params.width, height=params.height, first_frame=first_frame) as writer:
         for start in range(0, latents.shape[0], params.decode_chunk_size):
             chunk = latents[start : start + params.decode_chunk_size]

@@ -23,6 +23,7 @@ class MediaStore(Protocol):
     def uri(self, key: str) -> str: ...
     def writing(self, key: str) -> Any: ...  # context manager yielding a local Path to write
     def local_path(self, key: str) -> Any: ...  # context manager yielding a readable local Path
+    def delete(self, key: str) -> None: ...  # gone, or never there
     def put_json(self, key: str, value: Any) -> str: ...  # from JsonManifests
     def get_json(self, key: str) -> Any: ...
     def put_json_lines(self, key: str, records: Iterable[Any]) -> str: ...
@@ -58,6 +59,9 @@ class LocalMediaStore(JsonManifests):
 
     def existing(self, keys: Iterable[str]) -> set[str]:
         return set(self.versions(keys))
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def uri(self, key: str) -> str:
         return str(self._path(key))

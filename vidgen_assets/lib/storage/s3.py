@@ -96,6 +96,11 @@ class S3MediaStore(JsonManifests):
     def exists(self, key: str) -> bool:
         return self._version(key) is not None
 
+    def delete(self, key: str) -> None:
+        """The object and this machine's cached copy; deleting a missing key is not an error (S3's own rule)."""
+        self.client.delete_object(Bucket=self.bucket, Key=self._object_key(key))
+        self._cache_path(key).unlink(missing_ok=True)
+
     def _version(self, key: str) -> str | None:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=self._object_key(key))

@@ -1,0 +1,47 @@
+"""Denoised latents kept beside a clip's key, so a step stopped during the VAE decode resumes there.
+
+Denoising is most of a clip's GPU time; the decode is the step most likely to run out of memory (and a
+preempted pod may stop anywhere). The latents are stored under `latents/<clip media key>.pt` before the
+decode and deleted once the clip exists; the clip key covers every input of the latents, so they are
+content-addressed like the clip itself.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+from ..storage import MediaStore
+
+PREFIX = "latents/"
+
+
+def latents_key(media_key: str) -> str:
+    """The media-store key of the denoised latents of the clip stored under `media_key`."""
+    return f"{PREFIX}{media_key}.pt"
+
+
+class LatentStash:
+    """The stored latents of one clip: `load` (None if absent or unreadable), `save`, `drop`."""
+
+    def __init__(self, store: MediaStore, media_key: str):
+        self.store, self.key = store, latents_key(media_key)
+
+    def load(self):
+        import torch
+
+        if not self.store.exists(self.key):
+            return None
+        try:
+            with self.store.local_path(self.key) as path:
+                return torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):  # a torn or foreign file: denoise again rather than fail
+            return None
+
+    def save(self, latents) -> None:
+        import torch
+
+        with self.store.writing(self.key) as path:
+            torch.save(latents.detach().cpu(), path)
+
+    def drop(self) -> None:
+        self.store.delete(self.key)

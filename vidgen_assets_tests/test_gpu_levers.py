@@ -1,0 +1,113 @@
+"""GPU levers and the shape presets on the CPU: the device benchmark's rehearsal runs the GPU run's code path."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pytest
+
+from vidgen_assets.lib.generation import ClipParams, get_preset
+from vidgen_assets.lib.generation.levers import LeverUnavailableError, check_attention_backend
+from vidgen_assets.lib.generation.loader import LoadOptions, PipelineCache
+from vidgen_assets.lib.generation.recipe import clip_key
+
+SHAPES = [("sdxl-turbo-shape", "text-to-image"), ("svd-xt-shape", "image-to-video"),
+          ("wan2.1-t2v-1.3b-shape", "text-to-video"), ("ltx-video-shape", "text-to-video")]  # fmt: skip
+# Every code path the GPU run takes but a UNet's cold torch.compile (a minute on two cores; the full
+# `--cpu-rehearsal` runs it): the transformer's compile_repeated_blocks stands for the compile path.
+REHEARSED = ",".join(("sdxl:channels_last", "svd:channels_last", "svd:decode_chunk", "wan:compile",
+                      "wan:step_cache", "wan:attention_flash", "wan:attention_sage"))  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "task"), SHAPES)
+def test_shape_presets_are_registered_and_build_tiny(name, task, tmp_path):
+    preset = get_preset(name, task)
+    assert preset.builder == "shape" and preset.repo_id is None
+    pipeline = PipelineCache().get(preset, tmp_path, device="cpu", options=LoadOptions(shape_tiny=True))
+    assert type(pipeline).__name__ == preset.pipeline_class
+    assert not list(tmp_path.iterdir())  # built in memory: no weights written or downloaded
+
+
+@pytest.mark.parametrize(("config", "model_class", "billions"), [
+    ("WAN_1_3B", "WanTransformer3DModel", 1.419), ("LTX_VIDEO", "LTXVideoTransformer3DModel", 1.923),
+])  # fmt: skip
+def test_video_shape_presets_have_the_published_transformer_size(config, model_class, billions):
+    import diffusers
+    import torch
+
+    from vidgen_assets.lib.generation import shape
+
+    with torch.device("meta"):  # shapes only: no memory, no time
+        denoiser = getattr(diffusers, model_class)(**getattr(shape, config))
+    assert sum(p.numel() for p in denoiser.parameters()) / 1e9 == pytest.approx(billions, abs=0.01)
+
+
+def test_missing_attention_kernel_names_what_is_missing(tmp_path):
+    with pytest.raises(LeverUnavailableError, match="flash_attn"):
+        check_attention_backend("flash")
+    with pytest.raises(LeverUnavailableError, match="unknown attention backend 'warp-speed'"):
+        check_attention_backend("warp-speed")
+    check_attention_backend("native")  # PyTorch's SDPA is always there
+    # The loader refuses before building anything.
+    with pytest.raises(LeverUnavailableError, match="sageattention"):
+        PipelineCache().get(get_preset("wan2.1-t2v-1.3b-shape", "text-to-video"), tmp_path, device="cpu",
+                            options=LoadOptions(shape_tiny=True, attention_backend="sage"))  # fmt: skip
+
+
+def test_step_cache_is_refused_for_unets(tmp_path):
+    with pytest.raises(LeverUnavailableError, match="transformer models only"):
+        PipelineCache().get(get_preset("svd-xt-shape", "image-to-video"), tmp_path, device="cpu",
+                            options=LoadOptions(shape_tiny=True, step_cache=0.05))  # fmt: skip
+
+
+def test_levers_are_off_by_default_and_keys_unchanged(monkeypatch):
+    from vidgen_assets.defs.resources import resources
+
+    for name in ("VIDGEN_ATTENTION_BACKEND", "VIDGEN_COMPILE", "VIDGEN_CHANNELS_LAST", "VIDGEN_OVERLAP_ENCODE"):
+        monkeypatch.delenv(name, raising=False)
+    generation = resources().resources["generation"]
+    assert (generation.attention_backend, generation.compile_denoiser, generation.channels_last,
+            generation.overlap_encode) == ("", False, False, False)  # fmt: skip
+    # Step caching changes pixels and is not in the clip key yet: the bench measures it, the daily run cannot use it.
+    assert not hasattr(generation, "step_cache")
+    item = {"keyframe": "k1", "prompt": "p", "model": "vidgen/image-to-video-tiny", "revision": "r",
+            "preset": "tiny", "task": "image-to-video"}  # fmt: skip
+    # The key a clip had before the levers existed: none of them enters it while off.
+    assert clip_key(item, asdict(ClipParams()), "float32") == "clip-f131d8ece0cd98dcad98392523b10cf7"
+
+
+def test_levers_are_read_from_the_environment(monkeypatch):
+    from vidgen_assets.defs.resources import resources
+
+    monkeypatch.setenv("VIDGEN_COMPILE", "1")
+    monkeypatch.setenv("VIDGEN_CHANNELS_LAST", "1")
+    monkeypatch.setenv("VIDGEN_OVERLAP_ENCODE", "1")
+    monkeypatch.setenv("VIDGEN_ATTENTION_BACKEND", "flash")
+    generation = resources().resources["generation"]
+    assert (generation.attention_backend, generation.compile_denoiser, generation.channels_last,
+            generation.overlap_encode) == ("flash", True, True, True)  # fmt: skip
+
+
+def test_cpu_rehearsal_reports_every_key(vidgen_home, tmp_path, monkeypatch):
+    from benchmarks.bench_gpu import main
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)  # the run sets it; unset again afterwards
+
+    result = main(["--cpu-rehearsal", "--images", "8", "--levers", REHEARSED, "--out", str(tmp_path / "r.json")])
+    contract = {"device", "preset", "svd_xt_s_per_clip", "sdxl_turbo_s_per_image", "peak_mem_gb", "svd_xt_unet_s",
+                "svd_xt_decode_s", "sdxl_turbo_batch8_s_per_image", "tflops_achieved", "levers",
+                "wan_1_3b_s_per_clip"}  # fmt: skip
+    assert contract <= result.keys()
+    assert result["preset"] == "sdxl-turbo-shape + svd-xt-shape + wan2.1-t2v-1.3b-shape"
+    for key in ("svd_xt_s_per_clip", "sdxl_turbo_s_per_image", "wan_1_3b_s_per_clip", "tflops_achieved"):
+        assert result[key] > 0, key
+    assert result["svd_xt_unet_s"] + result["svd_xt_decode_s"] == pytest.approx(result["svd_xt_s_per_clip"], abs=1e-3)
+    assert set(result["levers"]) == {"sdxl:channels_last", "svd:channels_last", "svd:decode_chunk", "wan:compile",
+                                     "wan:step_cache"}  # fmt: skip
+    assert result["compile_cache"] in ("cold", "warm")
+    assert result["phases"]["wan"]["levers"]["compile"]["compile_s"] >= 0
+    assert all(seconds > 0 for seconds in result["levers"].values())
+    assert set(result["skipped"]) == {"wan:attention_flash", "wan:attention_sage"}
+    # channels_last changes the memory layout, not the picture: within rounding of the baseline clip.
+    assert result["phases"]["svd"]["levers"]["channels_last"]["psnr_db"] >= 40
+    assert (tmp_path / "r.json").exists()

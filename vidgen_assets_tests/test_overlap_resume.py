@@ -1,0 +1,149 @@
+"""A shard's clips decode and encode on a CPU worker while the next denoises (same bytes), and a step
+stopped during the VAE decode resumes from the stored latents without denoising again."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import pytest
+import torch
+
+from vidgen_assets.lib.generation import PIPELINES, get_preset
+from vidgen_assets.lib.generation.encode_queue import EncodeQueue
+from vidgen_assets.lib.generation.latents import latents_key
+from vidgen_assets.lib.generation.plan import plan_clips, plan_keyframes
+from vidgen_assets.lib.generation.profile import StepProfile
+from vidgen_assets.lib.generation.render import render_clip_shard, render_keyframe_shard
+from vidgen_assets.lib.storage import LocalMediaStore
+
+ROWS = [{"prompt_id": f"p{n}", "prompt": f"a lantern number {n}", "seed": 11 + n, "negative_prompt": "",
+         "num_frames": 4, "motion_bucket_ids": (100, 127)} for n in range(2)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def setup(models_dir, tmp_path_factory):
+    """The tiny image-to-video pipeline, the rows' keyframes, and a reference shard rendered serially."""
+    root = tmp_path_factory.mktemp("overlap")
+    keyframe_store = LocalMediaStore(root / "reference")
+    t2i = PIPELINES.get(get_preset("tiny", "text-to-image"), models_dir)
+    keyframes = render_keyframe_shard(plan_keyframes(ROWS, "tiny", "tiny"), keyframe_store, lambda *_: t2i,
+                                      StepProfile(total=2), report=lambda _: None)  # fmt: skip
+    i2v = PIPELINES.get(get_preset("tiny", "image-to-video"), models_dir)
+    reference = render(keyframe_store, keyframes, i2v)
+    return root, keyframe_store, keyframes, i2v, digests(keyframe_store, reference)
+
+
+def render(store, keyframes, pipeline, **options) -> list[dict]:
+    items = plan_clips(ROWS, keyframes, "tiny")
+    return render_clip_shard(items, store, lambda *_: pipeline, StepProfile(total=len(items)),
+                             report=lambda _: None, **options)  # fmt: skip
+
+
+def digests(store, items) -> dict[str, str]:
+    return {i["key"]: hashlib.sha256(open(store.uri(i["media_key"]), "rb").read()).hexdigest() for i in items}
+
+
+def fresh_store(root, name, keyframe_store, keyframes) -> LocalMediaStore:
+    """A store holding only the keyframes (copied), so every clip renders again."""
+    store = LocalMediaStore(root / name)
+    for keyframe in keyframes:
+        with store.writing(keyframe["media_key"]) as path:
+            path.write_bytes(open(keyframe_store.uri(keyframe["media_key"]), "rb").read())
+    return store
+
+
+@pytest.fixture
+def denoiser_calls(setup):
+    """Counts the UNet's forward calls (one per scheduler step) while a test runs."""
+    calls = []
+    handle = setup[3].unet.register_forward_hook(lambda *_: calls.append(1))
+    yield calls
+    handle.remove()
+
+
+def test_overlapped_shard_writes_the_same_bytes_and_drops_its_latents(setup, denoiser_calls):
+    root, keyframe_store, keyframes, i2v, reference = setup
+    store = fresh_store(root, "overlapped", keyframe_store, keyframes)
+    items = render(store, keyframes, i2v, overlap_encode=True)
+    assert len(reference) == 4 and digests(store, items) == reference
+    assert all(not i["cache_hit"] and i["frames"] == 4 and i["seconds"] > 0 for i in items)
+    assert not (store.root / "latents").exists() or not any((store.root / "latents").rglob("*.pt"))
+    assert len(denoiser_calls) > 0
+
+
+def test_an_encoder_error_fails_the_step(setup, monkeypatch):
+    root, keyframe_store, keyframes, i2v, _ = setup
+    store = fresh_store(root, "broken-encoder", keyframe_store, keyframes)
+    worker_threads = []
+
+    def broken(*args, **kwargs):
+        worker_threads.append(threading.current_thread().name)
+        raise ValueError("encoder gave up")
+
+    monkeypatch.setattr("vidgen_assets.lib.generation.renderers.decode_clip", broken)
+    with pytest.raises(ValueError, match="encoder gave up"):
+        render(store, keyframes, i2v, overlap_encode=True)
+    assert worker_threads and worker_threads[0].startswith("clip-encode")  # it ran on the worker
+
+
+@pytest.mark.parametrize("overlap_encode", [False, True])
+def test_a_step_stopped_during_decode_resumes_there_without_denoising_again(
+    setup, denoiser_calls, monkeypatch, overlap_encode
+):
+    root, keyframe_store, keyframes, i2v, reference = setup
+    store = fresh_store(root, f"resume-{overlap_encode}", keyframe_store, keyframes)
+
+    def preempted(*args, **kwargs):
+        raise RuntimeError("pod preempted during decode")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(i2v.vae, "decode", preempted)
+        with pytest.raises(RuntimeError, match="preempted"):
+            render(store, keyframes, i2v, overlap_encode=overlap_encode)
+    first = plan_clips(ROWS, keyframes, "tiny")[0]
+    assert store.exists(latents_key(first["media_key"])) and not store.exists(first["media_key"])
+    steps_before = len(denoiser_calls)
+    items = render(store, keyframes, i2v, overlap_encode=overlap_encode)
+    assert digests(store, items) == reference
+    # Clips whose latents were stored decode from them: the resumed run denoises only the others.
+    stashed = 1 if not overlap_encode else 2  # overlapped, the second clip denoised while the first decoded
+    assert len(denoiser_calls) - steps_before == (4 - stashed) * (steps_before // stashed)
+    assert not any(store.exists(latents_key(i["media_key"])) for i in items)
+
+
+def test_out_of_memory_in_decode_retries_from_the_stored_latents(setup, denoiser_calls, monkeypatch):
+    root, keyframe_store, keyframes, i2v, _ = setup
+    store = fresh_store(root, "oom", keyframe_store, keyframes)
+    real_decode, failures = i2v.vae.decode, []
+
+    def out_of_memory_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(i2v.vae, "decode", out_of_memory_once)
+    items = render(store, keyframes, i2v)
+    assert items[0]["decode_chunk_size_used"] < plan_clips(ROWS, keyframes, "tiny")[0]["params"]["decode_chunk_size"]
+    steps_per_clip = len(denoiser_calls) // 4
+    assert steps_per_clip > 0 and len(denoiser_calls) == 4 * steps_per_clip  # the retry did not denoise again
+
+
+def test_the_encode_queue_holds_at_most_depth_clips():
+    gate, finished, peak = threading.Event(), [], []
+    with EncodeQueue(depth=2) as queue:
+        for n in range(6):
+            queue.submit(lambda n=n: gate.wait(5) and n, lambda job: finished.append(job.result()))
+            peak.append(n + 1 - len(finished))
+            gate.set()
+    assert finished == list(range(6)) and max(peak) <= 2
+
+
+def test_unreadable_stored_latents_are_denoised_again(setup, denoiser_calls):
+    root, keyframe_store, keyframes, i2v, reference = setup
+    store = fresh_store(root, "torn", keyframe_store, keyframes)
+    with store.writing(latents_key(plan_clips(ROWS, keyframes, "tiny")[0]["media_key"])) as path:
+        path.write_bytes(b"not a tensor")
+    items = render(store, keyframes, i2v)
+    assert digests(store, items) == reference and len(denoiser_calls) % 4 == 0 and denoiser_calls

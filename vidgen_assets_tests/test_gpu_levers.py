@@ -15,7 +15,7 @@ SHAPES = [("sdxl-turbo-shape", "text-to-image"), ("svd-xt-shape", "image-to-vide
           ("wan2.1-t2v-1.3b-shape", "text-to-video"), ("ltx-video-shape", "text-to-video")]  # fmt: skip
 # Every code path the GPU run takes but a UNet's cold torch.compile (a minute on two cores; the full
 # `--cpu-rehearsal` runs it): the transformer's compile_repeated_blocks stands for the compile path.
-REHEARSED = ",".join(("sdxl:channels_last", "svd:channels_last", "svd:decode_chunk", "wan:compile",
+REHEARSED = ",".join(("sdxl:channels_last", "svd:channels_last", "svd:decode_chunk", "svd:batch", "wan:compile",
                       "wan:step_cache", "wan:attention_flash", "wan:attention_sage"))  # fmt: skip
 
 
@@ -63,13 +63,14 @@ def test_step_cache_is_refused_for_unets(tmp_path):
 def test_levers_are_off_by_default_and_keys_unchanged(monkeypatch):
     from vidgen_assets.defs.resources import resources
 
-    for name in ("VIDGEN_ATTENTION_BACKEND", "VIDGEN_COMPILE", "VIDGEN_CHANNELS_LAST", "VIDGEN_OVERLAP_ENCODE"):
+    for name in ("VIDGEN_ATTENTION_BACKEND", "VIDGEN_COMPILE", "VIDGEN_CHANNELS_LAST", "VIDGEN_OVERLAP_ENCODE",
+                 "VIDGEN_STEP_CACHE", "VIDGEN_DECODE_CHUNK", "VIDGEN_DENOISE_BATCH"):
         monkeypatch.delenv(name, raising=False)
     generation = resources().resources["generation"]
     assert (generation.attention_backend, generation.compile_denoiser, generation.channels_last,
-            generation.overlap_encode) == ("", False, False, False)  # fmt: skip
-    # Step caching changes pixels and is not in the clip key yet: the bench measures it, the daily run cannot use it.
-    assert not hasattr(generation, "step_cache")
+            generation.overlap_encode, generation.step_cache, generation.decode_chunk_size,
+            generation.denoise_batch) == ("", False, False, False, 0.0, 0, 1)  # fmt: skip
+    assert generation.render_settings().plan_options() == {"step_cache": 0.0, "decode_chunk_size": 0}
     item = {"keyframe": "k1", "prompt": "p", "model": "vidgen/image-to-video-tiny", "revision": "r",
             "preset": "tiny", "task": "image-to-video"}  # fmt: skip
     # The key a clip had before the levers existed: none of them enters it while off.
@@ -83,9 +84,18 @@ def test_levers_are_read_from_the_environment(monkeypatch):
     monkeypatch.setenv("VIDGEN_CHANNELS_LAST", "1")
     monkeypatch.setenv("VIDGEN_OVERLAP_ENCODE", "1")
     monkeypatch.setenv("VIDGEN_ATTENTION_BACKEND", "flash")
+    monkeypatch.setenv("VIDGEN_STEP_CACHE", "0.08")
+    monkeypatch.setenv("VIDGEN_DECODE_CHUNK", "2")
+    monkeypatch.setenv("VIDGEN_DENOISE_BATCH", "3")
     generation = resources().resources["generation"]
     assert (generation.attention_backend, generation.compile_denoiser, generation.channels_last,
             generation.overlap_encode) == ("flash", True, True, True)  # fmt: skip
+    settings = generation.render_settings()
+    assert (settings.step_cache, settings.decode_chunk_size, settings.denoise_batch) == (0.08, 2, 3)
+    # Each lever reaches the load: step caching only where the model has a transformer to cache.
+    wan, svd = get_preset("tiny-t2v", "text-to-video"), get_preset("tiny", "image-to-video")
+    assert (settings.load_options(wan).step_cache, settings.load_options(svd).step_cache) == (0.08, 0.0)
+    assert settings.load_options(svd).channels_last and settings.load_options(svd).attention_backend == "flash"
 
 
 def test_cpu_rehearsal_reports_every_key(vidgen_home, tmp_path, monkeypatch):
@@ -102,8 +112,12 @@ def test_cpu_rehearsal_reports_every_key(vidgen_home, tmp_path, monkeypatch):
     for key in ("svd_xt_s_per_clip", "sdxl_turbo_s_per_image", "wan_1_3b_s_per_clip", "tflops_achieved"):
         assert result[key] > 0, key
     assert result["svd_xt_unet_s"] + result["svd_xt_decode_s"] == pytest.approx(result["svd_xt_s_per_clip"], abs=1e-3)
-    assert set(result["levers"]) == {"sdxl:channels_last", "svd:channels_last", "svd:decode_chunk", "wan:compile",
-                                     "wan:step_cache"}  # fmt: skip
+    assert set(result["levers"]) == {"sdxl:channels_last", "svd:channels_last", "svd:decode_chunk", "svd:batch",
+                                     "wan:compile", "wan:step_cache"}  # fmt: skip
+    # Quality against the baseline clip: PSNR and SSIM for each lever; levers that keep pixels match exactly.
+    svd_levers = result["phases"]["svd"]["levers"]
+    assert all(0.0 < run["ssim"] <= 1.0 for run in svd_levers.values())
+    assert svd_levers["channels_last"]["psnr_db"] is None or svd_levers["channels_last"]["psnr_db"] > 40
     assert result["compile_cache"] in ("cold", "warm")
     assert result["phases"]["wan"]["levers"]["compile"]["compile_s"] >= 0
     assert all(seconds > 0 for seconds in result["levers"].values())

@@ -1,5 +1,6 @@
-"""A shard's clips decode and encode on a CPU worker while the next denoises (same bytes), and a step
-stopped during the VAE decode resumes from the stored latents without denoising again."""
+"""A shard's clips decode and encode on a CPU worker while the next denoises (same bytes), a step stopped
+during the VAE decode resumes from the stored latents without denoising again, clips denoise in batches,
+and the options that change pixels enter the keys of the clips they change."""
 
 from __future__ import annotations
 
@@ -9,13 +10,20 @@ import threading
 import pytest
 import torch
 
-from vidgen_assets.lib.generation import PIPELINES, get_preset
+from vidgen_assets.lib.generation import PIPELINES, ClipParams, get_preset
+from vidgen_assets.lib.generation.batching import BatchedDenoise
 from vidgen_assets.lib.generation.encode_queue import EncodeQueue
-from vidgen_assets.lib.generation.latents import latents_key
+from vidgen_assets.lib.generation.latents import LatentStash, latents_key
 from vidgen_assets.lib.generation.plan import plan_clips, plan_keyframes
 from vidgen_assets.lib.generation.profile import StepProfile
 from vidgen_assets.lib.generation.render import render_clip_shard, render_keyframe_shard
+from vidgen_assets.lib.generation.settings import RenderSettings
+from vidgen_assets.lib.generation.shot_plan import shot_inputs
+from vidgen_assets.lib.generation.renderers import denoise_shot
+from vidgen_assets.lib.generation.shots import ShotInputs
+from vidgen_assets.lib.generation.videos import denoise_clip, render_text_to_video
 from vidgen_assets.lib.storage import LocalMediaStore
+from vidgen_assets.lib.video.similarity import clip_similarity
 
 ROWS = [{"prompt_id": f"p{n}", "prompt": f"a lantern number {n}", "seed": 11 + n, "negative_prompt": "",
          "num_frames": 4, "motion_bucket_ids": (100, 127)} for n in range(2)]  # fmt: skip
@@ -147,3 +155,78 @@ def test_unreadable_stored_latents_are_denoised_again(setup, denoiser_calls):
         path.write_bytes(b"not a tensor")
     items = render(store, keyframes, i2v)
     assert digests(store, items) == reference and len(denoiser_calls) % 4 == 0 and denoiser_calls
+
+
+@pytest.mark.parametrize("overlap_encode", [False, True])
+def test_batched_denoising_runs_one_unet_pass_per_step_for_two_clips(setup, denoiser_calls, overlap_encode):
+    root, keyframe_store, keyframes, i2v, reference = setup
+    store = fresh_store(root, f"batched-{overlap_encode}", keyframe_store, keyframes)
+    items = render(store, keyframes, i2v, denoise_batch=2, overlap_encode=overlap_encode)
+    steps = items[0]["params"]["num_inference_steps"]
+    # Two batches (one per motion bucket: a batch shares every parameter but keyframe and seed), `steps` passes each.
+    assert len(denoiser_calls) == 2 * steps
+    assert [i["key"] for i in items] == list(reference)  # keys do not depend on batching
+    for item in items:  # the same clips as alone, within the last bits of batched kernels' sums
+        similarity = clip_similarity(store.uri(item["media_key"]), keyframe_store.uri(item["media_key"]))
+        assert similarity["psnr_db"] > 40 and similarity["ssim"] > 0.99, (item["prompt_id"], similarity)
+        assert item["frames"] == 4 and item["timings"]["denoise_s"] > 0 and not item["cache_hit"]
+    assert not any(store.exists(latents_key(i["media_key"])) for i in items)
+
+
+def test_a_batch_whose_partner_is_stashed_renders_alone(setup, denoiser_calls):
+    root, keyframe_store, keyframes, i2v, reference = setup
+    store = fresh_store(root, "batch-resume", keyframe_store, keyframes)
+    planned = plan_clips(ROWS, keyframes, "tiny")
+    stashed = [i for i in planned if i["prompt_id"] == "p0"]  # p0's two clips denoised before a preemption
+    for item in stashed:
+        LatentStash(store, item["media_key"]).save(torch.load(_reference_latents(setup, item), weights_only=True))
+    denoiser_calls.clear()
+    items = render(store, keyframes, i2v, denoise_batch=2)
+    assert len(denoiser_calls) == 2 * items[0]["params"]["num_inference_steps"]  # p1's two clips, one by one
+    assert digests(store, items) == reference
+
+
+def _reference_latents(setup, item):
+    """The item's latents as a serial render stores them (denoised alone)."""
+    root, keyframe_store, _, i2v, _ = setup
+    path = root / f"latents-{item['key']}.pt"
+    if not path.exists():
+        image = shot_inputs(item, keyframe_store).image
+        torch.save(denoise_clip(i2v, image, ClipParams(**item["params"])).cpu(), path)
+    return path
+
+
+def test_denoise_batch_is_bounded():
+    with pytest.raises(ValueError, match="1 to 4"):
+        BatchedDenoise([], None, None, 5)
+
+
+def test_pixel_changing_options_enter_the_keys_of_the_clips_they_apply_to(setup):
+    _, _, keyframes, _, _ = setup
+    text_row = {"prompt_id": "t0", "prompt": "a heron", "seed": 3, "negative_prompt": "", "video_model": "tiny-t2v"}
+    explicit = {**ROWS[1], "decode_chunk_size": 4}
+    rows = [ROWS[0], explicit, text_row]
+    plain = {i["key"]: i for i in plan_clips(rows, keyframes, "tiny")}
+    cached = plan_clips(rows, keyframes, "tiny", step_cache=0.05)
+    # First-block caching applies to the transformer (Wan) clip: only its key changes.
+    assert [i.get("step_cache") for i in cached] == [None] * 4 + [0.05]
+    assert [i["key"] in plain for i in cached] == [True] * 4 + [False]
+    chunked = plan_clips(rows, keyframes, "tiny", decode_chunk_size=2)
+    # The decode chunk is a default: a row that sets its own keeps it; an SVD clip decoded otherwise is keyed apart.
+    assert [i["params"]["decode_chunk_size"] for i in chunked[:4]] == [2, 2, 4, 4]
+    assert [i["key"] in plain for i in chunked] == [False, False, True, True, True]
+    pipeline = RenderSettings(step_cache=0.05).pipeline("tiny-t2v", "text-to-video")
+    assert pipeline.transformer.is_cache_enabled
+
+
+def test_wan_text_to_video_splits_at_the_decode_with_the_pipelines_own_bytes(models_dir, tmp_path):
+    pipeline = PIPELINES.get(get_preset("tiny-t2v", "text-to-video"), models_dir)
+    preset, params = get_preset("tiny-t2v", "text-to-video"), ClipParams(num_frames=5, seed=4, width=32, height=32)
+    whole = render_text_to_video(pipeline, "a heron", "", tmp_path / "whole.mp4", params)
+    store = LocalMediaStore(tmp_path / "store")
+    stash = LatentStash(store, "clips/heron.mp4")
+    decode = denoise_shot(pipeline, preset, ShotInputs(prompt="a heron"), params, stash)
+    assert store.exists(stash.key)  # stored before the decode: a decode that dies resumes from here
+    split = decode(tmp_path / "split.mp4")
+    assert (tmp_path / "split.mp4").read_bytes() == (tmp_path / "whole.mp4").read_bytes()
+    assert split.frames == whole.frames == 5 and split.decode_encode_s > 0

@@ -1,7 +1,6 @@
 """Resources shared by every stage; defaults come from the environment helper in `lib`."""
 
 import os
-from pathlib import Path
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
@@ -9,13 +8,12 @@ from dagster_aws.s3 import S3Resource
 from vidgen_assets.defs.io_managers import step_outputs_io_manager
 from vidgen_assets.lib import environment
 from vidgen_assets.lib.audio.presets import DEFAULT_MUSIC_MODEL, MUSIC_MODEL_VARIABLE
-from vidgen_assets.lib.generation import PIPELINES, get_preset
-from vidgen_assets.lib.generation.loader import LoadOptions, pick_device
+from vidgen_assets.lib.generation.loader import pick_device
 from vidgen_assets.lib.generation.presets import ModelPreset
 from vidgen_assets.lib.generation.providers.base import ProviderClient
 from vidgen_assets.lib.generation.providers.registry import BASE_URL_VARIABLES, KEY_VARIABLES, PROVIDERS, client_for
 from vidgen_assets.lib.generation.providers.tasks import HostedSettings
-from vidgen_assets.lib.generation.recipe import resolved_dtype
+from vidgen_assets.lib.generation.settings import RenderSettings
 from vidgen_assets.lib.generation.sharding import (
     DEFAULT_POD_START_S, DEFAULT_S_PER_CLIP, DEFAULT_S_PER_KEYFRAME, ShardSize, shard_size,
 )  # fmt: skip
@@ -65,18 +63,26 @@ class GenerationResource(dg.ConfigurableResource):
     cpu_offload: bool = False
     vae_slicing: bool = False
     vae_tiling: bool = False
+    # GPU levers (lib/generation/settings.py says what each does), off until measured.
     attention_backend: str = ""  # "native", "flash", "_flash_3" or "sage" (its kernel must be installed)
     compile_denoiser: bool = False
     channels_last: bool = False
-    overlap_encode: bool = False  # a shard encodes clip N on a CPU thread while clip N+1 denoises (SVD clips)
+    step_cache: float = 0.0  # first-block cache threshold for Wan/LTX (in their clip keys); 0: off
+    decode_chunk_size: int = 0  # SVD frames per VAE decode for rows that set none (in the key); 0: the preset's
+    denoise_batch: int = 1  # SVD clips denoised per pipeline call, 1 to 4
+    overlap_encode: bool = False  # a shard encodes clip N on a CPU thread while clip N+1 denoises (SVD, Wan text-to-video)
     models_dir: str = ""
+
+    def render_settings(self) -> RenderSettings:
+        """These settings as plain Python: what planning, loading and rendering read (experiments too)."""
+        return RenderSettings(**{name: getattr(self, name) for name in RenderSettings.__dataclass_fields__})
 
     def resolved_device(self) -> str:
         return pick_device(self.device)
 
     def dtype_of(self, preset: ModelPreset) -> str:
         """The dtype `preset` loads in on this step's device: part of its outputs' content keys."""
-        return resolved_dtype(preset, self.device, self.dtype)
+        return self.render_settings().dtype_of(preset)
 
     def shard_rows(self, stage: str, items: list[dict]) -> ShardSize:
         """Rows per shard step for `stage` ("keyframe" or "clip"): `shard_size` when set, else the rule in
@@ -90,13 +96,7 @@ class GenerationResource(dg.ConfigurableResource):
 
     def pipeline(self, name: str, task: str):
         """The preset's pipeline, loaded once per process and shared by every step in it."""
-        models_dir = Path(self.models_dir) if self.models_dir else environment.models_dir()
-        options = LoadOptions(
-            cpu_offload=self.cpu_offload, vae_slicing=self.vae_slicing, vae_tiling=self.vae_tiling,
-            attention_backend=self.attention_backend or None, compile_denoiser=self.compile_denoiser,
-            channels_last=self.channels_last,
-        )  # fmt: skip
-        return PIPELINES.get(get_preset(name, task), models_dir, device=self.device, dtype=self.dtype, options=options)
+        return self.render_settings().pipeline(name, task)
 
 
 class ProvidersResource(dg.ConfigurableResource):
@@ -252,6 +252,9 @@ def resources() -> dg.Definitions:
                 compile_denoiser=os.getenv("VIDGEN_COMPILE", "") == "1",
                 channels_last=os.getenv("VIDGEN_CHANNELS_LAST", "") == "1",
                 overlap_encode=os.getenv("VIDGEN_OVERLAP_ENCODE", "").lower() in ("1", "true"),
+                step_cache=float(os.getenv("VIDGEN_STEP_CACHE") or 0),
+                decode_chunk_size=int(os.getenv("VIDGEN_DECODE_CHUNK") or 0),
+                denoise_batch=int(os.getenv("VIDGEN_DENOISE_BATCH") or 1),
             ),
             "providers": providers_resource(),
             "music": music_resource(),

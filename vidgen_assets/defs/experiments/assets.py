@@ -8,7 +8,6 @@ from vidgen_assets.defs.fanout import GPU_STEP, hosted_errors_fail_fast, permane
 from vidgen_assets.defs.resources import GenerationResource, MediaResource, ProvidersResource, WarehouseResource
 from vidgen_assets.lib.experiments import ExperimentError
 from vidgen_assets.lib.experiments.compare import as_markdown
-from vidgen_assets.lib.experiments.render import RenderSettings
 from vidgen_assets.lib.experiments.run import experiment_day, load_spec, run_experiment
 from vidgen_assets.lib.generation.profile import StepProfile
 from vidgen_assets.lib.generation.providers.runner import render_hosted_items
@@ -20,17 +19,6 @@ from vidgen_assets.lib.warehouse.claims import WarehouseClaims
 
 # One partition per experiment; `vidgen experiment run` adds it, or add one in the UI after storing its spec.
 experiment_partitions = dg.DynamicPartitionsDefinition(name="experiments")
-
-
-def render_settings(generation: GenerationResource) -> RenderSettings:
-    """Production's settings: what the daily `keyframes` and `videos` assets render with."""
-    return RenderSettings(
-        keyframe_model=generation.keyframe_model, video_model=generation.video_model, device=generation.device,
-        dtype=generation.dtype, keyframe_batch_size=generation.keyframe_batch_size, cpu_offload=generation.cpu_offload,
-        vae_slicing=generation.vae_slicing, vae_tiling=generation.vae_tiling, attention_backend=generation.attention_backend,
-        compile_denoiser=generation.compile_denoiser, models_dir=generation.models_dir,
-        price_per_gpu_hour=generation.price_per_gpu_hour,
-    )  # fmt: skip
 
 
 def hosted_renderer(context: dg.AssetExecutionContext, providers: ProvidersResource, warehouse: WarehouseResource,
@@ -82,7 +70,7 @@ def experiment(
         day = experiment_day(spec, warehouse.open())
         with permanent_errors_fail_fast(context):
             result = run_experiment(
-                spec, warehouse.open(), store, render_settings(generation),
+                spec, warehouse.open(), store, generation.render_settings(),
                 hosted=hosted_renderer(context, providers, warehouse, store, day), report=context.log.info,
             )  # fmt: skip
     except ExperimentError as error:

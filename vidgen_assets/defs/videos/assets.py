@@ -46,7 +46,7 @@ def plan_clip_shards(generation: GenerationResource, media: MediaResource, keyfr
     """
     store = media.open()
     items = plan_clips(keyframes["rows"], keyframes["items"], generation.video_model, generation.dtype_of,
-                       source_key=lambda uri: import_source(store, uri))  # fmt: skip
+                       source_key=lambda uri: import_source(store, uri), **generation.render_settings().plan_options())  # fmt: skip
     local = [item for item in items if "provider" not in item]
     size = generation.shard_rows("clip", local)
     planned = shards(local, size.rows)
@@ -73,7 +73,7 @@ def render_clips_shard(
     with permanent_errors_fail_fast(context):
         items = render_clip_shard(
             shard, media.open(), generation.pipeline, profile, report=context.log.info, dtype_of=generation.dtype_of,
-            overlap_encode=generation.overlap_encode,
+            overlap_encode=generation.overlap_encode, denoise_batch=generation.denoise_batch,
         )
     return {"items": items, "profile": shard_summary(profile, PIPELINES.stats.loads, PIPELINES.stats.load_seconds)}
 

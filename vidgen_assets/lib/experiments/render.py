@@ -9,56 +9,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
-from .. import environment
-from ..generation import PIPELINES
-from ..generation.loader import LoadOptions, pick_device
+from ..generation.loader import pick_device
 from ..generation.plan import plan_clips, plan_keyframes
-from ..generation.presets import get_preset
 from ..generation.profile import StepProfile, peak_memory_gb
-from ..generation.recipe import resolved_dtype
 from ..generation.render import render_clip_shard, render_keyframe_shard
+from ..generation.settings import RenderSettings
 from ..generation.shot_plan import import_source
 from ..storage import MediaStore
 from .spec import ExperimentError, Variant, variant_rows
 
 # (provider, that provider's clip items) -> the items rendered: the defs layer builds it with claims and the ledger.
 HostedRender = Callable[[str, list[dict]], list[dict]]
-
-
-@dataclass(frozen=True)
-class RenderSettings:
-    """Production's generation settings (the `generation` resource); a variant's options replace some."""
-
-    keyframe_model: str = "tiny"
-    video_model: str = "tiny"
-    device: str = "auto"
-    dtype: str = "auto"
-    keyframe_batch_size: int = 4
-    cpu_offload: bool = False
-    vae_slicing: bool = False
-    vae_tiling: bool = False
-    attention_backend: str = ""
-    compile_denoiser: bool = False
-    models_dir: str = ""
-    price_per_gpu_hour: float = 0.0
-
-    def for_variant(self, variant: Variant) -> RenderSettings:
-        return replace(self, **variant.options())
-
-    def dtype_of(self, preset) -> str:
-        return resolved_dtype(preset, self.device, self.dtype)
-
-    def pipeline(self, name: str, task: str):
-        options = LoadOptions(
-            cpu_offload=self.cpu_offload, vae_slicing=self.vae_slicing, vae_tiling=self.vae_tiling,
-            attention_backend=self.attention_backend or None, compile_denoiser=self.compile_denoiser,
-        )  # fmt: skip
-        models_dir = Path(self.models_dir) if self.models_dir else environment.models_dir()
-        return PIPELINES.get(get_preset(name, task), models_dir, device=self.device, dtype=self.dtype, options=options)
 
 
 def render_variant(
@@ -72,7 +36,7 @@ def render_variant(
 ) -> dict:
     """The variant's keyframe and clip items (each with `cache_hit`, timings when rendered), its wall seconds
     and peak memory. Local clips render one by one; hosted ones through `hosted`, per provider."""
-    settings = settings.for_variant(variant)
+    settings = replace(settings, **variant.options())
     device = pick_device(settings.device)
     if device == "cuda":
         import torch
@@ -85,10 +49,12 @@ def render_variant(
         keyframes, store, settings.pipeline, StepProfile(total=len(keyframes), device=device),
         batch_size=settings.keyframe_batch_size, report=report, dtype_of=settings.dtype_of,
     )  # fmt: skip
-    clips = plan_clips(rows, keyframes, settings.video_model, settings.dtype_of, source_key=lambda uri: import_source(store, uri))
+    clips = plan_clips(rows, keyframes, settings.video_model, settings.dtype_of,
+                       source_key=lambda uri: import_source(store, uri), **settings.plan_options())  # fmt: skip
     local = [item for item in clips if "provider" not in item]
     render_clip_shard(local, store, settings.pipeline, StepProfile(total=len(local), device=device),
-                      report=report, dtype_of=settings.dtype_of)  # fmt: skip
+                      report=report, dtype_of=settings.dtype_of, overlap_encode=settings.overlap_encode,
+                      denoise_batch=settings.denoise_batch)  # fmt: skip
     rendered = list(local)
     for provider in sorted({item["provider"] for item in clips if "provider" in item}):
         if hosted is None:

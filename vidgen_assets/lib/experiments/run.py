@@ -18,7 +18,8 @@ from ..storage import MediaStore, content_key
 from ..video.quality import check_day_clips
 from .compare import metric_names, variant_figures
 from .grid import side_by_side
-from .render import HostedRender, RenderSettings, fill_timings, remember_timings, render_variant
+from ..generation.settings import RenderSettings
+from .render import HostedRender, fill_timings, remember_timings, render_variant
 from .spec import ExperimentError, ExperimentSpec, check_rows, select_rows, spec_from_mapping
 
 

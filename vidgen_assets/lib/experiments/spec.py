@@ -33,7 +33,8 @@ ROW_KNOBS: dict[str, type] = {
 # Generation resource options: how pipelines load and where they run (dtype is part of the content keys).
 RESOURCE_OPTIONS: dict[str, type] = {
     "device": str, "dtype": str, "cpu_offload": bool, "vae_slicing": bool, "vae_tiling": bool,
-    "attention_backend": str, "compile_denoiser": bool, "keyframe_batch_size": int,
+    "attention_backend": str, "compile_denoiser": bool, "keyframe_batch_size": int, "channels_last": bool,
+    "step_cache": float, "denoise_batch": int, "overlap_encode": bool,
 }  # fmt: skip
 DTYPES = ("auto", "float32", "float16", "bfloat16", "float64")
 KNOBS = (*MODEL_KNOBS, *ROW_KNOBS, *RESOURCE_OPTIONS)

@@ -25,10 +25,16 @@ class LatentStash:
 
     def __init__(self, store: MediaStore, media_key: str):
         self.store, self.key = store, latents_key(media_key)
+        self._held = None  # what `save` stored, kept for this process's own decode (no read back)
+
+    def exists(self) -> bool:
+        return self._held is not None or self.store.exists(self.key)
 
     def load(self):
         import torch
 
+        if self._held is not None:
+            return self._held
         if not self.store.exists(self.key):
             return None
         try:
@@ -42,6 +48,8 @@ class LatentStash:
 
         with self.store.writing(self.key) as path:
             torch.save(latents.detach().cpu(), path)
+        self._held = latents
 
     def drop(self) -> None:
+        self._held = None
         self.store.delete(self.key)

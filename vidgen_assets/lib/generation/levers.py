@@ -19,6 +19,17 @@ _KERNEL_MODULES = {
 }
 
 
+# Local pipelines whose denoiser is a diffusers transformer with a first-block cache hook (Wan, LTX).
+STEP_CACHE_PIPELINES = frozenset(
+    {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "LTXPipeline", "LTXConditionPipeline"}
+)
+
+
+def caches_steps(preset) -> bool:
+    """Whether the step-cache lever applies to `preset`'s model (elsewhere the option is ignored, not keyed)."""
+    return not preset.hosted and preset.pipeline_class in STEP_CACHE_PIPELINES
+
+
 class LeverUnavailableError(RuntimeError):
     """A lever was asked for that this machine cannot apply (kernel missing, model without the hook)."""
 
@@ -74,7 +85,10 @@ def apply_levers(pipeline, options, models_dir: Path) -> None:
             raise LeverUnavailableError("step caching (first-block cache) applies to transformer models only")
         from diffusers import FirstBlockCacheConfig
 
-        denoiser.enable_cache(FirstBlockCacheConfig(threshold=options.step_cache))
+        try:
+            denoiser.enable_cache(FirstBlockCacheConfig(threshold=options.step_cache))
+        except IndexError:  # diffusers needs a block after the first one to cache
+            raise LeverUnavailableError("step caching needs a transformer of at least two blocks") from None
     if options.compile_denoiser:
         use_compile_cache(models_dir)
         torch.set_float32_matmul_precision("high")

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..storage import MediaStore
+from .levers import caches_steps
 from .loader import model_revision
 from .params import clip_param_values, keyframe_settings, motion_buckets
 from .presets import VIDEO_TASKS, ModelPreset, get_preset
@@ -66,11 +67,17 @@ def plan_clips(
     default_video_model: str,
     dtype_of: DtypeOf = resolved_dtype,
     source_key: SourceKey | None = None,
+    *,
+    step_cache: float = 0.0,
+    decode_chunk_size: int = 0,
 ) -> list[dict]:
     """One clip per keyframe and motion bucket; one per text-to-video, continuation or restyle row.
 
     Items come in dependency order (a shot after the shots it starts from or restyles), each keyed with its
     inputs' keys. `source_key` brings a `source_uri` into the media store (`shot_plan.import_source`).
+    Generation options that change pixels enter the clips they apply to, and so their keys: `step_cache`
+    (first-block cache threshold; transformer models) and `decode_chunk_size` (the default of rows that
+    set none; 0 keeps the preset's).
     """
     start_by_prompt = {k["prompt_id"]: k for k in keyframes if k.get("role") != "end"}
     end_by_prompt = {k["prompt_id"]: k for k in keyframes if k.get("role") == "end"}
@@ -87,6 +94,8 @@ def plan_clips(
             continue  # its keyframe was not made; the keyframes output says why
         if (row.get("end_prompt") and prompt_id not in end_by_prompt) or any(d not in played for d in dep_ids):
             continue  # an end keyframe or an input shot was not made: the keyframes output (or that shot's) says why
+        if decode_chunk_size and row.get("decode_chunk_size") is None:
+            row = {**row, "decode_chunk_size": decode_chunk_size}
         for bucket in motion_buckets(row, preset):
             item = {
                 "prompt_id": prompt_id, "preset": preset.name, "task": preset.task,
@@ -96,6 +105,7 @@ def plan_clips(
                 "params": clip_param_values(row, preset, bucket),
                 **({"scene": row["scene"], "scene_order": row.get("scene_order")} if row.get("scene") else {}),
                 **({"provider": preset.hosted.provider} if preset.hosted else {}),
+                **({"step_cache": step_cache} if step_cache and caches_steps(preset) else {}),
             }  # fmt: skip
             try:
                 attach_inputs(item, row, previous.get(prompt_id), played, end_by_prompt.get(prompt_id), source_key)

@@ -59,7 +59,8 @@ def keyframe_key(item: Mapping[str, Any], dtype: str) -> str:
 def clip_key(item: Mapping[str, Any], params: Mapping[str, Any], dtype: str) -> str:
     """`params` are the ones actually rendered with (an out-of-memory retry lowers the decode chunk)."""
     # The keyframe, and the text where the model reads it (plan._text); then the shots it is made from.
-    source = {name: item[name] for name in ("keyframe", "prompt", "negative_prompt") if item.get(name) is not None}
+    # `step_cache` (plan_clips) is on an item only while the lever is on: keys without it are unchanged.
+    source = {name: item[name] for name in ("keyframe", "prompt", "negative_prompt", "step_cache") if item.get(name) is not None}
     source.update(input_keys(item))
     return content_key("clip", {
         **source, "model": item["model"], "revision": item["revision"], "dtype": dtype,

@@ -14,9 +14,9 @@ from functools import partial
 from itertools import islice
 
 from ..storage import MediaStore
+from .batching import BatchedDenoise
 from .encode_queue import EncodeQueue
 from .keyframes import KeyframeRequest, render_keyframes
-from .latents import LatentStash
 from .loader import is_out_of_memory, release_memory
 from .params import keyframe_settings
 from .plan import DtypeOf, GetPipeline, Report, key_clip, key_keyframe, mark_cached
@@ -107,14 +107,16 @@ def render_clip_shard(
     report: Report = print,
     dtype_of: DtypeOf = resolved_dtype,
     overlap_encode: bool = False,
+    denoise_batch: int = 1,
 ) -> list[dict]:
     """Render the shard's missing clips one by one, each straight into the media store.
 
     An out-of-memory retry decodes in smaller chunks, which changes SVD's pixels: the clip is stored
-    under the key of the chunk it was rendered with, and the item carries that key. Image-to-video
-    latents are stashed before the decode (lib/generation/latents.py), so a retry or a resumed step
+    under the key of the chunk it was rendered with, and the item carries that key. SVD's and Wan
+    text-to-video's latents are stashed before the decode (lib/generation/latents.py), so a retry or a resumed step
     decodes them without denoising again. With `overlap_encode`, a clip's decode and H.264 encode run
-    on a CPU worker while the next clip denoises (the same bytes out).
+    on a CPU worker while the next clip denoises (the same bytes out). With `denoise_batch` > 1, clips that
+    share all but keyframe and seed denoise that many at a time (lib/generation/batching.py).
     """
     _settle_keys(items, dtype_of)
     pending = mark_cached(store, items)
@@ -122,6 +124,7 @@ def render_clip_shard(
     profile.total = len(pending)  # progress and ETA count what this step renders
     played: dict[str, dict] = {}
     clock = {"last_done": time.perf_counter()}  # an overlapped clip is charged the time since the previous one finished
+    batches = BatchedDenoise(pending, store, get_pipeline, denoise_batch, report)
     with EncodeQueue(depth=1) as encoder:
         for item in items:  # in dependency order: a shot's inputs are made before it
             if "failure" in item:
@@ -141,9 +144,9 @@ def render_clip_shard(
                 continue
             params = ClipParams(**item["params"])
             pipeline = get_pipeline(item["preset"], item["task"])
+            stash = batches.stash_for(item)  # denoises the item's batch, if it is in one and first
             started = time.perf_counter()
-            stash = LatentStash(store, item["media_key"])
-            finish = partial(_finish_clip, item, store, pipeline, stash, profile, report, started, clock)
+            finish = partial(_finish_clip, item, store, pipeline, stash, profile, report, started, clock, batches.share(item))
             if overlap_encode and not item.get("takes"):
                 try:
                     preset = get_preset(item["preset"], item["task"])
@@ -160,7 +163,7 @@ def render_clip_shard(
     return list(items)
 
 
-def _finish_clip(item, store, pipeline, stash, profile, report, started, clock, params: ClipParams, attempt) -> None:
+def _finish_clip(item, store, pipeline, stash, profile, report, started, clock, share, params: ClipParams, attempt) -> None:
     """Render (or take `attempt`'s result) with out-of-memory retries in smaller decode chunks, and record it."""
     while True:
         try:
@@ -179,14 +182,15 @@ def _finish_clip(item, store, pipeline, stash, profile, report, started, clock, 
                 break
     stash.drop()  # the clip exists: its latents are no longer needed
     done = time.perf_counter()
-    seconds, clock["last_done"] = done - max(started, clock["last_done"]), done
+    # `share`: a batched clip's part of its batch's denoising, spent before `started`.
+    seconds, clock["last_done"] = done - max(started, clock["last_done"]) + share, done
     item.update(uri=store.uri(item["media_key"]), cache_hit=result is None, params=asdict(params))
     if result is None:
         return
     item.update(seconds=round(seconds, 4), frames=result.frames, device=profile.device,
                 decode_chunk_size_used=params.decode_chunk_size,
-                timings={"denoise_s": round(result.denoise_s, 4), "decode_encode_s": round(result.decode_encode_s, 4)})  # fmt: skip
-    progress = profile.add(item["seconds"], denoise_steps=params.num_inference_steps, denoise_seconds=result.denoise_s)
+                timings={"denoise_s": round(result.denoise_s + share, 4), "decode_encode_s": round(result.decode_encode_s, 4)})  # fmt: skip
+    progress = profile.add(item["seconds"], denoise_steps=params.num_inference_steps, denoise_seconds=result.denoise_s + share)
     if progress:
         report(f"clip {item['prompt_id']} bucket {item['motion_bucket_id']}: {progress}")
 
@@ -200,7 +204,7 @@ def _write_clip(store: MediaStore, media_key: str, decode: Decode) -> ClipResult
         return decode(path)
 
 
-def _render_one_clip(pipeline, item: dict, store: MediaStore, params: ClipParams, stash: LatentStash):
+def _render_one_clip(pipeline, item: dict, store: MediaStore, params: ClipParams, stash):
     if item.get("takes"):
         return render_takes(pipeline, item, store, params)  # writes each take, then the joined clip
     shot = shot_inputs(item, store)

@@ -14,6 +14,7 @@ from .latents import LatentStash
 from .presets import ModelPreset
 from .shots import ShotInputs, fitted
 from .videos import ClipParams, ClipResult, decode_clip, denoise_clip, prepare_decode, render_text_to_video
+from .wan import split_text_to_video
 
 Renderer = Callable[[Any, ShotInputs, Path, ClipParams], ClipResult]
 Decode = Callable[[Path], ClipResult]  # decodes denoised latents into an MP4 at the path
@@ -40,7 +41,6 @@ def _text_to_video(pipeline, shot: ShotInputs, out_path: Path, params: ClipParam
 
 # Keyed by the preset's pipeline class: a new local model family is a new entry here.
 RENDERERS: dict[str, Renderer] = {
-    "WanPipeline": _text_to_video,
     "LTXPipeline": _text_to_video,
     "WanImageToVideoPipeline": render_first_last,
     "WanVideoToVideoPipeline": render_restyle,
@@ -50,6 +50,7 @@ RENDERERS: dict[str, Renderer] = {
 # decode) and their decode can run on the encode worker while the next clip denoises.
 SPLIT_RENDERERS: dict[str, Callable[[Any, ShotInputs, ClipParams, LatentStash | None], Decode]] = {
     "StableVideoDiffusionPipeline": _image_to_video,
+    "WanPipeline": split_text_to_video,
 }
 
 

@@ -53,39 +53,47 @@ def render_clip(pipeline, image, out_path: str | Path, params: ClipParams, first
 def denoise_clip(pipeline, image, params: ClipParams, stash=None):
     """The clip's denoised latents: the `stash`'s (lib/generation/latents.py) if it holds them, else the
     pipeline's, stored in the stash before they are returned (a step stopped during the decode resumes there)."""
-    import torch
-
     if stash is not None and (stored := stash.load()) is not None:
         return stored
-    latents = pipeline(
-        image=image,
-        width=params.width,
-        height=params.height,
-        num_frames=params.num_frames,
-        fps=params.fps,
-        motion_bucket_id=params.motion_bucket_id,
-        noise_aug_strength=params.noise_aug_strength,
-        num_inference_steps=params.num_inference_steps,
-        min_guidance_scale=params.min_guidance_scale,
-        max_guidance_scale=params.max_guidance_scale,
-        generator=torch.Generator(device="cpu").manual_seed(params.seed),
-        output_type="latent",
-    ).frames
+    (latents,) = denoise_clips(pipeline, [image], [params])
     if stash is not None:
         stash.save(latents)
     return latents
 
 
+def denoise_clips(pipeline, images: list, params: list[ClipParams]) -> list:
+    """Several clips' latents from one pipeline call (a batch), each with its own keyframe and seed; every
+    other parameter is shared, taken from the first clip's. Each clip's latents as a batch of one."""
+    import torch
+
+    shared = params[0]
+    latents = pipeline(
+        image=images,
+        width=shared.width,
+        height=shared.height,
+        num_frames=shared.num_frames,
+        fps=shared.fps,
+        motion_bucket_id=shared.motion_bucket_id,
+        noise_aug_strength=shared.noise_aug_strength,
+        num_inference_steps=shared.num_inference_steps,
+        min_guidance_scale=shared.min_guidance_scale,
+        max_guidance_scale=shared.max_guidance_scale,
+        # One generator per clip: each clip's noise is the one it gets when rendered alone.
+        generator=[torch.Generator(device="cpu").manual_seed(p.seed) for p in params],
+        output_type="latent",
+    ).frames
+    return [latents[index : index + 1] for index in range(len(params))]
+
+
 def render_text_to_video(
     pipeline, prompt: str, negative_prompt: str, out_path: str | Path, params: ClipParams
 ) -> ClipResult:
-    """Render one clip straight from text (no keyframe) into an H.264 MP4 at `out_path`."""
-    import numpy as np
+    """Render one clip straight from text (no keyframe) into an H.264 MP4 at `out_path`, the pipeline decoding."""
     import torch
 
     started = time.perf_counter()
-    # Wan's and LTX's causal video VAEs decode a clip in one pass, so the pipeline decodes and we
-    # encode its frames chunk by chunk; only this clip's frames are in memory.
+    # LTX's causal video VAE decodes a clip in one pass, so the pipeline decodes and we encode its frames
+    # chunk by chunk; only this clip's frames are in memory. (Wan's is split: lib/generation/wan.py.)
     frames = pipeline(
         prompt=prompt,
         negative_prompt=negative_prompt or None,
@@ -98,12 +106,19 @@ def render_text_to_video(
         output_type="np",
     ).frames[0]
     denoised = time.perf_counter()
+    written = write_float_frames(frames, out_path, params)
+    return ClipResult(written, denoised - started, time.perf_counter() - denoised)
+
+
+def write_float_frames(frames, out_path: str | Path, params: ClipParams) -> int:
+    """Encode (F, H, W, 3) floats in [0, 1] `decode_chunk_size` frames at a time; the frames written."""
+    import numpy as np
+
     with ClipWriter(out_path, fps=params.fps, width=params.width, height=params.height) as writer:
         for start in range(0, len(frames), params.decode_chunk_size):
             chunk = frames[start : start + params.decode_chunk_size]
             writer.write((np.clip(chunk, 0, 1) * 255).round().astype(np.uint8))
-        written = writer.frames_written
-    return ClipResult(written, denoised - started, time.perf_counter() - denoised)
+        return writer.frames_written
 
 
 def prepare_decode(pipeline) -> None:

@@ -89,12 +89,20 @@ def render_text_to_video(
     pipeline, prompt: str, negative_prompt: str, out_path: str | Path, params: ClipParams
 ) -> ClipResult:
     """Render one clip straight from text (no keyframe) into an H.264 MP4 at `out_path`, the pipeline decoding."""
-    import torch
-
     started = time.perf_counter()
     # LTX's causal video VAE decodes a clip in one pass, so the pipeline decodes and we encode its frames
     # chunk by chunk; only this clip's frames are in memory. (Wan's is split: lib/generation/wan.py.)
-    frames = pipeline(
+    frames = text_to_video_call(pipeline, prompt, negative_prompt, params, output_type="np")[0]
+    denoised = time.perf_counter()
+    written = write_float_frames(frames, out_path, params)
+    return ClipResult(written, denoised - started, time.perf_counter() - denoised)
+
+
+def text_to_video_call(pipeline, prompt: str, negative_prompt: str, params: ClipParams, output_type: str):
+    """A text-to-video pipeline's `frames` for one clip: decoded ("np") or its latents ("latent")."""
+    import torch
+
+    return pipeline(
         prompt=prompt,
         negative_prompt=negative_prompt or None,
         width=params.width,
@@ -103,11 +111,8 @@ def render_text_to_video(
         num_inference_steps=params.num_inference_steps,
         guidance_scale=params.guidance_scale,
         generator=torch.Generator(device="cpu").manual_seed(params.seed),
-        output_type="np",
-    ).frames[0]
-    denoised = time.perf_counter()
-    written = write_float_frames(frames, out_path, params)
-    return ClipResult(written, denoised - started, time.perf_counter() - denoised)
+        output_type=output_type,
+    ).frames
 
 
 def write_float_frames(frames, out_path: str | Path, params: ClipParams) -> int:

@@ -16,26 +16,14 @@ import numpy as np
 
 from .latents import LatentStash
 from .shots import ShotInputs
-from .videos import ClipParams, ClipResult, write_float_frames
+from .videos import ClipParams, ClipResult, text_to_video_call, write_float_frames
 
 
 def denoise_text_to_video(pipeline, shot: ShotInputs, params: ClipParams, stash: LatentStash | None = None):
     """The clip's latents: the stash's if it holds them, else the pipeline's (stored in the stash first)."""
-    import torch
-
     if stash is not None and (stored := stash.load()) is not None:
         return stored
-    latents = pipeline(
-        prompt=shot.prompt,
-        negative_prompt=shot.negative_prompt or None,
-        width=params.width,
-        height=params.height,
-        num_frames=params.num_frames,
-        num_inference_steps=params.num_inference_steps,
-        guidance_scale=params.guidance_scale,
-        generator=torch.Generator(device="cpu").manual_seed(params.seed),
-        output_type="latent",
-    ).frames
+    latents = text_to_video_call(pipeline, shot.prompt, shot.negative_prompt, params, output_type="latent")
     if stash is not None:
         stash.save(latents)
     return latents

@@ -9,11 +9,9 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
-import httpx
 import numpy as np
 
-from ..generation.providers.io import GONE, OutputUnavailableError
-from ..generation.providers.tasks import Halted
+from ..generation.providers.io import OutputUnavailableError, download_checked
 from ..storage import MediaStore
 
 CODECS = {".wav": ("wav", "pcm_s16le"), ".flac": ("flac", "flac")}
@@ -21,27 +19,13 @@ CODECS = {".wav": ("wav", "pcm_s16le"), ".flac": ("flac", "flac")}
 
 def download_audio(url: str, folder: Path, name: str, *, attempts: int, pause: threading.Event) -> Path:
     """`url` saved as `folder/name` (retried; a 403/404/410 means the URL expired: `gone`)."""
-    path, error = folder / name, None
-    for attempt in range(1, attempts + 1):
-        try:
-            with httpx.Client(timeout=60, follow_redirects=True) as client, client.stream("GET", url) as response:
-                response.raise_for_status()
-                with open(path, "wb") as out:
-                    for chunk in response.iter_bytes(1 << 20):
-                        if pause.is_set():
-                            raise Halted()
-                        out.write(chunk)
-            decode(path)  # a truncated or non-audio body fails here, and is fetched again
-            return path
-        except httpx.HTTPStatusError as failed:
-            if failed.response.status_code in GONE:
-                raise OutputUnavailableError(f"output URL answered {failed.response.status_code}", gone=True) from None
-            error = failed
-        except (httpx.TransportError, OutputUnavailableError) as failed:
-            error = failed
-        if pause.wait(min(30.0, 2.0**attempt)):
-            break
-    raise OutputUnavailableError(f"audio not fetched after {attempts} attempts: {type(error).__name__}: {str(error)[:200]}")
+
+    def checked(path: Path) -> Path:
+        decode(path)  # a truncated or non-audio body fails here, and is fetched again
+        return path
+
+    return download_checked(url, folder / name, checked, attempts=attempts, pause=pause,
+                            retry_on=(OutputUnavailableError,), what="audio")  # fmt: skip
 
 
 def decode(path: Path) -> tuple[np.ndarray, int]:

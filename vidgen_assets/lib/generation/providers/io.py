@@ -7,7 +7,9 @@ import base64
 import mimetypes
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -16,6 +18,7 @@ from ...video import ClipWriter, VideoDecodeError, iter_frames, probe_video
 from .base import ProviderError
 from .tasks import Halted
 
+T = TypeVar("T")
 # Status codes meaning the output URL is gone for good (output URLs expire after a day or two).
 GONE = {403, 404, 410}
 
@@ -67,36 +70,49 @@ def media_reference(store: MediaStore, media_key: str, provider: str, max_inline
 keyframe_reference = media_reference  # the older name: an image is one kind of media
 
 
-def fetch_output(url: str, store: MediaStore, media_key: str, *, attempts: int, pause: threading.Event) -> dict:
-    """Download `url` under `media_key` at once (retrying), check it decodes, normalize if the reel needs it.
-
-    The clip appears under its key only once all of that succeeded. Returns its frames, fps and size.
-    `pause` set (the step stopping) ends the download within a chunk, and any wait between attempts.
-    """
+def download_checked(
+    url: str, path: str | Path, check: Callable[[Path], T], *, attempts: int, pause: threading.Event,
+    retry_on: tuple[type[Exception], ...] = (), what: str = "output",
+) -> T:  # fmt: skip
+    """`url` saved at `path` and `check(path)`'s answer, retried with backoff on transport errors, 5xx/429 and
+    `retry_on` (a truncated body that fails the check); a 403/404/410 means the URL expired (`gone`).
+    `pause` set (the step stopping) ends the download within a chunk, and any wait between attempts."""
     error: Exception | None = None
     for attempt in range(1, attempts + 1):
         try:
-            with store.writing(media_key) as path:
-                with _download_client().stream("GET", url) as response:
-                    response.raise_for_status()
-                    with open(path, "wb") as out:
-                        for chunk in response.iter_bytes(1 << 20):
-                            if pause.is_set():  # the step is stopping: the record keeps the output for the next run
-                                raise Halted()
-                            out.write(chunk)
-                info = probe_video(path)  # decodes every frame: a truncated download fails here
-                if (info.codec, info.pix_fmt) != ("h264", "yuv420p"):
-                    _normalize(Path(path), info.fps, info.width, info.height)
-            return {"frames": info.frames, "fps": info.fps, "width": info.width, "height": info.height}
+            with _download_client().stream("GET", url) as response:
+                response.raise_for_status()
+                with open(path, "wb") as out:
+                    for chunk in response.iter_bytes(1 << 20):
+                        if pause.is_set():  # the step is stopping: the record keeps the output for the next run
+                            raise Halted()
+                        out.write(chunk)
+            return check(Path(path))
         except httpx.HTTPStatusError as failed:
             if failed.response.status_code in GONE:
                 raise OutputUnavailableError(f"output URL answered {failed.response.status_code}", gone=True) from None
             error = failed
-        except (httpx.TransportError, VideoDecodeError) as failed:
+        except (httpx.TransportError, *retry_on) as failed:
             error = failed
         if pause.wait(min(30.0, 2.0**attempt)):
             break
-    raise OutputUnavailableError(f"output not stored after {attempts} attempts: {type(error).__name__}: {str(error)[:200]}")
+    raise OutputUnavailableError(f"{what} not stored after {attempts} attempts: {type(error).__name__}: {str(error)[:200]}")
+
+
+def fetch_output(url: str, store: MediaStore, media_key: str, *, attempts: int, pause: threading.Event) -> dict:
+    """Download `url` under `media_key` at once (retrying), check it decodes, normalize if the reel needs it.
+
+    The clip appears under its key only once all of that succeeded. Returns its frames, fps and size.
+    """
+
+    def checked(path: Path) -> dict:
+        info = probe_video(path)  # decodes every frame: a truncated download fails here
+        if (info.codec, info.pix_fmt) != ("h264", "yuv420p"):
+            _normalize(path, info.fps, info.width, info.height)
+        return {"frames": info.frames, "fps": info.fps, "width": info.width, "height": info.height}
+
+    with store.writing(media_key) as path:
+        return download_checked(url, path, checked, attempts=attempts, pause=pause, retry_on=(VideoDecodeError,))
 
 
 def _normalize(path: Path, fps: float, width: int, height: int) -> None:

@@ -7,10 +7,8 @@ sensor of other processes get in between chunks. Memory follows the chunk size, 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import itertools
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,15 +19,12 @@ DEMO_SUBJECTS = ("a red fox", "a lighthouse keeper", "a paper boat")
 DEMO_ACTIONS = ("walking slowly", "turning around")
 DEMO_LOCATIONS = ("in fresh snow", "on a windy cliff")
 DEMO_STYLES = ("cinematic, golden hour", "watercolor")
-from .csv_quotes import extra_lines, swallowed_reason
-from .validation import READ_ERROR, normal_id
+from .row_files import RowFile, read_row_chunks
+from .validation import normal_id
 from .writes import WriteCounts
 
 CHUNK_ROWS = 50_000  # ~0.3 s of writing per chunk at 1M rows; readers wait through one window
 KEPT_REJECTIONS = 1_000  # listed in the result; every one is in `prompt_rejections`
-# Python's csv refuses fields over 131,072 characters; a longer prompt is a row to reject, not a file.
-CSV_FIELD_LIMIT = 16 * 1024 * 1024
-JSON_LINES = (".jsonl", ".ndjson")
 HEADER = "prompt_id,scheduled_for,prompt,negative_prompt,seed"
 
 
@@ -52,80 +47,12 @@ class ImportResult:
 
 
 def read_chunks(path: str | Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[list[dict]]:
-    """Raw rows as they are in the file, `chunk_rows` at a time; validation decides what is usable.
+    """Raw prompt rows as they are in the file, `chunk_rows` at a time; validation decides what is usable.
 
     A file that cannot be read at all raises `ValueError` before the first chunk; a record that
     cannot be read (a malformed JSON line, a broken CSV record) becomes a row holding `READ_ERROR`.
     """
-    path = Path(path)
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    suffix = path.suffix.lower()
-    rows = _parquet_rows(path) if suffix == ".parquet" else _json_rows(path) if suffix in JSON_LINES else _csv_rows(path)
-    rows = iter(rows)
-    while batch := list(itertools.islice(rows, chunk_rows)):  # an unreadable file fails on the first, before any write
-        yield batch
-
-
-def _parquet_rows(path: Path) -> Iterator[dict]:
-    import duckdb
-
-    try:
-        # An in-memory database of its own: the warehouse file is not touched while reading.
-        with duckdb.connect() as connection:
-            connection.execute("SET TimeZone = 'UTC'")  # a TIMESTAMPTZ scheduled_for is read as its UTC day
-            result = connection.execute("SELECT * FROM read_parquet(?)", [str(path)])
-            names = [d[0] for d in result.description]
-            if "prompt_id" not in names:
-                raise ValueError(f"{path}: no prompt_id column; the columns must include {HEADER}")
-            while batch := result.fetchmany(1024):
-                yield from (dict(zip(names, row)) for row in batch)
-    except duckdb.Error as error:
-        reason = str(error).strip().splitlines()[0]
-        raise ValueError(f"{path}: not a readable Parquet file: {reason}") from None
-
-
-def _json_rows(path: Path) -> Iterator[dict]:
-    # errors="surrogateescape" keeps undecodable bytes so the row is rejected, not the file.
-    with path.open(encoding="utf-8-sig", errors="surrogateescape") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as error:
-                yield {READ_ERROR: f"line {line_number} is not valid JSON: {error}"}
-                continue
-            yield row if isinstance(row, dict) else {READ_ERROR: f"line {line_number} is not a JSON object"}
-
-
-def _csv_rows(path: Path) -> Iterator[dict]:
-    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
-    # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark.
-    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
-        reader = csv.DictReader(handle)
-        try:
-            names = reader.fieldnames
-        except csv.Error as error:
-            raise ValueError(f"{path}: the header cannot be read: {error}") from None
-        if not names or "prompt_id" not in (names := [str(n).strip() for n in names]):
-            other = next((d for d in ";\t|" if d in (names or [""])[0]), None)
-            hint = f" (this file is separated by {other!r}: save it comma-separated)" if other else ""
-            raise ValueError(f"{path}: the header must start with {HEADER}{hint}")
-        reader.fieldnames = names
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:  # the reader goes on at the next line
-                row = {READ_ERROR: f"the CSV record ending on line {reader.line_num} cannot be read: {error}"}
-            else:  # the row keeps its id and day, so its rejection is filed under them
-                if swallowed := swallowed_reason(row, names, reader.line_num - extra_lines(row)):
-                    row[READ_ERROR] = swallowed
-            yield row
+    return read_row_chunks(path, chunk_rows, RowFile("prompt_id", f"start with {HEADER}"))
 
 
 def demo_rows(day: date, count: int = 6) -> list[dict]:

@@ -8,16 +8,15 @@ theme no longer produces (its count lowered), and rows of themes that are gone, 
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from .csv_quotes import extra_lines, swallowed_reason
-from .fields import READ_ERROR, is_blank, normal_id
-from .importer import CHUNK_ROWS, CSV_FIELD_LIMIT, JSON_LINES, _json_rows
+from .fields import is_blank, normal_id
+from .importer import CHUNK_ROWS
+from .row_files import RowFile, read_row_chunks
 from .validation import Rejection, validate_rows
 
 THEME_HEADER = "theme_id,scheduled_for,theme,count[,style,music_prompt,keyframe_model,video_model]"
@@ -30,63 +29,7 @@ _RETIRE = (
 
 def read_theme_chunks(path: str | Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[list[dict]]:
     """Raw theme rows, `chunk_rows` at a time; a file that cannot be read raises `ValueError` before the first."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    suffix = path.suffix.lower()
-    rows = _parquet_rows(path) if suffix == ".parquet" else _json_rows(path) if suffix in JSON_LINES else _csv_rows(path)
-    batch: list[dict] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == chunk_rows:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _parquet_rows(path: Path) -> Iterator[dict]:
-    import duckdb
-
-    try:
-        with duckdb.connect() as connection:  # its own in-memory database: the warehouse is not touched
-            connection.execute("SET TimeZone = 'UTC'")
-            result = connection.execute("SELECT * FROM read_parquet(?)", [str(path)])
-            names = [d[0] for d in result.description]
-            if "theme_id" not in names:
-                raise ValueError(f"{path}: no theme_id column; the columns are {THEME_HEADER}")
-            while batch := result.fetchmany(1024):
-                yield from (dict(zip(names, row)) for row in batch)
-    except duckdb.Error as error:
-        raise ValueError(f"{path}: not a readable Parquet file: {str(error).strip().splitlines()[0]}") from None
-
-
-def _csv_rows(path: Path) -> Iterator[dict]:
-    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
-    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:  # -sig: Excel's BOM
-        reader = csv.DictReader(handle)
-        try:
-            names = [str(n).strip() for n in reader.fieldnames or []]
-        except csv.Error as error:
-            raise ValueError(f"{path}: the header cannot be read: {error}") from None
-        if "theme_id" not in names:
-            other = next((d for d in ";\t|" if d in (names or [""])[0]), None)
-            hint = f" (this file is separated by {other!r}: save it comma-separated)" if other else ""
-            raise ValueError(f"{path}: the header must be {THEME_HEADER}{hint}")
-        reader.fieldnames = names
-        # csv_quotes finds the id column by the prompts' name.
-        id_names = ["prompt_id" if n == "theme_id" else n for n in names]
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                row = {READ_ERROR: f"the CSV record ending on line {reader.line_num} cannot be read: {error}"}
-            else:
-                if swallowed := swallowed_reason(row, id_names, reader.line_num - extra_lines(row)):
-                    row[READ_ERROR] = swallowed
-            yield row
+    return read_row_chunks(path, chunk_rows, RowFile("theme_id", f"be {THEME_HEADER}"))
 
 
 def theme_source(theme_id: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from datetime import date, datetime, timedelta, timezone
 
@@ -205,12 +207,19 @@ def main(argv: list[str] | None = None) -> int:
 
         quiet_libraries()
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a reader gone away shows here, not as an ignored exception at exit
+        return code
     except environment.SettingError as error:
         # One line for a bad environment variable, wherever the command first reads it (the daily
         # partitions read VIDGEN_FIRST_DAY on import); other errors keep their traceback.
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`vidgen prompts list | head`): stop quietly, as other Unix tools do. Output
+        # still buffered goes to /dev/null, so the interpreter's flush at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

@@ -147,6 +147,11 @@ def test_list_delete_and_an_empty_day_refused(vidgen_home, tmp_path):
     assert listing.returncode == 0, listing.stderr
     assert "l1" in listing.stdout and "a lantern in the rain over a quiet harb…" in listing.stdout
     assert f"2 prompt rows scheduled for {TEST_DAY}; 1 rejections recorded for it" in listing.stdout
+    # A reader that goes away (`| head`) ends the listing quietly, with the shell's code for SIGPIPE.
+    piped = subprocess.Popen([sys.executable, "-m", "vidgen_assets.cli", "prompts", "list", "--date", str(TEST_DAY)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    piped.stdout.close()
+    assert piped.wait(timeout=120) == 141 and piped.stderr.read() == ""
     deleted = vidgen("prompts", "delete", "l1", "nope")
     assert deleted.returncode == 0 and "deleted 1 prompt rows" in deleted.stdout and "nope" in deleted.stderr
     assert vidgen("prompts", "delete", "l1").returncode == 1  # already deleted: nothing to do

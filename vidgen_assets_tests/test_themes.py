@@ -11,6 +11,7 @@ import pytest
 from vidgen_assets.cli import main
 from vidgen_assets.lib.warehouse.change_rules import plan_days
 from vidgen_assets.lib.warehouse.changes import ChangeCursor, database_now
+from vidgen_assets.lib.warehouse.importer import import_rows
 from vidgen_assets.lib.warehouse.themes import (
     day_themes, delete_themes, import_theme_file, import_themes, reject_theme, retire_theme_rows, theme_rejections,
     theme_row_counts, write_theme_rows,
@@ -151,6 +152,23 @@ def test_a_theme_writes_its_rows_like_an_import_and_lowering_its_count_retires_r
     assert [r["reason"] for r in theme_rejections(store) if r["source"] == "prompt-writer"] == ["the model replied 1 prompt, 3 asked"]
 
 
+def test_a_theme_never_overwrites_a_row_it_does_not_own(store):
+    import_themes(store, [[{"theme_id": "k", "scheduled_for": "2026-11-01", "theme": "kites", "count": 2}]], *MODELS)
+    theme = themes_of(store)["k"]
+    add(store, ("k-002", DAY))  # a hand-written row that happens to have one of the theme's ids
+    before = {r["prompt_id"]: r for r in store.day_rows(DAY, extra=("source", "updated_at"))}
+    result = write_theme_rows(store, theme, rows_for("k", 2), *MODELS)
+    assert (result.written, result.rejected) == (1, 1)
+    assert "k-002 is a live row of an import or prompts add, not of theme:k" in result.rejections[0].reason
+    rows = {r["prompt_id"]: r for r in store.day_rows(DAY, extra=("source", "updated_at"))}
+    assert rows["k-002"] == before["k-002"] and rows["k-001"]["source"] == "theme:k"
+    # Imported by hand, a theme's row becomes the user's: the theme leaves it, and never retires it.
+    import_rows(store, [{"prompt_id": "k-001", "scheduled_for": "2026-11-01", "prompt": "my own kite", "seed": 1}], *MODELS)
+    assert write_theme_rows(store, theme, rows_for("k", 2), *MODELS).rejected == 2
+    assert retire_theme_rows(store, DAY, []) == 0
+    assert {r["prompt_id"]: r["source"] for r in store.day_rows(DAY, extra=("source",))} == {"k-001": None, "k-002": None}
+
+
 FIRST, LAST, OVERLAP = date(2024, 1, 1), date(2026, 11, 20), timedelta(minutes=5)
 
 
@@ -218,3 +236,6 @@ def test_themes_on_postgres(postgres_url, tmp_path):
     assert store.day_snapshot(DAY)[1].startswith("1:") and "|themes 1:" in store.day_snapshot(DAY)[1]
     cursor = plan(store, ChangeCursor(watermark=database_now(store) - timedelta(hours=1)))
     assert list(cursor.requests) == [DAY] and cursor.changes.themes == 1
+    add(store, ("w-002", DAY))  # a hand-written row under a theme's id: the theme leaves it
+    assert write_theme_rows(store, theme, rows_for("w", 2), *MODELS).rejected == 1
+    assert {r["prompt_id"]: r["source"] for r in store.day_rows(DAY, extra=("source",))} == {"w-001": "theme:w", "w-002": None}

@@ -18,7 +18,7 @@ from .connections import DUCKDB, POSTGRES, Dialect, Session, is_local_file, is_p
 from .schema import MIGRATIONS, for_postgres
 from .themes import theme_fingerprints, with_themes
 from .validation import PromptSpec, Rejection
-from .writes import PROMPT_COLUMNS, WriteCounts, classify_staged, printable, stage, upsert_staged
+from .writes import PROMPT_COLUMNS, WriteCounts, classify_staged, printable, stage, tag_staged, upsert_staged
 
 EMPTY_FINGERPRINT = "0:0"
 # Concurrent first connections of several processes migrate one at a time (PostgreSQL).
@@ -105,13 +105,15 @@ class Warehouse:
         parts: dict[str, dict[str, str]] | None = None,
         rejections: Sequence[Rejection] = (),
         if_exists: str = "replace",
+        source: str | None = None,
     ) -> WriteCounts:
         """One short transaction: upsert the rows set-based, and replace their ids' import rejections.
 
         An update bumps `updated_at` and clears `deleted_at` only when a value changes (re-importing
         an unchanged row is not a change); a move keeps the old day in `previous_scheduled_for`.
         `if_exists` says what a live id gets: `replace`, `skip` (left as it is) or `error` (`ExistingIds`,
-        nothing written). Returns the new, changed, moved and skipped rows.
+        nothing written). The rows written get `source` as their owner (`writes.tag_staged`). Returns the
+        new, changed, moved and skipped rows.
         """
         if self.dialect is POSTGRES:
             with self.connect() as session:
@@ -120,6 +122,7 @@ class Warehouse:
                     stage(session, specs, parts, rejections)
                     counts = classify_staged(session, if_exists=if_exists)
                     upsert_staged(session)
+                    tag_staged(session, source=source)
                 self.last_hold_s = time.perf_counter() - started
                 return counts
         import duckdb
@@ -131,6 +134,7 @@ class Warehouse:
             with self.attached(staging) as schema, session.transaction():
                 counts = classify_staged(session, f"{schema}.", if_exists)
                 upsert_staged(session, f"{schema}.")
+                tag_staged(session, f"{schema}.", source)
                 return counts
 
     @contextmanager

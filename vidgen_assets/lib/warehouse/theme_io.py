@@ -70,15 +70,12 @@ def write_theme_rows(
     specs, rejections = validate_rows(filled, keyframe_models, video_models, first_day=first_day, parts=parts)
     specs, over_limits = apply_preset_limits(specs, os.getenv("VIDGEN_VIDEO_MODEL", "tiny"))
     rejections += over_limits
-    counts = warehouse.write_prompts(specs, parts, rejections)
+    specs, not_ours = _leave_others_rows(warehouse, specs, source)
+    rejections += not_ours
+    counts = warehouse.write_prompts(specs, parts, rejections, source=source)
     ids = [spec.prompt_id for spec in specs]
     produced = sorted({normal_id(row["prompt_id"]) for row in rows if not is_blank(row.get("prompt_id"))})
     with warehouse.connect() as session, session.transaction():
-        # `source` is not a render input: tagging leaves `updated_at` (and the day's fingerprint) alone.
-        session.execute(
-            "UPDATE prompts SET source = $source WHERE prompt_id IN (SELECT unnest(CAST($ids AS VARCHAR[]))) "
-            "AND source IS DISTINCT FROM $source", {"ids": ids, "source": source},
-        )  # fmt: skip
         # `updated_at` moves with `deleted_at`, so the change scan sees the retired rows.
         retired = session.execute(
             _RETIRE.format(where="source = $source AND prompt_id NOT IN (SELECT unnest(CAST($ids AS VARCHAR[])))"),
@@ -86,6 +83,22 @@ def write_theme_rows(
         ).fetchall()
     return ThemeRowsResult(theme_id, ids, counts.written, len(specs) - counts.written, len(retired),
                            len(rejections), list(rejections))  # fmt: skip
+
+
+def _leave_others_rows(warehouse, specs: list, source: str) -> tuple[list, list[Rejection]]:
+    """The specs whose id is free or this theme's, and a rejection for each live row someone else owns (imported
+    or added by hand, or another theme's): a theme never overwrites them."""
+    with warehouse.connect() as session:
+        owners = dict(session.execute(
+            "SELECT prompt_id, coalesce(source, '') FROM prompts WHERE deleted_at IS NULL AND source IS DISTINCT FROM $source "
+            "AND prompt_id IN (SELECT unnest(CAST($ids AS VARCHAR[])))", {"source": source, "ids": [s.prompt_id for s in specs]},
+        ).fetchall())  # fmt: skip
+    refused = [
+        Rejection(spec.prompt_id, str(spec.scheduled_for), f"prompt_id {spec.prompt_id} is a live row of "
+                  f"{owners[spec.prompt_id] or 'an import or prompts add'}, not of {source}: the theme leaves it as it is")
+        for spec in specs if spec.prompt_id in owners
+    ]  # fmt: skip
+    return [spec for spec in specs if spec.prompt_id not in owners], refused
 
 
 def clear_theme_rejections(warehouse, theme_id: str, source: str) -> None:

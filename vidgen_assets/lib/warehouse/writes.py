@@ -160,3 +160,12 @@ def upsert_staged(session: Session, schema: str = "") -> int:
         "SELECT prompt_id, scheduled_for, reason, 'import' FROM rejected"
     )
     return written
+
+
+def tag_staged(session: Session, schema: str = "", source: str | None = None) -> None:
+    """Set the staged rows' `source` (who owns them: `theme:<id>`, or NULL for an import or `prompts add`), in
+    the write's transaction. Not a render input: `updated_at`, and so the day's fingerprint, stay as they are."""
+    session.execute(
+        f"UPDATE {schema}prompts SET source = $source WHERE prompt_id IN (SELECT prompt_id FROM chunk) "
+        "AND source IS DISTINCT FROM $source", {"source": source},
+    )  # fmt: skip

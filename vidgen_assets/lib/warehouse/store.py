@@ -18,7 +18,7 @@ from .connections import DUCKDB, POSTGRES, Dialect, Session, is_local_file, is_p
 from .schema import MIGRATIONS, for_postgres
 from .themes import theme_fingerprints, with_themes
 from .validation import PromptSpec, Rejection
-from .writes import PROMPT_COLUMNS, WriteCounts, classify_staged, printable, stage, tag_staged, upsert_staged
+from .writes import PROMPT_COLUMNS, WriteCounts, classify_staged, printable, stage, upsert_staged
 
 EMPTY_FINGERPRINT = "0:0"
 # Concurrent first connections of several processes migrate one at a time (PostgreSQL).
@@ -112,17 +112,16 @@ class Warehouse:
         An update bumps `updated_at` and clears `deleted_at` only when a value changes (re-importing
         an unchanged row is not a change); a move keeps the old day in `previous_scheduled_for`.
         `if_exists` says what a live id gets: `replace`, `skip` (left as it is) or `error` (`ExistingIds`,
-        nothing written). The rows written get `source` as their owner (`writes.tag_staged`). Returns the
+        nothing written). The rows written get `source` as their owner (`writes.stage`). Returns the
         new, changed, moved and skipped rows.
         """
         if self.dialect is POSTGRES:
             with self.connect() as session:
                 started = time.perf_counter()
                 with session.transaction():
-                    stage(session, specs, parts, rejections)
+                    stage(session, specs, parts, rejections, source)
                     counts = classify_staged(session, if_exists=if_exists)
                     upsert_staged(session)
-                    tag_staged(session, source=source)
                 self.last_hold_s = time.perf_counter() - started
                 return counts
         import duckdb
@@ -130,11 +129,10 @@ class Warehouse:
         with duckdb.connect() as staging:
             staging.execute("SET TimeZone = 'UTC'")
             session = Session(staging, DUCKDB)
-            stage(session, specs, parts, rejections)
+            stage(session, specs, parts, rejections, source)
             with self.attached(staging) as schema, session.transaction():
                 counts = classify_staged(session, f"{schema}.", if_exists)
                 upsert_staged(session, f"{schema}.")
-                tag_staged(session, f"{schema}.", source)
                 return counts
 
     @contextmanager

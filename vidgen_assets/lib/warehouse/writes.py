@@ -90,12 +90,14 @@ def _columns(specs: Sequence[PromptSpec], parts: dict[str, dict[str, str]] | Non
     return columns
 
 
-def stage(session: Session, specs, parts, rejections: Sequence[Rejection]) -> None:
-    """Staging tables `chunk` and `rejected` in `session` (call inside the write's transaction)."""
+def stage(session: Session, specs, parts, rejections: Sequence[Rejection], source: str | None = None) -> None:
+    """Staging tables `chunk` and `rejected` in `session` (call inside the write's transaction); `source` is
+    the rows' owner: `theme:<id>`, or None for an import or `prompts add`."""
     values = _columns(specs, parts)
     # A column that is empty in the whole chunk is a NULL column, not a list to convert.
     given = {c: v if c == "prompt_id" or any(x is not None for x in v) else None for c, v in values.items()}
-    session.load_table("chunk", given, {c: TYPES.get(c, _TEXT) for c in PROMPT_COLUMNS})
+    given["source"] = [source] * len(specs) if source else None
+    session.load_table("chunk", given, {**{c: TYPES.get(c, _TEXT) for c in PROMPT_COLUMNS}, "source": _TEXT})
     rejected = {
         "prompt_id": [printable(r.prompt_id) for r in rejections],
         "scheduled_for": [printable(r.scheduled_for) for r in rejections],  # as given: text
@@ -141,14 +143,18 @@ def upsert_staged(session: Session, schema: str = "") -> int:
     """Upsert `chunk` into `<schema>prompts` and replace those ids' import rejections (call inside one transaction).
 
     An update bumps `updated_at` and clears `deleted_at` only when a value changes; a move keeps the
-    old day in `previous_scheduled_for`. Rows go in `prompt_id` order, so concurrent writers of
-    overlapping ids lock them in the same order and never deadlock. Returns the rows inserted or changed.
+    old day in `previous_scheduled_for`. A new owner (`source`) alone is not a change: it is not a render
+    input, so `updated_at` (and the day's fingerprint) stay. Rows go in `prompt_id` order, so concurrent
+    writers of overlapping ids lock them in the same order and never deadlock. Returns the rows inserted or
+    updated.
     """
-    columns = ", ".join(PROMPT_COLUMNS)
+    columns = ", ".join((*PROMPT_COLUMNS, "source"))
+    changed = f"{_CHANGED} OR prompts.deleted_at IS NOT NULL"
     written = session.changed(
         f"INSERT INTO {schema}prompts ({columns}) SELECT {columns} FROM chunk ORDER BY prompt_id "
-        f"ON CONFLICT (prompt_id) DO UPDATE SET {_MOVED}, {_UPDATES}, updated_at = now(), deleted_at = NULL "
-        f"WHERE {_CHANGED} OR prompts.deleted_at IS NOT NULL"
+        f"ON CONFLICT (prompt_id) DO UPDATE SET {_MOVED}, {_UPDATES}, source = excluded.source, "
+        f"updated_at = CASE WHEN {changed} THEN now() ELSE prompts.updated_at END, deleted_at = NULL "
+        f"WHERE {changed} OR prompts.source IS DISTINCT FROM excluded.source"
     )
     # The latest import is the verdict on an id: a valid re-import clears its old rejection.
     session.execute(
@@ -161,11 +167,3 @@ def upsert_staged(session: Session, schema: str = "") -> int:
     )
     return written
 
-
-def tag_staged(session: Session, schema: str = "", source: str | None = None) -> None:
-    """Set the staged rows' `source` (who owns them: `theme:<id>`, or NULL for an import or `prompts add`), in
-    the write's transaction. Not a render input: `updated_at`, and so the day's fingerprint, stay as they are."""
-    session.execute(
-        f"UPDATE {schema}prompts SET source = $source WHERE prompt_id IN (SELECT prompt_id FROM chunk) "
-        "AND source IS DISTINCT FROM $source", {"source": source},
-    )  # fmt: skip

@@ -200,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setting_error(error: BaseException | None) -> environment.SettingError | None:
+    """The `SettingError` behind `error`, if one is (itself or a cause)."""
+    while error is not None and not isinstance(error, environment.SettingError):
+        error = error.__cause__ or error.__context__
+    return error
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not getattr(args, "verbose", True):
@@ -210,16 +217,20 @@ def main(argv: list[str] | None = None) -> int:
         code = args.handler(args)
         sys.stdout.flush()  # a reader gone away shows here, not as an ignored exception at exit
         return code
-    except environment.SettingError as error:
-        # One line for a bad environment variable, wherever the command first reads it (the daily
-        # partitions read VIDGEN_FIRST_DAY on import); other errors keep their traceback.
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     except BrokenPipeError:
         # The reader went away (`vidgen prompts list | head`): stop quietly, as other Unix tools do. Output
         # still buffered goes to /dev/null, so the interpreter's flush at exit does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
+    except Exception as error:
+        # One line for a bad environment variable, wherever the command first reads it (the daily
+        # partitions read VIDGEN_FIRST_DAY on import; Dagster wraps what loading the definitions raised);
+        # other errors keep their traceback.
+        setting = _setting_error(error)
+        if setting is None:
+            raise
+        print(f"error: {setting}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

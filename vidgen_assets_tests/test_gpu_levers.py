@@ -125,3 +125,20 @@ def test_cpu_rehearsal_reports_every_key(vidgen_home, tmp_path, monkeypatch):
     # channels_last changes the memory layout, not the picture: within rounding of the baseline clip.
     assert result["phases"]["svd"]["levers"]["channels_last"]["psnr_db"] >= 40
     assert (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("VIDGEN_DENOISE_BATCH", "9", "VIDGEN_DENOISE_BATCH=9 is out of range: it must be from 1 to 4"),
+    ("VIDGEN_STEP_CACHE", "abc", "VIDGEN_STEP_CACHE='abc' is not a number"),
+    ("VIDGEN_DECODE_CHUNK", "-3", "VIDGEN_DECODE_CHUNK=-3 is out of range: it must be at least 0"),
+    ("VIDGEN_COMPILE", "maybe", "VIDGEN_COMPILE='maybe' is not one of 1/true/yes/on or 0/false/no/off"),
+])  # fmt: skip
+def test_a_bad_lever_setting_is_one_clear_error(monkeypatch, name, value, message):
+    from vidgen_assets.defs.resources import resources
+    from vidgen_assets.lib.environment import SettingError
+
+    monkeypatch.setenv("VIDGEN_CHANNELS_LAST", "Yes")  # flags read any case of yes/no
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingError) as raised:
+        resources()
+    assert str(raised.value) == message

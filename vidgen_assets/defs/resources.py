@@ -7,7 +7,9 @@ from dagster_aws.s3 import S3Resource
 
 from vidgen_assets.defs.io_managers import step_outputs_io_manager
 from vidgen_assets.lib import environment
+from vidgen_assets.lib.environment import flag_setting, number_setting
 from vidgen_assets.lib.audio.presets import DEFAULT_MUSIC_MODEL, MUSIC_MODEL_VARIABLE
+from vidgen_assets.lib.generation.batching import MAX_DENOISE_BATCH
 from vidgen_assets.lib.generation.loader import pick_device
 from vidgen_assets.lib.generation.presets import ModelPreset
 from vidgen_assets.lib.generation.providers.base import ProviderClient
@@ -242,19 +244,20 @@ def resources() -> dg.Definitions:
                 keyframe_model=os.getenv("VIDGEN_KEYFRAME_MODEL", "tiny"),
                 video_model=os.getenv("VIDGEN_VIDEO_MODEL", "tiny"),
                 device=os.getenv("VIDGEN_DEVICE", "auto"),
-                shard_size=int(os.getenv("VIDGEN_SHARD_SIZE", "0")),
-                pod_start_s=float(os.getenv("VIDGEN_POD_START_S", str(DEFAULT_POD_START_S))),
-                s_per_clip=float(os.getenv("VIDGEN_S_PER_CLIP", str(DEFAULT_S_PER_CLIP))),
-                s_per_keyframe=float(os.getenv("VIDGEN_S_PER_KEYFRAME", str(DEFAULT_S_PER_KEYFRAME))),
-                price_per_gpu_hour=float(os.getenv("VIDGEN_PRICE_PER_GPU_HOUR", "0")),
-                # GPU levers (lib/generation/levers.py), all off unless set.
+                # A bad number or flag stops the load with one line naming the variable (environment.SettingError).
+                shard_size=number_setting("VIDGEN_SHARD_SIZE", 0, kind=int, low=0),
+                pod_start_s=number_setting("VIDGEN_POD_START_S", DEFAULT_POD_START_S, low=0),
+                s_per_clip=number_setting("VIDGEN_S_PER_CLIP", DEFAULT_S_PER_CLIP, low=0),
+                s_per_keyframe=number_setting("VIDGEN_S_PER_KEYFRAME", DEFAULT_S_PER_KEYFRAME, low=0),
+                price_per_gpu_hour=number_setting("VIDGEN_PRICE_PER_GPU_HOUR", 0.0, low=0),
+                # GPU levers (lib/generation/settings.py), all off unless set.
                 attention_backend=os.getenv("VIDGEN_ATTENTION_BACKEND", ""),
-                compile_denoiser=os.getenv("VIDGEN_COMPILE", "") == "1",
-                channels_last=os.getenv("VIDGEN_CHANNELS_LAST", "") == "1",
-                overlap_encode=os.getenv("VIDGEN_OVERLAP_ENCODE", "").lower() in ("1", "true"),
-                step_cache=float(os.getenv("VIDGEN_STEP_CACHE") or 0),
-                decode_chunk_size=int(os.getenv("VIDGEN_DECODE_CHUNK") or 0),
-                denoise_batch=int(os.getenv("VIDGEN_DENOISE_BATCH") or 1),
+                compile_denoiser=flag_setting("VIDGEN_COMPILE"),
+                channels_last=flag_setting("VIDGEN_CHANNELS_LAST"),
+                overlap_encode=flag_setting("VIDGEN_OVERLAP_ENCODE"),
+                step_cache=number_setting("VIDGEN_STEP_CACHE", 0.0, low=0, high=1),
+                decode_chunk_size=number_setting("VIDGEN_DECODE_CHUNK", 0, kind=int, low=0),
+                denoise_batch=number_setting("VIDGEN_DENOISE_BATCH", 1, kind=int, low=1, high=MAX_DENOISE_BATCH),
             ),
             "providers": providers_resource(),
             "music": music_resource(),

@@ -85,3 +85,29 @@ def first_day(today: date | None = None) -> date:
     if day > today + timedelta(days=1):  # today is a partition too (end_offset=1): later would leave none
         raise SettingError(f"VIDGEN_FIRST_DAY={configured} is after tomorrow: there would be no partitions")
     return day
+
+
+_FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def flag_setting(name: str) -> bool:
+    """A yes/no variable: 1/true/yes/on or 0/false/no/off (any case); unset or empty is no."""
+    value = os.getenv(name, "").strip().lower()
+    if value and value not in _FLAGS:
+        raise SettingError(f"{name}={os.environ[name]!r} is not one of 1/true/yes/on or 0/false/no/off")
+    return _FLAGS.get(value, False)
+
+
+def number_setting(name: str, default: float, *, kind: type = float, low: float | None = None, high: float | None = None):
+    """A number variable of `kind` (int or float) within [low, high]; unset or empty gives `default`."""
+    value = os.getenv(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = kind(value)
+    except ValueError:
+        raise SettingError(f"{name}={value!r} is not {'a whole number' if kind is int else 'a number'}") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise SettingError(f"{name}={value} is out of range: it must be {bounds}")
+    return number

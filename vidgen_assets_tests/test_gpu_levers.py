@@ -130,6 +130,7 @@ def test_cpu_rehearsal_reports_every_key(vidgen_home, tmp_path, monkeypatch):
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("VIDGEN_DENOISE_BATCH", "9", "VIDGEN_DENOISE_BATCH=9 is out of range: it must be from 1 to 4"),
     ("VIDGEN_STEP_CACHE", "abc", "VIDGEN_STEP_CACHE='abc' is not a number"),
+    ("VIDGEN_S_PER_CLIP", "nan", "VIDGEN_S_PER_CLIP='nan' is not a finite number"),
     ("VIDGEN_DECODE_CHUNK", "-3", "VIDGEN_DECODE_CHUNK=-3 is out of range: it must be at least 0"),
     ("VIDGEN_COMPILE", "maybe", "VIDGEN_COMPILE='maybe' is not one of 1/true/yes/on or 0/false/no/off"),
 ])  # fmt: skip

@@ -6,6 +6,7 @@ executor key on it instead of reading scattered environment variables.
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import date, datetime, timedelta, timezone
 from enum import Enum
@@ -107,6 +108,8 @@ def number_setting(name: str, default: float, *, kind: type = float, low: float 
         number = kind(value)
     except ValueError:
         raise SettingError(f"{name}={value!r} is not {'a whole number' if kind is int else 'a number'}") from None
+    if not math.isfinite(number):
+        raise SettingError(f"{name}={value!r} is not a finite number")
     if (low is not None and number < low) or (high is not None and number > high):
         bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
         raise SettingError(f"{name}={value} is out of range: it must be {bounds}")

@@ -210,10 +210,16 @@ def measure_images(preset, sizes: dict, images: int, only: set[str]) -> dict:
     return {"s_per_image": results}
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--clips", type=int, default=1, help="timed clips per lever, after one warm-up")
-    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--clips", type=_positive, default=1, help="timed clips per lever, after one warm-up")
+    parser.add_argument("--images", type=_positive, default=16, help="SDXL-Turbo images per lever (batches of 8)")
     parser.add_argument("--cpu-rehearsal", action="store_true", help="the same path on the CPU at tiny sizes")
     parser.add_argument("--out", type=Path, help="keep the JSON report here")
     parser.add_argument("--levers", default="", help="only these, e.g. svd:compile,wan:step_cache (default: all)")
@@ -224,6 +230,10 @@ def main(argv: list[str] | None = None) -> dict:
     video_name = choose("svd-xt", "svd-xt-shape", "image-to-video", rehearsal)
     wan_name = choose("wan2.1-t2v-1.3b", "wan2.1-t2v-1.3b-shape", "text-to-video", rehearsal)
     only = {name.strip() for name in args.levers.split(",") if name.strip()}
+    # A typo would measure nothing and still end well: on a GPU lent for minutes, refuse it before any work.
+    if unknown := sorted(only - {f"{model}:{lever}" for model, levers in LEVERS.items() for lever in levers}):
+        known = ", ".join(f"{model}:{lever}" for model, levers in LEVERS.items() for lever in levers)
+        parser.error(f"unknown lever(s) {', '.join(unknown)}; known: {known}")
     # Kernels compiled by an earlier run on this models directory: then `compile_s` is the warm start.
     compile_cache = "warm" if any(use_compile_cache(environment.models_dir()).iterdir()) else "cold"
     images = measure_images(get_preset(image_name, "text-to-image"), sizes, args.images, only)

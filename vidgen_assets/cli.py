@@ -122,10 +122,10 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from vidgen_assets.lib.doctor import format_table, run_checks
-    from vidgen_assets.runner import gpu_pool_check, use_dagster_home
+    from vidgen_assets.runner import gpu_pool_check, levers_check, use_dagster_home
 
     use_dagster_home()  # a new local instance gets its defaults here, before `dagster dev` reads it
-    checks = run_checks(pipeline_s3_client, extra=[("gpu pool", gpu_pool_check)])
+    checks = run_checks(pipeline_s3_client, extra=[("gpu pool", gpu_pool_check), ("GPU levers", levers_check)])
     print(format_table(checks))
     failed = [c.name for c in checks if c.required and not c.ok]
     if failed:

@@ -84,6 +84,25 @@ def gpu_pool_check():
     return Check("gpu pool", True, f"at most {limit} GPU step(s) at once locally; {devices} CUDA device(s) here", required=False)
 
 
+def levers_check():
+    """`vidgen doctor`'s line for the generation resource's GPU levers: each variable read as a run reads it,
+    and an attention backend's kernel imported here, where steps render."""
+    from vidgen_assets.defs.resources import resources
+    from vidgen_assets.lib.doctor import Check
+    from vidgen_assets.lib.generation.levers import LeverUnavailableError, check_attention_backend
+
+    try:
+        settings = resources().resources["generation"].render_settings()
+        if settings.attention_backend:
+            check_attention_backend(settings.attention_backend)
+    except (environment.SettingError, LeverUnavailableError) as error:
+        return Check("GPU levers", False, str(error))
+    levers = ("attention_backend", "compile_denoiser", "channels_last", "step_cache", "decode_chunk_size", "denoise_batch", "overlap_encode")
+    default = type(settings)()
+    on = [f"{name}={getattr(settings, name)}" for name in levers if getattr(settings, name) != getattr(default, name)]
+    return Check("GPU levers", True, ", ".join(on) if on else "all off (the defaults)")
+
+
 def one_writer_per_day(day: date, holder: dict | None = None, on_wait: Callable[[str], None] = print):
     """Hold the day's lock (in the PostgreSQL warehouse if it is one, else this instance's); a run of the same day,
     CLI or daemon, on this host or (with PostgreSQL) another, waits for it.

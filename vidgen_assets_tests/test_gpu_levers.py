@@ -130,6 +130,8 @@ def test_cpu_rehearsal_reports_every_key(vidgen_home, tmp_path, monkeypatch):
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("VIDGEN_DENOISE_BATCH", "9", "VIDGEN_DENOISE_BATCH=9 is out of range: it must be from 1 to 4"),
     ("VIDGEN_STEP_CACHE", "abc", "VIDGEN_STEP_CACHE='abc' is not a number"),
+    ("VIDGEN_ATTENTION_BACKEND", "abc", "VIDGEN_ATTENTION_BACKEND: unknown attention backend 'abc'; the measured ones: native, flash, _flash_3, sage"),
+    ("VIDGEN_SHARD_SIZE", "1_000", "VIDGEN_SHARD_SIZE='1_000' is not a whole number"),
     ("VIDGEN_S_PER_CLIP", "nan", "VIDGEN_S_PER_CLIP='nan' is not a finite number"),
     ("VIDGEN_DECODE_CHUNK", "-3", "VIDGEN_DECODE_CHUNK=-3 is out of range: it must be at least 0"),
     ("VIDGEN_COMPILE", "maybe", "VIDGEN_COMPILE='maybe' is not one of 1/true/yes/on or 0/false/no/off"),
@@ -143,3 +145,37 @@ def test_a_bad_lever_setting_is_one_clear_error(monkeypatch, name, value, messag
     with pytest.raises(SettingError) as raised:
         resources()
     assert str(raised.value) == message
+
+
+def test_a_lever_this_machine_cannot_apply_fails_the_step_without_retries(monkeypatch):
+    import dagster as dg
+
+    from vidgen_assets.defs.fanout import permanent_errors_fail_fast
+    from vidgen_assets.defs.resources import resources
+    from vidgen_assets.lib.generation.levers import LeverUnavailableError
+
+    with pytest.raises(dg.Failure) as raised:
+        with permanent_errors_fail_fast(None):  # the context is read only when the step is interrupted
+            raise LeverUnavailableError("attention backend 'flash' needs flash_attn")
+    assert raised.value.allow_retries is False and "needs flash_attn" in raised.value.description
+    monkeypatch.setenv("VIDGEN_ATTENTION_BACKEND", " Native ")  # trimmed, any case
+    assert resources().resources["generation"].attention_backend == "native"
+
+
+def test_bench_gpu_refuses_an_unknown_lever_before_any_work(capsys):
+    from benchmarks.bench_gpu import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(["--cpu-rehearsal", "--levers", "svd:compile,wan:step_cach"])
+    assert raised.value.code == 2 and "unknown lever(s) wan:step_cach; known: svd:channels_last" in capsys.readouterr().err
+
+
+def test_doctor_reads_the_levers_as_a_run_does(monkeypatch):
+    from vidgen_assets.runner import levers_check
+
+    assert levers_check().ok and levers_check().detail == "all off (the defaults)"
+    monkeypatch.setenv("VIDGEN_DENOISE_BATCH", "2")
+    assert levers_check().ok and levers_check().detail == "denoise_batch=2"
+    monkeypatch.setenv("VIDGEN_ATTENTION_BACKEND", "sage")  # a known backend whose kernel is not installed here
+    check = levers_check()
+    assert not check.ok and check.required and "needs sageattention" in check.detail

@@ -42,10 +42,10 @@ def setup(models_dir, tmp_path_factory):
     return root, keyframe_store, keyframes, i2v, digests(keyframe_store, reference)
 
 
-def render(store, keyframes, pipeline, **options) -> list[dict]:
+def render(store, keyframes, pipeline, report=lambda _: None, **options) -> list[dict]:
     items = plan_clips(ROWS, keyframes, "tiny")
     return render_clip_shard(items, store, lambda *_: pipeline, StepProfile(total=len(items)),
-                             report=lambda _: None, **options)  # fmt: skip
+                             report=report, **options)  # fmt: skip
 
 
 def digests(store, items) -> dict[str, str]:
@@ -112,8 +112,10 @@ def test_a_step_stopped_during_decode_resumes_there_without_denoising_again(
     first = plan_clips(ROWS, keyframes, "tiny")[0]
     assert store.exists(latents_key(first["media_key"])) and not store.exists(first["media_key"])
     steps_before = len(denoiser_calls)
-    items = render(store, keyframes, i2v, overlap_encode=overlap_encode)
+    said = []
+    items = render(store, keyframes, i2v, report=said.append, overlap_encode=overlap_encode)
     assert digests(store, items) == reference
+    assert "clip p0: decoding the latents an earlier attempt stored (no denoising)" in said
     # Clips whose latents were stored decode from them: the resumed run denoises only the others.
     stashed = 1 if not overlap_encode else 2  # overlapped, the second clip denoised while the first decoded
     assert len(denoiser_calls) - steps_before == (4 - stashed) * (steps_before // stashed)
@@ -184,6 +186,22 @@ def test_a_batch_whose_partner_is_stashed_renders_alone(setup, denoiser_calls):
     items = render(store, keyframes, i2v, denoise_batch=2)
     assert len(denoiser_calls) == 2 * items[0]["params"]["num_inference_steps"]  # p1's two clips, one by one
     assert digests(store, items) == reference
+
+
+def test_latents_left_beside_a_clip_that_exists_are_dropped_by_the_next_shard(setup, denoiser_calls, tmp_path):
+    # A step stopped after the clip was written but before its latents were dropped leaves them behind.
+    _, keyframe_store, keyframes, i2v, reference = setup
+    first = plan_clips(ROWS, keyframes, "tiny")[0]
+    LatentStash(keyframe_store, first["media_key"]).save(torch.zeros(1, 4, 4, 8, 8))
+    items = render(keyframe_store, keyframes, i2v)
+    assert all(i["cache_hit"] for i in items) and not denoiser_calls
+    assert not keyframe_store.exists(latents_key(first["media_key"]))
+    # A batch's clip is a view of the batch: its stash holds that clip's latents only, not the batch's storage.
+    batch = torch.randn(4, 8, 4, 32, 32)
+    LatentStash(LocalMediaStore(tmp_path), "clips/c.mp4").save(batch[1])
+    stored = tmp_path / latents_key("clips/c.mp4")
+    assert stored.stat().st_size < batch[1].nbytes * 1.1
+    assert torch.equal(torch.load(stored, weights_only=True), batch[1])
 
 
 def _reference_latents(setup, item):

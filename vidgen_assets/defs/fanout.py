@@ -7,17 +7,22 @@ from contextlib import contextmanager
 import dagster as dg
 
 from vidgen_assets.lib.generation import ModelUnavailableError, UnknownPresetError, get_preset, model_revision
+from vidgen_assets.lib.generation.levers import LeverUnavailableError
 from vidgen_assets.lib.generation.profile import day_metadata
 from vidgen_assets.lib.generation.providers.runner import STEP_STOPPING
 from vidgen_assets.lib.generation.recipe import RENDER_VERSIONS
 from vidgen_assets.lib.storage import MediaStore, content_key
 from vidgen_assets.lib.storage.manifests import write_manifest
 
+from vidgen_assets.lib.environment import number_setting
 from vidgen_assets.lib.k8s import GPU_POOL, GpuStepSettings, cpu_op_tags, gpu_op_tags
 
 # Preempted pods and S3 hiccups are worth a retry; the steps re-use every output already
-# written (content-addressed), so a retry only renders what is missing.
-GPU_RETRY = dg.RetryPolicy(max_retries=3, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+# written (content-addressed), so a retry only renders what is missing. `VIDGEN_GPU_RETRY_DELAY_S` (15) is the
+# first retry's wait, doubling after.
+GPU_RETRY = dg.RetryPolicy(
+    max_retries=3, delay=number_setting("VIDGEN_GPU_RETRY_DELAY_S", 15.0, low=0), backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 # Every GPU step takes a slot of the `gpu` pool, so concurrent GPU pods never exceed what the
 # cluster has: its limit is set in deploy/dagster.yaml or `dagster instance concurrency set gpu N`.
@@ -76,11 +81,12 @@ def hosted_errors_fail_fast(context: dg.OpExecutionContext, provider: str):
 
 @contextmanager
 def permanent_errors_fail_fast(context: dg.OpExecutionContext):
-    """Missing weights or an unknown preset won't fix themselves: fail at once instead of retrying; so does
+    """Missing weights, an unknown preset or a lever this machine cannot apply won't fix themselves: fail at
+    once instead of retrying; so does
     a shard interrupted by a cancelled run or a stopped `vidgen run` (a preempted pod's is retried)."""
     try:
         yield
-    except (ModelUnavailableError, UnknownPresetError) as error:
+    except (ModelUnavailableError, UnknownPresetError, LeverUnavailableError) as error:
         raise dg.Failure(description=str(error), allow_retries=False) from error
     except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
         _interrupted(context, "what the shard finished is kept; the next run renders the rest")

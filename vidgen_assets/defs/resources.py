@@ -10,6 +10,7 @@ from vidgen_assets.lib import environment
 from vidgen_assets.lib.environment import flag_setting, number_setting
 from vidgen_assets.lib.audio.presets import DEFAULT_MUSIC_MODEL, MUSIC_MODEL_VARIABLE
 from vidgen_assets.lib.generation.batching import MAX_DENOISE_BATCH
+from vidgen_assets.lib.generation.levers import LeverUnavailableError, check_attention_backend_name
 from vidgen_assets.lib.generation.loader import pick_device
 from vidgen_assets.lib.generation.presets import ModelPreset
 from vidgen_assets.lib.generation.providers.base import ProviderClient
@@ -232,6 +233,17 @@ def media_store_from_env() -> MediaStore:
     return open_media_store(uri, s3_client=client, cache_dir=environment.vidgen_home() / "cache" / "media")
 
 
+def _attention_backend_setting() -> str:
+    """VIDGEN_ATTENTION_BACKEND, trimmed and in lower case; a name diffusers does not know is a SettingError."""
+    name = os.getenv("VIDGEN_ATTENTION_BACKEND", "").strip().lower()
+    if name:
+        try:
+            check_attention_backend_name(name)
+        except LeverUnavailableError as error:
+            raise environment.SettingError(f"VIDGEN_ATTENTION_BACKEND: {error}") from None
+    return name
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     media_uri = os.getenv("VIDGEN_MEDIA_URI", "")
@@ -251,7 +263,7 @@ def resources() -> dg.Definitions:
                 s_per_keyframe=number_setting("VIDGEN_S_PER_KEYFRAME", DEFAULT_S_PER_KEYFRAME, low=0),
                 price_per_gpu_hour=number_setting("VIDGEN_PRICE_PER_GPU_HOUR", 0.0, low=0),
                 # GPU levers (lib/generation/settings.py), all off unless set.
-                attention_backend=os.getenv("VIDGEN_ATTENTION_BACKEND", ""),
+                attention_backend=_attention_backend_setting(),
                 compile_denoiser=flag_setting("VIDGEN_COMPILE"),
                 channels_last=flag_setting("VIDGEN_CHANNELS_LAST"),
                 overlap_encode=flag_setting("VIDGEN_OVERLAP_ENCODE"),

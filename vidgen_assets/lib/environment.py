@@ -105,6 +105,8 @@ def number_setting(name: str, default: float, *, kind: type = float, low: float 
     if not value:
         return default
     try:
+        if not value.isascii() or "_" in value:  # int() and float() also take "1_000" and other scripts' digits
+            raise ValueError(value)
         number = kind(value)
     except ValueError:
         raise SettingError(f"{name}={value!r} is not {'a whole number' if kind is int else 'a number'}") from None

@@ -9,6 +9,7 @@ content-addressed like the clip itself.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterable
 
 from ..storage import MediaStore
 
@@ -18,6 +19,15 @@ PREFIX = "latents/"
 def latents_key(media_key: str) -> str:
     """The media-store key of the denoised latents of the clip stored under `media_key`."""
     return f"{PREFIX}{media_key}.pt"
+
+
+def drop_leftover_latents(store: MediaStore, media_keys: Iterable[str]) -> int:
+    """Delete the latents of clips that exist (one batched lookup): a step stopped after the clip was
+    written but before its latents were dropped leaves them. Returns how many it deleted."""
+    leftovers = store.existing(latents_key(key) for key in media_keys)
+    for key in leftovers:
+        store.delete(key)
+    return len(leftovers)
 
 
 class LatentStash:
@@ -47,7 +57,8 @@ class LatentStash:
         import torch
 
         with self.store.writing(self.key) as path:
-            torch.save(latents.detach().cpu(), path)
+            # clone(): a batch's clip is a view, and torch.save of a view writes the whole batch's storage.
+            torch.save(latents.detach().cpu().clone(), path)
         self._held = latents
 
     def drop(self) -> None:

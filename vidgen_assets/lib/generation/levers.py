@@ -34,14 +34,22 @@ class LeverUnavailableError(RuntimeError):
     """A lever was asked for that this machine cannot apply (kernel missing, model without the hook)."""
 
 
-def check_attention_backend(name: str) -> None:
-    """Raise `LeverUnavailableError` unless `name` is a diffusers attention backend whose kernel imports here."""
-    from diffusers.models.attention_dispatch import AttentionBackendName, _check_attention_backend_requirements
+def check_attention_backend_name(name: str) -> None:
+    """Raise `LeverUnavailableError` unless diffusers has an attention backend named `name` (kernel not checked:
+    a CPU code server need not have the GPU image's kernels)."""
+    from diffusers.models.attention_dispatch import AttentionBackendName
 
     # Any diffusers backend is accepted; ATTENTION_BACKENDS are the ones the benchmark measures.
     if name not in {backend.value for backend in AttentionBackendName}:
         known = ", ".join(ATTENTION_BACKENDS)
         raise LeverUnavailableError(f"unknown attention backend {name!r}; the measured ones: {known}")
+
+
+def check_attention_backend(name: str) -> None:
+    """Raise `LeverUnavailableError` unless `name` is a diffusers attention backend whose kernel imports here."""
+    from diffusers.models.attention_dispatch import AttentionBackendName, _check_attention_backend_requirements
+
+    check_attention_backend_name(name)
     try:
         _check_attention_backend_requirements(AttentionBackendName(name))
     except (RuntimeError, ImportError) as error:

@@ -17,6 +17,7 @@ from ..storage import MediaStore
 from .batching import BatchedDenoise
 from .encode_queue import EncodeQueue
 from .keyframes import KeyframeRequest, render_keyframes
+from .latents import drop_leftover_latents, latents_key
 from .loader import is_out_of_memory, release_memory
 from .params import keyframe_settings
 from .plan import DtypeOf, GetPipeline, Report, key_clip, key_keyframe, mark_cached
@@ -120,6 +121,7 @@ def render_clip_shard(
     """
     _settle_keys(items, dtype_of)
     pending = mark_cached(store, items)
+    drop_leftover_latents(store, [item["media_key"] for item in items if item.get("cache_hit")])
     to_render = {id(item) for item in pending}
     profile.total = len(pending)  # progress and ETA count what this step renders
     played: dict[str, dict] = {}
@@ -144,6 +146,8 @@ def render_clip_shard(
                 continue
             params = ClipParams(**item["params"])
             pipeline = get_pipeline(item["preset"], item["task"])
+            if store.exists(latents_key(item["media_key"])):  # an earlier attempt stopped during its decode
+                report(f"clip {item['prompt_id']}: decoding the latents an earlier attempt stored (no denoising)")
             stash = batches.stash_for(item)  # denoises the item's batch, if it is in one and first
             started = time.perf_counter()
             finish = partial(_finish_clip, item, store, pipeline, stash, profile, report, started, clock, batches.share(item))

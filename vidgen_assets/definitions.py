@@ -97,9 +97,8 @@ def executor_from_env() -> dg.ExecutorDefinition:
     if name == "multiprocess":
         return one_writer_per_day(local_multiprocess_executor())
     if name == "k8s":
-        from dagster_k8s import k8s_job_executor
-
         from vidgen_assets.lib.k8s import k8s_executor_config_from_env
+        from vidgen_assets.lib.k8s_steps import pod_aware_k8s_executor
 
         from vidgen_assets.lib.warehouse.connections import is_local_file
 
@@ -112,8 +111,9 @@ def executor_from_env() -> dg.ExecutorDefinition:
                 "VIDGEN_EXECUTOR=k8s needs a warehouse every pod reaches: VIDGEN_WAREHOUSE=postgresql://user:pass@host:port/db "
                 "(or md:name for MotherDuck), not a local DuckDB file"
             )
-        # Namespace, image, secrets and max_concurrent come from the environment, not code edits.
-        return k8s_job_executor.configured(k8s_executor_config_from_env())
+        # Namespace, image, secrets and max_concurrent come from the environment, not code edits; dagster-k8s's
+        # executor whose health check also reads the step's pod (lib/k8s_steps.py).
+        return pod_aware_k8s_executor(k8s_executor_config_from_env())
     raise ValueError(f"VIDGEN_EXECUTOR={name!r} is not one of {', '.join(EXECUTORS)}")
 
 

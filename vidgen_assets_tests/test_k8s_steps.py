@@ -1,0 +1,81 @@
+"""The k8s executor's pod-aware health check, offline: what it says about an OOM-killed, unschedulable or stuck
+pod, its settings, and that it keeps `k8s_job_executor`'s name and config schema."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import pytest
+from dagster_k8s import k8s_job_executor
+from kubernetes import client
+
+from vidgen_assets.lib.k8s import k8s_executor_config_from_env
+from vidgen_assets.lib.k8s_steps import PodAwareK8sStepHandler, pod_aware_k8s_executor, pod_end, pod_health_settings
+
+
+def pod(*, terminated=None, waiting=None, unschedulable_for: float | None = None) -> client.V1Pod:
+    state = client.V1ContainerState(terminated=terminated, waiting=waiting)
+    status = client.V1ContainerStatus(name="main", image="i", image_id="i", ready=False, restart_count=0, state=state)
+    conditions = []
+    if unschedulable_for is not None:
+        message = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+        conditions = [client.V1PodCondition(type="PodScheduled", status="False", reason="Unschedulable", message=message)]
+    created = datetime.now(timezone.utc) - timedelta(seconds=unschedulable_for or 0)
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name="dagster-step-abc-x1", creation_timestamp=created),
+        spec=client.V1PodSpec(containers=[client.V1Container(name="main")], node_selector={"pool": "h100"},
+                              tolerations=[client.V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]),
+        status=client.V1PodStatus(phase="Pending", container_statuses=[status], conditions=conditions),
+    )  # fmt: skip
+
+
+def handler(timeout_s: float) -> PodAwareK8sStepHandler:
+    """The handler without its API client (its constructor loads a kubeconfig): only the pod reading is tested."""
+    found = object.__new__(PodAwareK8sStepHandler)
+    found._unschedulable_timeout_s = timeout_s
+    return found
+
+
+def test_an_oom_killed_pod_says_so():
+    oom = pod(terminated=client.V1ContainerStateTerminated(exit_code=137, reason="OOMKilled"))
+    assert pod_end(oom) == "pod dagster-step-abc-x1: OOMKilled (exit code 137)"
+    assert pod_end(pod(terminated=client.V1ContainerStateTerminated(exit_code=0, reason="Completed"))) is None
+
+
+def test_an_unschedulable_pod_fails_after_the_timeout_naming_its_selector():
+    assert handler(600)._stuck(pod(unschedulable_for=30)) is None  # still within the wait
+    said = handler(600)._stuck(pod(unschedulable_for=700))
+    assert said.startswith("pod dagster-step-abc-x1 unschedulable for 700s")
+    assert "3 node(s) didn't match Pod's node affinity/selector." in said and '{"pool": "h100"}' in said
+    assert '"key": "nvidia.com/gpu"' in said and "VIDGEN_K8S_GPU_NODE_SELECTOR" in said
+
+
+def test_a_container_that_cannot_be_created_fails_at_once():
+    missing = client.V1ContainerStateWaiting(reason="CreateContainerConfigError", message='secret "hf-token" not found')
+    assert handler(600)._stuck(pod(waiting=missing)) == (
+        'pod dagster-step-abc-x1 cannot start: CreateContainerConfigError: secret "hf-token" not found'
+    )
+    assert handler(600)._stuck(pod(waiting=client.V1ContainerStateWaiting(reason="ContainerCreating"))) is None
+
+
+def test_health_settings_from_env():
+    assert pod_health_settings({}) == {"VIDGEN_K8S_UNSCHEDULABLE_TIMEOUT_S": 600.0, "VIDGEN_K8S_STEP_HEALTH_CHECK_S": 20.0}
+    assert pod_health_settings({"VIDGEN_K8S_UNSCHEDULABLE_TIMEOUT_S": "90"})["VIDGEN_K8S_UNSCHEDULABLE_TIMEOUT_S"] == 90.0
+    with pytest.raises(ValueError, match="VIDGEN_K8S_STEP_HEALTH_CHECK_S='soon' is not a number"):
+        pod_health_settings({"VIDGEN_K8S_STEP_HEALTH_CHECK_S": "soon"})
+    with pytest.raises(ValueError, match="must be above 0"):
+        pod_health_settings({"VIDGEN_K8S_UNSCHEDULABLE_TIMEOUT_S": "0"})
+
+
+def test_it_is_the_k8s_executor_with_its_config_schema():
+    executor = pod_aware_k8s_executor(k8s_executor_config_from_env({"VIDGEN_MEDIA_URI": "s3://b/p"}))
+    assert executor.name == k8s_job_executor.name == "k8s"
+
+    @dg.asset
+    def probe() -> None: ...
+
+    job = dg.define_asset_job("probe_job").resolve(asset_graph=dg.Definitions(assets=[probe]).resolve_asset_graph())
+    assert dg.validate_run_config(job.with_executor_def(executor)) is not None
+    with pytest.raises(dg.DagsterInvalidConfigError):  # dagster-k8s's own schema checks the config
+        dg.validate_run_config(job.with_executor_def(pod_aware_k8s_executor({"max_concurrent": "eight"})))

@@ -112,8 +112,9 @@ def executor_from_env() -> dg.ExecutorDefinition:
                 "(or md:name for MotherDuck), not a local DuckDB file"
             )
         # Namespace, image, secrets and max_concurrent come from the environment, not code edits; dagster-k8s's
-        # executor whose health check also reads the step's pod (lib/k8s_steps.py).
-        return pod_aware_k8s_executor(k8s_executor_config_from_env())
+        # executor whose health check also reads the step's pod (lib/k8s_steps.py). The run worker pod holds the
+        # day's lock (in the Postgres warehouse) like any run, so a `vidgen run` of the day takes turns with it.
+        return one_writer_per_day(pod_aware_k8s_executor()).configured(k8s_executor_config_from_env())
     raise ValueError(f"VIDGEN_EXECUTOR={name!r} is not one of {', '.join(EXECUTORS)}")
 
 

@@ -151,10 +151,11 @@ def test_gpu_settings_from_env():
         ({"VIDGEN_K8S_GPU_NODE_SELECTOR": '["a"]'}, "must be a JSON object"),
         ({"VIDGEN_K8S_GPU_TOLERATIONS": "nvidia.com/gpu"}, "VIDGEN_K8S_GPU_TOLERATIONS is not valid JSON"),
         ({"VIDGEN_K8S_GPU_TOLERATIONS": '["nvidia.com/gpu"]'}, "JSON list of objects"),
+        ({"VIDGEN_K8S_GPU_TOLERATIONS": '[{"kee": "x"}]'}, r"VIDGEN_K8S_GPU_TOLERATIONS: unknown field\(s\) \['kee'\]"),
         ({"VIDGEN_K8S_GPU_COUNT": "two"}, "not a whole number"),
         ({"VIDGEN_K8S_GPU_COUNT": "0"}, "at least one GPU"),
         ({"VIDGEN_K8S_GPU_MEMORY": "96Gi"}, "below the request"),
-        ({"VIDGEN_K8S_GPU_MEMORY": "lots"}, "not a Kubernetes quantity"),
+        ({"VIDGEN_K8S_GPU_MEMORY": "lots"}, r"\(VIDGEN_K8S_GPU_MEMORY, _MEMORY_LIMIT\) is not a quantity"),
         ({"VIDGEN_K8S_GPU_MEMORY_LIMIT": "34000M"}, "below the request"),  # 34 GB < 32 GiB = 34.4 GB
     ],
 )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import boto3
 import dagster as dg
+import psycopg
 import pytest
 from kubernetes import client
 
@@ -61,6 +62,10 @@ def test_a_day_through_the_k8s_run_launcher_and_executor_with_an_oom_and_a_preem
     k8s.oom_kill("render_keyframes_shard", after_s=2)  # the first keyframes shard pod is OOM-killed
     run_id = deployment.launch(DAY)
     preempted = preempt_mid_shard(k8s, 300)
+    # Mid-run, the run worker pod holds the day's lock in the warehouse, as `vidgen run` does: they take turns.
+    with psycopg.connect(deployment.warehouse) as db:
+        holders = db.execute("SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s", (f"vidgen day {DAY} %",)).fetchall()
+    assert len(holders) == 1 and run_id[:8] in holders[0][0], holders
     run = deployment.wait(run_id, 400)
     assert run.status == dg.DagsterRunStatus.SUCCESS, [e.message for e in deployment.events(run_id)][-15:]
     assert run.tags["dagster/image"] == CODE_IMAGE  # K8sRunLauncher launched the run worker

@@ -14,14 +14,17 @@ from vidgen_assets.lib.k8s import k8s_executor_config_from_env
 from vidgen_assets.lib.k8s_steps import PodAwareK8sStepHandler, pod_aware_k8s_executor, pod_end, pod_health_settings
 
 
-def pod(*, terminated=None, waiting=None, unschedulable_for: float | None = None) -> client.V1Pod:
+SELECTOR_MISMATCH = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+
+
+def pod(*, terminated=None, waiting=None, unschedulable_for: float | None = None, age_s: float = 0,
+        message: str = SELECTOR_MISMATCH) -> client.V1Pod:  # fmt: skip
     state = client.V1ContainerState(terminated=terminated, waiting=waiting)
     status = client.V1ContainerStatus(name="main", image="i", image_id="i", ready=False, restart_count=0, state=state)
     conditions = []
     if unschedulable_for is not None:
-        message = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
         conditions = [client.V1PodCondition(type="PodScheduled", status="False", reason="Unschedulable", message=message)]
-    created = datetime.now(timezone.utc) - timedelta(seconds=unschedulable_for or 0)
+    created = datetime.now(timezone.utc) - timedelta(seconds=unschedulable_for or age_s)
     return client.V1Pod(
         metadata=client.V1ObjectMeta(name="dagster-step-abc-x1", creation_timestamp=created),
         spec=client.V1PodSpec(containers=[client.V1Container(name="main")], node_selector={"pool": "h100"},
@@ -59,13 +62,31 @@ def test_a_container_that_cannot_be_created_fails_at_once():
     assert handler(600)._stuck(pod(waiting=client.V1ContainerStateWaiting(reason="ContainerCreating"))) is None
 
 
+def test_a_pod_queueing_for_a_busy_gpu_waits_and_an_image_pull_gets_the_timeout():
+    busy = "0/3 nodes are available: 2 Insufficient nvidia.com/gpu, 1 node(s) didn't match Pod's node affinity/selector."
+    assert handler(600)._stuck(pod(unschedulable_for=5000, message=busy)) is None  # a GPU frees up: queueing, not lost
+    pulling = client.V1ContainerStateWaiting(reason="ImagePullBackOff", message="Back-off pulling image (429)")
+    assert handler(600)._stuck(pod(waiting=pulling, age_s=30)) is None  # the kubelet retries: a registry blip passes
+    said = handler(600)._stuck(pod(waiting=pulling, age_s=700))
+    assert said.startswith("pod dagster-step-abc-x1 could not pull its image for 700s") and "429" in said
+
+
+def test_a_selector_label_value_must_be_a_string():
+    from vidgen_assets.lib.environment import SettingError
+    from vidgen_assets.lib.k8s import GpuStepSettings
+
+    with pytest.raises(SettingError, match="VIDGEN_K8S_GPU_NODE_SELECTOR values must be JSON strings"):
+        GpuStepSettings.from_env({"VIDGEN_K8S_GPU_NODE_SELECTOR": '{"nvidia.com/gpu.present": true}'})
+
+
 def test_health_settings_from_env():
     assert pod_health_settings({}) == {"VIDGEN_K8S_UNSCHEDULABLE_TIMEOUT_S": 600.0, "VIDGEN_K8S_STEP_HEALTH_CHECK_S": 20.0}
     assert pod_health_settings({"VIDGEN_K8S_UNSCHEDULABLE_TIMEOUT_S": "90"})["VIDGEN_K8S_UNSCHEDULABLE_TIMEOUT_S"] == 90.0
     with pytest.raises(ValueError, match="VIDGEN_K8S_STEP_HEALTH_CHECK_S='soon' is not a number"):
         pod_health_settings({"VIDGEN_K8S_STEP_HEALTH_CHECK_S": "soon"})
-    with pytest.raises(ValueError, match="must be above 0"):
-        pod_health_settings({"VIDGEN_K8S_UNSCHEDULABLE_TIMEOUT_S": "0"})
+    for bad in ("0", "nan", "inf"):
+        with pytest.raises(ValueError, match="must be above 0"):
+            pod_health_settings({"VIDGEN_K8S_UNSCHEDULABLE_TIMEOUT_S": bad})
 
 
 def test_it_is_the_k8s_executor_with_its_config_schema():

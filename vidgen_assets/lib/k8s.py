@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vidgen_assets.lib.environment import SettingError
+
 if TYPE_CHECKING:
     from kubernetes.client import V1Job
 
@@ -27,7 +29,7 @@ GPU_POOL = "gpu"
 FORWARDED_ENV = ("VIDGEN_MEDIA_URI", "AWS_ENDPOINT_URL")
 
 
-class K8sSettingsError(ValueError):
+class K8sSettingsError(SettingError):
     """A VIDGEN_K8S_* variable that cannot be used as it stands."""
 
 
@@ -54,10 +56,11 @@ class GpuStepSettings:
 
     def __post_init__(self) -> None:
         if self.gpu_count < 1:
-            raise K8sSettingsError(f"a GPU step needs at least one GPU, not {self.gpu_count}")
+            raise K8sSettingsError(f"a GPU step needs at least one GPU (VIDGEN_K8S_GPU_COUNT), not {self.gpu_count}")
         if _memory_bytes(self.memory_limit) < _memory_bytes(self.memory_request):
             raise K8sSettingsError(
-                f"memory limit {self.memory_limit} is below the request {self.memory_request}; "
+                f"memory limit {self.memory_limit} (VIDGEN_K8S_GPU_MEMORY_LIMIT) is below the request {self.memory_request} "
+                "(VIDGEN_K8S_GPU_MEMORY); "
                 "Kubernetes would reject the pod"
             )
 
@@ -80,14 +83,23 @@ class GpuStepSettings:
                 overrides[attribute] = env[name]
         if env.get("VIDGEN_K8S_GPU_NODE_SELECTOR"):
             overrides["node_selector"] = _json_var(env, "VIDGEN_K8S_GPU_NODE_SELECTOR", dict)
+            if not all(isinstance(value, str) for value in overrides["node_selector"].values()):
+                # A label value is a string: true would become "True" and match no node.
+                raise K8sSettingsError('VIDGEN_K8S_GPU_NODE_SELECTOR values must be JSON strings, e.g. {"nvidia.com/gpu.present": "true"}')
         if env.get("VIDGEN_K8S_GPU_TOLERATIONS"):
             tolerations = _json_var(env, "VIDGEN_K8S_GPU_TOLERATIONS", list)
             if not all(isinstance(item, dict) for item in tolerations):
                 raise K8sSettingsError("VIDGEN_K8S_GPU_TOLERATIONS must be a JSON list of objects")
+            for item in tolerations:  # checked here, not when the first GPU step's Job is built
+                if unknown := set(item) - _TOLERATION_FIELDS:
+                    raise K8sSettingsError(f"VIDGEN_K8S_GPU_TOLERATIONS: unknown field(s) {sorted(unknown)}; a toleration has {sorted(_TOLERATION_FIELDS)}")
+                if not isinstance(item.get("tolerationSeconds", 0), int):
+                    raise K8sSettingsError("VIDGEN_K8S_GPU_TOLERATIONS: tolerationSeconds must be a whole number")
             overrides["tolerations"] = tolerations
         return cls(**overrides)
 
 
+_TOLERATION_FIELDS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 _MEMORY_UNITS = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 
 
@@ -95,7 +107,7 @@ def _memory_bytes(quantity: str) -> float:
     # A small parser instead of kubernetes.utils.parse_quantity, whose import costs the code location ~0.4 s.
     match = re.fullmatch(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?", quantity)
     if not match:
-        raise K8sSettingsError(f"memory {quantity!r} is not a Kubernetes quantity such as 32Gi or 500M")
+        raise K8sSettingsError(f"memory {quantity!r} (VIDGEN_K8S_GPU_MEMORY, _MEMORY_LIMIT) is not a quantity such as 32Gi or 500M")
     return float(match[1]) * _MEMORY_UNITS[match[2] or ""]
 
 

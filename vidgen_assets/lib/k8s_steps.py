@@ -12,6 +12,8 @@ Everything else (Job manifests, names, retries, concurrency, config schema) is d
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -24,9 +26,12 @@ from dagster_k8s.executor import K8sStepHandler
 from dagster_k8s.job import UserDefinedDagsterK8sConfig
 
 from vidgen_assets.lib.dagster_step_delegation import CheckStepHealthResult, RetryMode, StepDelegatingExecutor, StepDependencyConfig
+from vidgen_assets.lib.environment import SettingError
 
-# Waiting reasons that do not fix themselves while the step waits: a missing secret, a bad image.
-STUCK_REASONS = ("CreateContainerConfigError", "CreateContainerError", "ErrImagePull", "ImagePullBackOff", "InvalidImageName")
+# Waiting reasons that do not fix themselves while the step waits: a missing secret, a bad image name.
+STUCK_REASONS = ("CreateContainerConfigError", "CreateContainerError", "InvalidImageName", "ErrImageNeverPull")
+# An image pull the kubelet keeps retrying (a registry's 429, a network blip): given the unschedulable timeout.
+PULL_REASONS = ("ErrImagePull", "ImagePullBackOff")
 
 
 def pod_health_settings(environ: Mapping[str, str] | None = None) -> dict[str, float]:
@@ -38,9 +43,9 @@ def pod_health_settings(environ: Mapping[str, str] | None = None) -> dict[str, f
         try:
             settings[name] = float(env.get(name) or default)
         except ValueError:
-            raise ValueError(f"{name}={env[name]!r} is not a number of seconds") from None
-        if settings[name] <= 0:
-            raise ValueError(f"{name} must be above 0, not {env[name]}")
+            raise SettingError(f"{name}={env[name]!r} is not a number of seconds") from None
+        if not math.isfinite(settings[name]) or settings[name] <= 0:
+            raise SettingError(f"{name} must be above 0 (a finite number of seconds), not {env[name]}")
     return settings
 
 
@@ -68,15 +73,19 @@ class PodAwareK8sStepHandler(K8sStepHandler):
 
     def _stuck(self, pod) -> str | None:
         name, status = pod.metadata.name, pod.status
+        waited = time.time() - pod.metadata.creation_timestamp.timestamp()
         for container in (status.container_statuses or []) if status else []:
             waiting = container.state.waiting if container.state else None
             if waiting and waiting.reason in STUCK_REASONS:
                 return f"pod {name} cannot start: {waiting.reason}: {waiting.message}"
+            if waiting and waiting.reason in PULL_REASONS and waited >= self._unschedulable_timeout_s:
+                return f"pod {name} could not pull its image for {waited:.0f}s (VIDGEN_K8S_UNSCHEDULABLE_TIMEOUT_S): {waiting.reason}: {waiting.message}"
         scheduled = next((c for c in (status.conditions or []) if c.type == "PodScheduled"), None) if status else None
         if scheduled is None or scheduled.status != "False" or scheduled.reason != "Unschedulable":
             return None
-        waited = time.time() - pod.metadata.creation_timestamp.timestamp()
-        if waited < self._unschedulable_timeout_s:
+        # "Insufficient nvidia.com/gpu": a node that matches is busy, so the pod is queueing for a GPU, not lost;
+        # the scheduler names that reason only for nodes that passed the selector and taints.
+        if waited < self._unschedulable_timeout_s or "Insufficient" in (scheduled.message or ""):
             return None
         spec = pod.spec
         tolerations = [{k: v for k, v in t.to_dict().items() if v is not None} for t in spec.tolerations or []]
@@ -97,6 +106,9 @@ class PodAwareK8sStepHandler(K8sStepHandler):
                 try:
                     read(name, namespace)
                 except ApiException as error:
+                    if error.status == 403:  # the Helm chart's Role does not grant reading secrets: the pods will tell
+                        logging.getLogger(__name__).warning("cannot check %s %r in %s (HTTP 403): not checked", kind, name, namespace)
+                        continue
                     if error.status != 404:
                         raise
                     missing.append(f'{kind} "{name}"')
@@ -154,12 +166,13 @@ def _create(init_context: dg.InitExecutorContext):
     )
 
 
-def pod_aware_k8s_executor(config: Mapping[str, Any]) -> dg.ExecutorDefinition:
-    """`k8s_job_executor` (same name, config schema and requirements) configured with `config`."""
-    return dg.ExecutorDefinition(
+def pod_aware_k8s_executor(config: Mapping[str, Any] | None = None) -> dg.ExecutorDefinition:
+    """`k8s_job_executor` (same name, config schema and requirements), configured with `config` when given."""
+    executor = dg.ExecutorDefinition(
         name=k8s_job_executor.name,
         config_schema=k8s_job_executor.config_schema,
         requirements=k8s_job_executor.get_requirements,
         executor_creation_fn=_create,
         description=k8s_job_executor.description,
-    ).configured(dict(config))
+    )
+    return executor if config is None else executor.configured(dict(config))

@@ -100,3 +100,21 @@ def test_it_is_the_k8s_executor_with_its_config_schema():
     assert dg.validate_run_config(job.with_executor_def(executor)) is not None
     with pytest.raises(dg.DagsterInvalidConfigError):  # dagster-k8s's own schema checks the config
         dg.validate_run_config(job.with_executor_def(pod_aware_k8s_executor({"max_concurrent": "eight"})))
+
+
+def test_the_secret_check_names_a_missing_secret_and_skips_one_it_may_not_read():
+    from kubernetes.client.rest import ApiException
+
+    class Core:  # what the namespace answers: hf-token is absent, the Role may not read vidgen-secrets
+        def read_namespaced_secret(self, name, namespace):
+            if name != "present":
+                raise ApiException(status=404 if name == "hf-token" else 403)
+
+        def read_namespaced_config_map(self, name, namespace):
+            raise ApiException(status=404)
+
+    found = handler(600)
+    found._api_client = type("Client", (), {"core_api": Core()})()
+    assert found.missing_env_sources("vidgen", ["present", "hf-token", "vidgen-secrets"], ["settings"]) == [
+        'secret "hf-token"', 'config map "settings"'
+    ]
